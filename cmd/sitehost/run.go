@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/config"
+)
+
+// exitError makes run exit 1 without printing again what it already said.
+type exitError struct{ error }
+
+const usage = `sitehost builds static sites from git and serves them.
+
+Usage:
+  sitehost serve    [-c sites.yaml]   run everything (control + data plane)
+  sitehost validate [-c sites.yaml]   check a config; exit 1 with every problem listed
+  sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
+  sitehost version
+`
+
+// run is the whole program, minus process-level concerns, so tests can
+// call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{errors.New("no command")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "sitehost: unknown command %q\n\n%s", cmd, usage)
+	return exitError{fmt.Errorf("unknown command %q", cmd)}
+}
+
+func versionString() string {
+	v := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v = bi.Main.Version
+	}
+	return fmt.Sprintf("sitehost %s (hugo %s)", v, build.HugoVersion)
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sitehost "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("validate", stderr)
+	path := fs.String("c", "sites.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return exitError{err}
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		probs := config.Problems(err)
+		if len(probs) == 0 {
+			fmt.Fprintln(stderr, err)
+		}
+		for _, p := range probs {
+			fmt.Fprintln(stderr, p)
+		}
+		if len(probs) > 1 {
+			fmt.Fprintf(stderr, "%d problems\n", len(probs))
+		}
+		return exitError{err}
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d sites)\n", *path, len(cfg.Sites))
+	return nil
+}
+
+// newLogger logs text to a terminal and JSON elsewhere.
+func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
+	level := slog.LevelInfo
+	if l := getenv("SITEHOST_LOG_LEVEL"); l != "" {
+		level.UnmarshalText([]byte(strings.ToUpper(l))) //nolint:errcheck // keep Info on nonsense
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

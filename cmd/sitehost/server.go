@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sitehost/sitehost/internal/admin"
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/config"
+	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/hooks"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/serve"
+	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store/fsstore"
+)
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("c", "sites.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return exitError{err}
+	}
+	cfg, err := loadConfig(*path, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr, getenv)
+	srv, err := newServer(cfg, serverOptions{Getenv: getenv, Logger: logger})
+	if err != nil {
+		return err
+	}
+	return srv.run(ctx)
+}
+
+// loadConfig loads and validates, printing every problem.
+func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		for _, p := range config.Problems(err) {
+			fmt.Fprintln(stderr, p)
+		}
+		if len(config.Problems(err)) == 0 {
+			return nil, err
+		}
+		return nil, exitError{err}
+	}
+	return cfg, nil
+}
+
+type serverOptions struct {
+	Getenv func(string) string
+	Logger *slog.Logger
+	// Exe is the binary that runs builds (tests pass their own).
+	Exe string
+}
+
+// server is sitehost with everything wired: listeners bound, loop ready.
+type server struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	httpLn    net.Listener
+	adminLn   net.Listener
+	loop      *reconcile.Loop
+	publisher *publish.Publisher
+	data      *serve.Handler
+	admin     http.Handler
+	urls      map[site.Name]string
+}
+
+func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
+	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}}
+	st, err := fsstore.New(cfg.Server.Storage.Path)
+	if err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	if cfg.Server.Storage.Kind != "fs" {
+		return nil, fmt.Errorf("storage.kind %q is not supported yet", cfg.Server.Storage.Kind)
+	}
+	if cfg.Server.HTTPS != "" {
+		return nil, errors.New("server.https is not supported yet: leave it empty")
+	}
+	s.httpLn, err = net.Listen("tcp", cfg.Server.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("listening on server.http %s: %w", cfg.Server.HTTP, err)
+	}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	s.adminLn, err = net.Listen("tcp", cfg.Server.Admin)
+	if err != nil {
+		return nil, fmt.Errorf("listening on server.admin %s: %w", cfg.Server.Admin, err)
+	}
+
+	var sites []serve.Site
+	for _, sc := range cfg.Sites {
+		sites = append(sites, serve.Site{Name: sc.Name, Domains: sc.Domains})
+	}
+	// A flipped pointer drops the data plane's cached copy at once.
+	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"),
+		OnActivated: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
+	s.data = serve.New(serve.Options{Sites: sites, PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Logger: s.log.With("component", "serve")})
+
+	builder, err := build.New(build.Options{
+		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
+		Logger: s.log.With("component", "build"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	httpPort := portOf(s.httpLn.Addr())
+	var specs []reconcile.Spec
+	var infos []admin.SiteInfo
+	for _, sc := range cfg.Sites {
+		url := baseURL(sc.PrimaryDomain(), httpPort)
+		s.urls[sc.Name] = url
+		secrets := map[string]string{}
+		for _, name := range sc.Build.SecretEnv {
+			v := opts.Getenv(name)
+			if v == "" {
+				s.log.Warn("secret_env is not set in sitehost's environment", "site", sc.Name, "name", name)
+			}
+			secrets[name] = v
+		}
+		specs = append(specs, reconcile.Spec{
+			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin, BaseURL: url,
+			Build: build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
+		})
+		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
+	}
+	s.loop, err = reconcile.New(reconcile.Options{
+		Sites: specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher,
+		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency,
+		Logger: s.log.With("component", "reconcile"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	token := opts.Getenv(cfg.Server.APITokenEnv)
+	if token == "" {
+		s.log.Warn("admin API and generic webhook refuse every request: set the token", "env", cfg.Server.APITokenEnv)
+	}
+	s.admin = admin.New(admin.Options{
+		Token: token, Sites: infos, PreviewDomain: cfg.Server.PreviewDomain,
+		Loop: s.loop, Deploys: s.publisher, Logger: s.log.With("component", "admin"),
+		Hooks: map[string]http.Handler{"generic": &hooks.Generic{Token: token, Dispatch: s.loop, Logger: s.log.With("component", "hooks")}},
+	})
+	return s, nil
+}
+
+// baseURL is a site's production URL: its primary domain on our HTTP port,
+// or "/" (relative links) for a site without domains.
+func baseURL(domain, port string) string {
+	if domain == "" {
+		return "/"
+	}
+	if port == "" || port == "80" {
+		return "http://" + domain + "/"
+	}
+	return "http://" + net.JoinHostPort(domain, port) + "/"
+}
+
+func portOf(a net.Addr) string {
+	_, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+func (s *server) close() {
+	for _, ln := range []net.Listener{s.httpLn, s.adminLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// run serves until ctx ends, then shuts down gracefully.
+func (s *server) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	servers := []struct {
+		name string
+		ln   net.Listener
+		srv  *http.Server
+	}{
+		{"http", s.httpLn, newHTTPServer(s.data, s.log)},
+		{"admin", s.adminLn, newHTTPServer(s.admin, s.log)},
+	}
+	for _, x := range servers {
+		s.log.Info("listening", "listener", x.name, "addr", x.ln.Addr().String())
+		g.Go(func() error {
+			if err := x.srv.Serve(x.ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving %s: %w", x.name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return s.loop.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, x := range servers {
+			x.srv.Shutdown(sctx) //nolint:errcheck // best effort on the way out
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           recoverPanics(h, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      10 * time.Minute, // large files on slow links
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
+// recoverPanics turns a panic in a handler into a 500 and a log line.
+func recoverPanics(h http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("panic serving request", "host", r.Host, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				http.Error(w, "500 internal server error", http.StatusInternalServerError)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}

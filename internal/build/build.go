@@ -1,0 +1,431 @@
+// Package build turns an exported site tree into the files to publish. Hugo
+// runs in a child process of our own binary (the hidden `sitehost hugo-build`
+// subcommand, see package hugochild), never in the server process: Hugo keeps
+// global state, leaks memory across builds, cannot be cancelled and runs
+// untrusted templates. This is the only package that starts processes.
+package build
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// HugoVersion is the Hugo compiled into sitehost. It is part of every build
+// key, so upgrading Hugo rebuilds every site once. hugochild's tests check it
+// against Hugo's own version.
+const HugoVersion = "0.165.0"
+
+// keyFormat versions the build-key recipe itself.
+const keyFormat = "sitehost-build-key/v1"
+
+// Tools.
+const (
+	ToolHugo = "hugo"
+	ToolNone = "none"
+)
+
+// Settings are a site's build settings from sites.yaml.
+type Settings struct {
+	Tool        string            // hugo | none
+	Environment string            // Hugo environment, e.g. production
+	Minify      bool              // hugo --minify
+	Env         map[string]string // extra environment for the build (site config, not secret)
+	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
+}
+
+// Key returns the build key: the sha256 of everything that determines the
+// output. A tree built before with the same settings is never built again.
+func Key(tree string, s Settings, baseURL string) string {
+	h := sha256.New()
+	field := func(k, v string) { fmt.Fprintf(h, "%s=%d:%s\n", k, len(v), v) }
+	field("format", keyFormat)
+	field("tree", tree)
+	field("tool", s.Tool)
+	if s.Tool != ToolNone {
+		field("hugo", HugoVersion)
+		field("environment", s.Environment)
+		field("minify", strconv.FormatBool(s.Minify))
+		field("baseURL", baseURL)
+		for _, k := range sortedKeys(s.Env) {
+			field("env."+k, s.Env[k])
+		}
+		for _, k := range sortedKeys(s.SecretEnv) {
+			field("secret", k)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// GitHistory lets Hugo's enableGitInfo read commit history without a git
+// binary and without running git on repo content: the child finds a "git"
+// in its PATH that is our own binary answering from the fetch cache.
+type GitHistory struct {
+	Dir    string // bare repo of the site's fetch cache
+	Commit string // the commit being built
+	Prefix string // the site's path inside the repo
+}
+
+// Request is one build.
+type Request struct {
+	Site     string // for logs
+	Src      string // exported tree (the site root)
+	Out      string // empty or missing directory the output goes to
+	BaseURL  string
+	CacheDir string // per-site Hugo cache, kept between builds
+	Settings Settings
+	Git      *GitHistory // nil: no history available
+}
+
+// Result describes a finished build, successful or not.
+type Result struct {
+	Dir      string        // where the publishable files are: Out for Hugo, Src for tool none
+	Log      []byte        // captured build output (size-limited)
+	Duration time.Duration // wall time
+	MaxRSS   int64         // peak resident memory of the child, bytes
+}
+
+// Problem is one build error, with the position when Hugo knows it.
+type Problem struct {
+	File    string `json:"file,omitempty"` // relative to the site root
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	switch {
+	case p.File != "" && p.Line > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+	case p.File != "":
+		return p.File + ": " + p.Message
+	}
+	return p.Message
+}
+
+// UserError is a build that failed because of the site's content: a template
+// or config error, a timeout, too much memory. Retrying the same commit gives
+// the same result, so callers wait for a new commit instead.
+type UserError struct {
+	Problems []Problem
+}
+
+func (e *UserError) Error() string {
+	if len(e.Problems) == 0 {
+		return "build failed"
+	}
+	msg := e.Problems[0].String()
+	if n := len(e.Problems) - 1; n > 0 {
+		msg += fmt.Sprintf(" (and %d more)", n)
+	}
+	return msg
+}
+
+// IsUserError reports whether err is the site's fault (not worth a retry).
+func IsUserError(err error) bool {
+	var ue *UserError
+	return errors.As(err, &ue)
+}
+
+// Options configure a Builder.
+type Options struct {
+	// Exe is the sitehost binary that serves `hugo-build` (default: os.Executable).
+	Exe string
+	// Timeout bounds one build's wall time (default 10m).
+	Timeout time.Duration
+	// Memory is the soft memory limit given to the child as GOMEMLIMIT (0: none).
+	Memory int64
+	// MaxLog caps the captured build log (default 1 MiB).
+	MaxLog int
+	// Logger, never nil.
+	Logger *slog.Logger
+}
+
+// Builder runs builds.
+type Builder struct {
+	opts Options
+}
+
+// New returns a Builder.
+func New(opts Options) (*Builder, error) {
+	if opts.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding our own executable: %w", err)
+		}
+		opts.Exe = exe
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Minute
+	}
+	if opts.MaxLog <= 0 {
+		opts.MaxLog = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Builder{opts: opts}, nil
+}
+
+// Build builds req. A *UserError means the site is at fault; any other
+// error is ours (or the machine's) and worth a retry.
+func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
+	start := time.Now()
+	if req.Settings.Tool == ToolNone {
+		return Result{Dir: req.Src, Log: []byte("build.tool is none: publishing the tree as it is\n"), Duration: time.Since(start)}, nil
+	}
+	if req.Settings.Tool != ToolHugo {
+		return Result{}, &UserError{Problems: []Problem{{Message: fmt.Sprintf("unknown build tool %q", req.Settings.Tool)}}}
+	}
+	res, err := b.hugo(ctx, req)
+	res.Duration = time.Since(start)
+	return res, err
+}
+
+// ChildRequest is what the parent sends the hugo-build child on stdin.
+type ChildRequest struct {
+	Src         string `json:"src"`
+	Out         string `json:"out"`
+	BaseURL     string `json:"base_url"`
+	Environment string `json:"environment"`
+	Minify      bool   `json:"minify"`
+	CacheDir    string `json:"cache_dir"`
+	ResultFile  string `json:"result_file"`
+}
+
+// ChildResult is what the child writes to ResultFile.
+type ChildResult struct {
+	OK       bool      `json:"ok"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
+	res := Result{Dir: req.Out}
+	scratch, err := os.MkdirTemp("", "sitehost-build-")
+	if err != nil {
+		return res, fmt.Errorf("making build scratch dir: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	home := filepath.Join(scratch, "home")
+	bin := filepath.Join(scratch, "bin")
+	for _, d := range []string{home, bin, req.CacheDir, req.Out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return res, fmt.Errorf("making %s: %w", d, err)
+		}
+	}
+	cr := ChildRequest{
+		Src: req.Src, Out: req.Out, BaseURL: req.BaseURL,
+		Environment: req.Settings.Environment, Minify: req.Settings.Minify,
+		CacheDir: req.CacheDir, ResultFile: filepath.Join(scratch, "result.json"),
+	}
+	in, err := json.Marshal(cr)
+	if err != nil {
+		return res, fmt.Errorf("encoding child request: %w", err)
+	}
+	env, err := b.childEnv(req, home, bin)
+	if err != nil {
+		return res, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.opts.Exe, "hugo-build")
+	cmd.Dir = req.Src
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(in)
+	logw := &capped{max: b.opts.MaxLog}
+	cmd.Stdout, cmd.Stderr = logw, logw
+	// Its own process group, so a timeout kills Hugo and anything it started;
+	// Pdeathsig, so a dying server takes its builds with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+
+	b.opts.Logger.Debug("starting hugo build", "site", req.Site, "src", req.Src, "base_url", req.BaseURL)
+	runErr := cmd.Run()
+	res.Log = logw.bytes()
+	if ps := cmd.ProcessState; ps != nil {
+		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+			res.MaxRSS = ru.Maxrss * 1024
+		}
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build timed out after %s", b.opts.Timeout)}}}
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("building %s: %w", req.Site, ctx.Err())
+	}
+	var out ChildResult
+	data, readErr := os.ReadFile(cr.ResultFile)
+	if readErr == nil {
+		readErr = json.Unmarshal(data, &out)
+	}
+	if readErr != nil {
+		// No result: the child crashed or never started. Killed by the
+		// kernel for memory is the site's fault; anything else is ours.
+		if ws, ok := cmdWaitStatus(cmd); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return res, &UserError{Problems: []Problem{{Message: "build was killed (out of memory?)"}}}
+		}
+		return res, fmt.Errorf("running hugo-build child for %s: %w (no result: %v)", req.Site, runErr, readErr)
+	}
+	if !out.OK {
+		for i := range out.Problems {
+			out.Problems[i].File = relativeTo(req.Src, out.Problems[i].File)
+		}
+		return res, &UserError{Problems: out.Problems}
+	}
+	return res, nil
+}
+
+func cmdWaitStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {
+	if cmd.ProcessState == nil {
+		return 0, false
+	}
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ws, ok
+}
+
+func relativeTo(root, file string) string {
+	if file == "" || !filepath.IsAbs(file) {
+		return file
+	}
+	if rel, err := filepath.Rel(root, file); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return file
+}
+
+// reservedEnv may not be set by a site: the sandbox depends on them.
+var reservedEnv = regexp.MustCompile(`^(PATH|HOME|TMPDIR|GOMEMLIMIT|GOMAXPROCS|GOGC|HUGO_SECURITY|HUGO_CACHEDIR|HUGO_ENVIRONMENT|HUGO_ENV|SITEHOST_.*)$`)
+
+// childEnv is the child's whole environment: nothing from the server's own
+// environment, so no server secret can reach a template.
+func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
+	var env []string
+	add := func(k, v string) error {
+		if reservedEnv.MatchString(k) {
+			return &UserError{Problems: []Problem{{Message: fmt.Sprintf("build env %s is reserved by sitehost", k)}}}
+		}
+		env = append(env, k+"="+v)
+		return nil
+	}
+	for _, k := range sortedKeys(req.Settings.Env) {
+		if err := add(k, req.Settings.Env[k]); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range sortedKeys(req.Settings.SecretEnv) {
+		if err := add(k, req.Settings.SecretEnv[k]); err != nil {
+			return nil, err
+		}
+	}
+	sec, err := securityJSON(req.Settings, req.Git != nil)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env,
+		"PATH="+bin,
+		"HOME="+home,
+		"TMPDIR="+home,
+		"HUGO_SECURITY="+sec,
+	)
+	if b.opts.Memory > 0 {
+		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", b.opts.Memory*8/10))
+	}
+	if req.Git != nil {
+		// Hugo finds "git" in PATH: our own binary, answering from the cache.
+		if err := os.Symlink(b.opts.Exe, filepath.Join(bin, "git")); err != nil {
+			return nil, fmt.Errorf("linking git shim: %w", err)
+		}
+		env = append(env,
+			"SITEHOST_GIT_DIR="+req.Git.Dir,
+			"SITEHOST_GIT_COMMIT="+req.Git.Commit,
+			"SITEHOST_GIT_PREFIX="+req.Git.Prefix,
+		)
+	}
+	return env, nil
+}
+
+// securityJSON is the locked HUGO_SECURITY. It is applied after the site's
+// own config (notes/libraries.md §1.5.1), so a site cannot loosen it, and it
+// sets every leaf because Hugo merges it deeply. getenv sees only HUGO_*
+// and the names the site declared; exec only our git shim.
+func securityJSON(s Settings, git bool) (string, error) {
+	getenv := []string{"^HUGO_"}
+	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
+		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
+	}
+	execAllow, osEnv := []string{"none"}, []string{"none"}
+	if git {
+		execAllow = []string{"^git$"}
+		osEnv = []string{"^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"}
+	}
+	none := []string{"none"}
+	sec := map[string]any{
+		"enableInlineShortcodes": false,
+		"allowContent":           []string{"! ^text/html$"},
+		"exec":                   map[string]any{"allow": execAllow, "osEnv": osEnv},
+		"funcs":                  map[string]any{"getenv": getenv},
+		"http":                   map[string]any{"urls": none, "methods": none, "mediaTypes": none},
+		"node": map[string]any{"permissions": map[string]any{
+			"disable": false, "allowRead": []string{"."}, "allowWrite": []string{},
+			"allowAddons": []string{}, "allowWorker": []string{}, "allowChildProcess": []string{},
+		}},
+	}
+	b, err := json.Marshal(sec)
+	return string(b), err
+}
+
+// capped keeps the first max bytes written and counts the rest.
+type capped struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	room := c.max - c.buf.Len()
+	switch {
+	case room >= len(p):
+		c.buf.Write(p)
+	case room > 0:
+		c.buf.Write(p[:room])
+		c.dropped += len(p) - room
+	default:
+		c.dropped += len(p)
+	}
+	return len(p), nil
+}
+
+func (c *capped) bytes() []byte {
+	if c.dropped > 0 {
+		fmt.Fprintf(&c.buf, "\n… build log truncated: %d more bytes\n", c.dropped)
+	}
+	return c.buf.Bytes()
+}
+
+var _ io.Writer = (*capped)(nil)

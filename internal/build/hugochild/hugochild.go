@@ -1,0 +1,162 @@
+// Package hugochild is the body of the hidden `sitehost hugo-build`
+// subcommand: one Hugo build in a fresh process, which exits when done so
+// Hugo's global state and memory go with it. It is, with cmd/sitehost, the
+// only package that imports Hugo; everything else compiles fast.
+package hugochild
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gohugoio/hugo/commands"
+	"github.com/gohugoio/hugo/common/herrors"
+	"github.com/gohugoio/hugo/config"
+	"github.com/gohugoio/hugo/config/allconfig"
+	"github.com/gohugoio/hugo/hugofs"
+
+	"github.com/sitehost/sitehost/internal/build"
+)
+
+// Main runs one build described by the JSON request on stdin and writes the
+// outcome to the request's result file. Hugo's own output goes to stdout and
+// stderr, which the parent captures as the build log.
+func Main(stdin io.Reader, stderr io.Writer) int {
+	var req build.ChildRequest
+	if err := json.NewDecoder(io.LimitReader(stdin, 1<<20)).Decode(&req); err != nil {
+		fmt.Fprintf(stderr, "hugo-build: reading request: %v\n", err)
+		return 2
+	}
+	res := run(req)
+	data, err := json.Marshal(res)
+	if err == nil {
+		err = os.WriteFile(req.ResultFile, data, 0o600)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hugo-build: writing result: %v\n", err)
+		return 2
+	}
+	if !res.OK {
+		for _, p := range res.Problems {
+			fmt.Fprintf(stderr, "ERROR %s\n", p)
+		}
+		return 1
+	}
+	return 0
+}
+
+func run(req build.ChildRequest) build.ChildResult {
+	if problems := checkMounts(req); len(problems) > 0 {
+		return build.ChildResult{Problems: problems}
+	}
+	args := []string{
+		"--source", req.Src,
+		"--destination", req.Out,
+		"--baseURL", req.BaseURL,
+		"--environment", req.Environment,
+		"--cacheDir", req.CacheDir,
+		"--noBuildLock",
+		"--logLevel", "info",
+	}
+	if req.Minify {
+		args = append(args, "--minify")
+	}
+	if err := commands.Execute(args); err != nil {
+		return build.ChildResult{Problems: problemsOf(err)}
+	}
+	return build.ChildResult{OK: true}
+}
+
+// checkMounts refuses configs that reach outside the checkout. Hugo lets a
+// project mount absolute paths and name an absolute theme dir
+// (notes/libraries.md §1.5.3); the export already dropped symlinks.
+func checkMounts(req build.ChildRequest) []build.Problem {
+	flags := config.New()
+	flags.Set("workingDir", req.Src)
+	flags.Set("publishDir", req.Out)
+	flags.Set("cacheDir", req.CacheDir)
+	configs, err := allconfig.LoadConfig(allconfig.ConfigSourceDescriptor{
+		Flags:       flags,
+		Fs:          hugofs.Os,
+		Environment: req.Environment,
+		Environ:     os.Environ(),
+	})
+	if err != nil {
+		return problemsOf(err)
+	}
+	root, err := filepath.EvalSymlinks(req.Src)
+	if err != nil {
+		return []build.Problem{{Message: fmt.Sprintf("resolving site root: %v", err)}}
+	}
+	var problems []build.Problem
+	inside := func(what, p string) {
+		real := p
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			real = r
+		}
+		if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
+			problems = append(problems, build.Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)})
+		}
+	}
+	for _, m := range configs.Modules {
+		dir := m.Dir()
+		if dir == "" {
+			continue
+		}
+		inside("module "+m.Path(), dir)
+		for _, mnt := range m.Mounts() {
+			src := mnt.Source
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(dir, src)
+			}
+			inside("mount source", src)
+		}
+	}
+	return problems
+}
+
+// problemsOf splits Hugo's joined error into problems with positions.
+func problemsOf(err error) []build.Problem {
+	var out []build.Problem
+	for _, e := range herrors.Errors(err) {
+		p := build.Problem{Message: e.Error()}
+		if fes := herrors.UnwrapFileErrors(e); len(fes) > 0 {
+			pos := fes[0].Position()
+			p.File, p.Line, p.Column = pos.Filename, pos.LineNumber, pos.ColumnNumber
+		} else if m := quotedPosition.FindStringSubmatch(p.Message); m != nil {
+			// Render errors reach us flattened to text; the position is
+			// still in the message as "file:line:col".
+			p.File = m[1]
+			p.Line, _ = strconv.Atoi(m[2])
+			p.Column, _ = strconv.Atoi(m[3])
+		}
+		p.Message = trimPosition(p.Message, p.File)
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		out = append(out, build.Problem{Message: err.Error()})
+	}
+	return out
+}
+
+var quotedPosition = regexp.MustCompile(`"([^"]+):(\d+):(\d+)": `)
+
+// trimPosition keeps what follows the position in Hugo's message (the
+// problem carries the position itself).
+func trimPosition(msg, file string) string {
+	if file == "" {
+		return msg
+	}
+	if i := strings.LastIndex(msg, file); i >= 0 {
+		rest := msg[i+len(file):]
+		if j := strings.Index(rest, ": "); j >= 0 {
+			return strings.TrimSpace(rest[j+2:])
+		}
+	}
+	return msg
+}

@@ -1,0 +1,196 @@
+// Package config loads sites.yaml (DESIGN §3): a strict decode that rejects
+// unknown keys, the documented defaults applied in one place
+// (withDefaults), and a Validate that lists every problem at once, each
+// naming the file, line and key so an operator can fix them in one pass.
+//
+// Secrets never appear in the file: keys ending in _env hold the names of
+// environment variables, and Validate rejects anything that looks like a
+// value instead.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// MaxFileSize bounds what Load reads; a larger sites.yaml is a mistake.
+const MaxFileSize = 1 << 20
+
+// Config is a loaded sites.yaml.
+type Config struct {
+	File   string `yaml:"-"` // path it was loaded from (as given)
+	Dir    string `yaml:"-"` // absolute dir of File; relative paths in the config are resolved against it
+	Server Server `yaml:"server"`
+	Sites  []Site `yaml:"sites"`
+
+	// pos maps a key path ("sites[1].name") to the line it is on; bad holds
+	// key paths whose value failed to decode, so Validate does not report
+	// them a second time.
+	pos map[string]int
+	bad map[string]bool
+}
+
+// Server holds the process-wide settings.
+type Server struct {
+	DataDir       string        `yaml:"data_dir"`       // default "./data", absolute against Config.Dir
+	HTTP          string        `yaml:"http"`           // default ":8080"
+	HTTPS         string        `yaml:"https"`          // default "" (no TLS)
+	Admin         string        `yaml:"admin"`          // default "127.0.0.1:9090"
+	ControlHost   string        `yaml:"control_host"`   // optional hostname routed to the admin handler
+	PreviewDomain string        `yaml:"preview_domain"` // default "localhost"
+	PollInterval  time.Duration `yaml:"poll_interval"`  // default 1m; an explicit 0 means webhooks only
+	APITokenEnv   string        `yaml:"api_token_env"`  // default "SITEHOST_API_TOKEN"
+	Retention     int           `yaml:"retention"`      // deploys kept per site; default 20
+	Storage       Storage       `yaml:"storage"`
+	ACME          ACME          `yaml:"acme"`
+	Build         ServerBuild   `yaml:"build"`
+}
+
+// Storage selects where deploys are published.
+type Storage struct {
+	Kind string `yaml:"kind"` // "fs" (default) or "s3"
+	Path string `yaml:"path"` // fs only; default <data_dir>/store, absolute
+	S3   S3     `yaml:"s3"`
+}
+
+// S3 configures an S3-compatible object store.
+type S3 struct {
+	Endpoint     string `yaml:"endpoint"`
+	Bucket       string `yaml:"bucket"`
+	Region       string `yaml:"region"`
+	AccessKeyEnv string `yaml:"access_key_env"`
+	SecretKeyEnv string `yaml:"secret_key_env"`
+	TLS          bool   `yaml:"tls"`
+}
+
+// ACME configures certificate issuance when Server.HTTPS is set.
+type ACME struct {
+	Email  string `yaml:"email"`
+	CA     string `yaml:"ca"`      // directory URL; empty leaves the choice to the TLS package
+	CARoot string `yaml:"ca_root"` // PEM file trusted for the CA, absolute against Config.Dir
+}
+
+// ServerBuild limits builds.
+type ServerBuild struct {
+	Concurrency int           `yaml:"concurrency"` // default 1
+	Timeout     time.Duration `yaml:"timeout"`     // default 10m
+	Memory      ByteSize      `yaml:"memory"`      // default 1GiB
+}
+
+// Site is one entry of the sites list.
+type Site struct {
+	Name     site.Name `yaml:"name"`
+	Repo     string    `yaml:"repo"`    // https://, http://, ssh://, user@host:path or file://; local paths become file://<abs>
+	Ref      string    `yaml:"ref"`     // default "main"
+	Path     string    `yaml:"path"`    // default "."; cleaned, slash-separated, inside the repo
+	Domains  []string  `yaml:"domains"` // lowercase, no trailing dot; the first is primary
+	Build    SiteBuild `yaml:"build"`
+	Previews Previews  `yaml:"previews"`
+	Branches []string  `yaml:"branches"`
+	Webhook  Webhook   `yaml:"webhook"`
+	Forge    Forge     `yaml:"forge"`
+	Pin      string    `yaml:"pin"` // "" or a 7-40 hex commit SHA, lowercased
+	Line     int       `yaml:"-"`   // line of this entry in the file, for messages
+}
+
+// SiteBuild says how a site is built.
+type SiteBuild struct {
+	Tool        string            `yaml:"tool"`        // "hugo" (default) or "none"
+	Environment string            `yaml:"environment"` // default "production"
+	Minify      *bool             `yaml:"minify"`      // default true
+	Env         map[string]string `yaml:"env"`         // plain, non-secret variables
+	SecretEnv   []string          `yaml:"secret_env"`  // names of server env vars passed to trusted builds
+}
+
+// MinifyOn reports whether output is minified (true when unset).
+func (b SiteBuild) MinifyOn() bool { return b.Minify == nil || *b.Minify }
+
+// Previews configures pull request previews.
+type Previews struct {
+	Enabled *bool         `yaml:"enabled"` // default true
+	TTL     time.Duration `yaml:"ttl"`     // default 168h; an explicit 0 keeps previews until the PR closes
+	Forks   string        `yaml:"forks"`   // "no-secrets" (default), "off" or "on"
+}
+
+// On reports whether previews are enabled (true when unset).
+func (p Previews) On() bool { return p.Enabled == nil || *p.Enabled }
+
+// Webhook configures inbound webhook verification.
+type Webhook struct {
+	SecretEnv string `yaml:"secret_env"`
+}
+
+// Forge configures status reporting to the repository's host.
+type Forge struct {
+	Kind     string `yaml:"kind"` // github, gitlab, gitea, forgejo or bitbucket
+	API      string `yaml:"api"`  // base API URL; empty = the forge's public default
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Load reads and parses the config at path. See Parse for the result.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("loading config: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Problem{File: path, Msg: fmt.Sprintf("larger than %d bytes", MaxFileSize), Err: ErrBadValue}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data strictly, applies the defaults and validates the
+// result. file names the source in messages and anchors relative paths.
+//
+// The error joins every problem found (see Problems). The config is
+// returned alongside it when the document could be walked at all, so a
+// caller can still inspect it; it is nil only when the YAML itself cannot
+// be parsed. A config returned with an error must not be used to serve.
+func Parse(file string, data []byte) (*Config, error) {
+	dir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return nil, fmt.Errorf("resolving config directory: %w", err)
+	}
+	c := &Config{File: file, Dir: dir}
+	probs, ok := c.decode(data)
+	if !ok {
+		return nil, joinSorted(probs)
+	}
+	c.withDefaults()
+	if err := c.Validate(); err != nil {
+		probs = append(probs, Problems(err)...)
+	}
+	if len(probs) > 0 {
+		return c, joinSorted(probs)
+	}
+	return c, nil
+}
+
+// Site returns the site called name.
+func (c *Config) Site(name site.Name) (*Site, bool) {
+	for i := range c.Sites {
+		if c.Sites[i].Name == name {
+			return &c.Sites[i], true
+		}
+	}
+	return nil, false
+}
+
+// PrimaryDomain returns the first domain, which the others redirect to,
+// or "" for a site reachable only through preview hosts.
+func (s *Site) PrimaryDomain() string {
+	if len(s.Domains) == 0 {
+		return ""
+	}
+	return s.Domains[0]
+}

@@ -1,0 +1,282 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+func TestExampleConfigValidates(t *testing.T) {
+	c, err := Load("../../sites.yaml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if len(c.Sites) != 2 {
+		t.Fatalf("got %d sites, want 2", len(c.Sites))
+	}
+	blog, ok := c.Site("blog")
+	if !ok || blog.PrimaryDomain() != "blog.example.com" {
+		t.Errorf("blog primary domain = %q, %v", blog.PrimaryDomain(), ok)
+	}
+	docs, ok := c.Site("docs")
+	if !ok || docs.Path != "docs" || docs.Build.Tool != "none" {
+		t.Errorf("docs = %+v, %v; want path docs, tool none", docs, ok)
+	}
+	if _, ok := c.Site("nope"); ok {
+		t.Error(`Site("nope") found a site`)
+	}
+}
+
+// want is one problem a bad file must produce: its sentinel and the start
+// of its text, "<file>:<line>: <key>: ".
+type want struct {
+	is error
+	at string
+}
+
+func TestBadConfigs(t *testing.T) {
+	tests := []struct {
+		file string
+		want []want // every problem, in order
+		// notContain guards against echoing secrets.
+		notContain string
+	}{
+		{file: "unknown-key.yaml", want: []want{
+			{ErrUnknownKey, "unknown-key.yaml:6: sites[0].bogus: unknown key"},
+		}},
+		{file: "duplicate-site.yaml", want: []want{
+			{ErrDuplicateSite, `duplicate-site.yaml:4: sites[1].name: duplicate site "blog" (first defined at line 2)`},
+		}},
+		{file: "duplicate-domain.yaml", want: []want{
+			{ErrDuplicateDomain, `duplicate-domain.yaml:9: sites[1].domains[1]: duplicate domain "example.com": already used by site "blog" at line 4`},
+		}},
+		{file: "bad-name.yaml", want: []want{
+			{ErrBadName, `bad-name.yaml:2: sites[0].name: bad name "Blog_1"`},
+		}},
+		{file: "missing-repo.yaml", want: []want{
+			{ErrMissing, "missing-repo.yaml:4: sites[0].repo: required"},
+		}},
+		{file: "bad-duration.yaml", want: []want{
+			{ErrBadValue, `bad-duration.yaml:3: server.poll_interval: bad duration "5 minutes": `},
+		}},
+		{file: "bad-storage-kind.yaml", want: []want{
+			{ErrBadValue, `bad-storage-kind.yaml:3: server.storage.kind: want fs or s3, got "gcs"`},
+		}},
+		{file: "inline-secret.yaml", notContain: "Zm9vYmFy", want: []want{
+			{ErrBadValue, "inline-secret.yaml:7: sites[0].build.secret_env[1]: holds a value, not an environment variable name"},
+		}},
+		{file: "path-escape.yaml", want: []want{
+			{ErrBadValue, `path-escape.yaml:4: sites[0].path: path "../other" escapes the repository`},
+		}},
+		{file: "syntax.yaml", want: []want{
+			{ErrBadValue, "syntax.yaml:3: yaml: "},
+		}},
+		{file: "multi.yaml", notContain: "s3cr3t", want: []want{
+			{ErrUnknownKey, "multi.yaml:2: server.htp: unknown key"},
+			{ErrBadValue, `multi.yaml:3: server.retention: want an integer, got "lots"`},
+			{ErrMissing, "multi.yaml:6: server.storage.s3.bucket: required"},
+			{ErrMissing, "multi.yaml:7: server.storage.s3.endpoint: required"},
+			{ErrBadValue, `multi.yaml:9: server.build.timeout: bad duration "10 minutes"`},
+			{ErrBadValue, `multi.yaml:13: sites[0].domains[1]: "bad_host.example.com" is not a valid hostname`},
+			{ErrMissing, "multi.yaml:14: sites[0].forge.token_env: required"},
+			{ErrBadValue, `multi.yaml:15: sites[0].pin: want a commit SHA`},
+			{ErrDuplicateSite, `multi.yaml:16: sites[1].name: duplicate site "blog" (first defined at line 11)`},
+			{ErrBadValue, `multi.yaml:17: sites[1].repo: unsupported scheme "ftp"`},
+			{ErrBadValue, `multi.yaml:19: sites[1].previews.forks: want no-secrets, off or on, got "maybe"`},
+			{ErrBadValue, `multi.yaml:20: sites[1].previews.enabled: want true or false, got "yes"`},
+			{ErrMissing, "multi.yaml:21: sites[2].repo: required"},
+			{ErrDuplicateDomain, `multi.yaml:22: sites[2].domains[0]: duplicate domain "blog.example.com": already used by site "blog" at line 13`},
+			{ErrBadValue, `multi.yaml:22: sites[2].domains[1]: "pr-7--blog.localhost" is reserved`},
+			{ErrBadValue, "multi.yaml:23: sites[2].webhook.secret_env: holds a value, not an environment variable name"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "bad", tt.file)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("Load succeeded, want problems")
+			}
+			probs := Problems(err)
+			if len(probs) != len(tt.want) {
+				t.Errorf("got %d problems, want %d:\n%v", len(probs), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if i >= len(probs) {
+					t.Errorf("missing problem %q", w.at)
+					continue
+				}
+				p := probs[i]
+				if !errors.Is(p, w.is) {
+					t.Errorf("problem %d %q: does not wrap %v", i, p, w.is)
+				}
+				if !strings.HasPrefix(p.Error(), filepath.Join("testdata", "bad", w.at)) {
+					t.Errorf("problem %d:\n got %q\nwant prefix %q", i, p, w.at)
+				}
+				if !errors.Is(err, w.is) {
+					t.Errorf("joined error does not wrap %v", w.is)
+				}
+			}
+			if tt.notContain != "" && strings.Contains(err.Error(), tt.notContain) {
+				t.Errorf("error echoes the secret %q:\n%v", tt.notContain, err)
+			}
+		})
+	}
+}
+
+func TestBadNameWrapsSiteError(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "bad", "bad-name.yaml"))
+	if !errors.Is(err, site.ErrBadName) {
+		t.Errorf("error %v does not wrap site.ErrBadName", err)
+	}
+}
+
+func TestSyntaxErrorReturnsNoConfig(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "bad", "syntax.yaml"))
+	if c != nil || err == nil {
+		t.Errorf("Load = %v, %v; want nil config and an error", c, err)
+	}
+}
+
+func TestTypeErrorStillReturnsConfig(t *testing.T) {
+	c, err := Parse("sites.yaml", []byte("server: {retention: lots}\nsites: [{name: a, repo: file:///x}]\n"))
+	if err == nil || c == nil || len(c.Sites) != 1 {
+		t.Fatalf("Parse = %v, %v; want config and error", c, err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sites.yaml")
+	c, err := Parse(file, []byte("sites: [{name: a, repo: file:///x}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	check := func(name string, got, want any) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("File", c.File, file)
+	check("Dir", c.Dir, dir)
+	check("server.data_dir", s.DataDir, filepath.Join(dir, "data"))
+	check("server.http", s.HTTP, ":8080")
+	check("server.https", s.HTTPS, "")
+	check("server.admin", s.Admin, "127.0.0.1:9090")
+	check("server.control_host", s.ControlHost, "")
+	check("server.preview_domain", s.PreviewDomain, "localhost")
+	check("server.poll_interval", s.PollInterval, time.Minute)
+	check("server.api_token_env", s.APITokenEnv, "SITEHOST_API_TOKEN")
+	check("server.retention", s.Retention, 20)
+	check("server.storage.kind", s.Storage.Kind, "fs")
+	check("server.storage.path", s.Storage.Path, filepath.Join(dir, "data", "store"))
+	check("server.storage.s3", s.Storage.S3, S3{})
+	check("server.acme", s.ACME, ACME{})
+	check("server.build.concurrency", s.Build.Concurrency, 1)
+	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
+	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))
+
+	a := c.Sites[0]
+	check("name", a.Name, site.Name("a"))
+	check("repo", a.Repo, "file:///x")
+	check("ref", a.Ref, "main")
+	check("path", a.Path, ".")
+	check("domains", len(a.Domains), 0)
+	check("primary domain", a.PrimaryDomain(), "")
+	check("build.tool", a.Build.Tool, "hugo")
+	check("build.environment", a.Build.Environment, "production")
+	check("build.minify", a.Build.Minify != nil && *a.Build.Minify, true)
+	check("build.env", len(a.Build.Env), 0)
+	check("build.secret_env", len(a.Build.SecretEnv), 0)
+	check("previews.enabled", a.Previews.Enabled != nil && *a.Previews.Enabled, true)
+	check("previews.ttl", a.Previews.TTL, 168*time.Hour)
+	check("previews.forks", a.Previews.Forks, "no-secrets")
+	check("branches", len(a.Branches), 0)
+	check("webhook", a.Webhook, Webhook{})
+	check("forge", a.Forge, Forge{})
+	check("pin", a.Pin, "")
+	check("line", a.Line, 1)
+}
+
+func TestExplicitZeroPollInterval(t *testing.T) {
+	for _, v := range []string{"0", "0s", `"0"`} {
+		c, err := Parse("sites.yaml", []byte("server:\n  poll_interval: "+v+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if c.Server.PollInterval != 0 {
+			t.Errorf("poll_interval: %s gave %v, want 0", v, c.Server.PollInterval)
+		}
+	}
+}
+
+func TestNormalisation(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+server:
+  data_dir: /srv/sitehost
+  preview_domain: Preview.Example.com.
+sites:
+  - name: local
+    repo: ./repos/local
+    path: ./site/
+    domains: [WWW.Example.com.]
+    pin: ABCDEF0
+  - name: scp
+    repo: git@github.com:acme/site.git
+`
+	c, err := Parse(filepath.Join(dir, "sites.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Server.Storage.Path, "/srv/sitehost/store"; got != want {
+		t.Errorf("storage path = %q, want %q", got, want)
+	}
+	if got := c.Server.PreviewDomain; got != "preview.example.com" {
+		t.Errorf("preview_domain = %q", got)
+	}
+	l := c.Sites[0]
+	if want := "file://" + filepath.ToSlash(filepath.Join(dir, "repos", "local")); l.Repo != want {
+		t.Errorf("repo = %q, want %q", l.Repo, want)
+	}
+	if l.Path != "site" || l.Domains[0] != "www.example.com" || l.Pin != "abcdef0" || l.Line != 6 {
+		t.Errorf("site = %+v", l)
+	}
+}
+
+func TestLoadTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sites.yaml")
+	if err := os.WriteFile(path, make([]byte, MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); !errors.Is(err, ErrBadValue) {
+		t.Errorf("Load of an oversized file = %v, want ErrBadValue", err)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{
+		"1048576": 1 << 20, "512MiB": 512 << 20, "1GiB": 1 << 30, "2G": 2 << 30,
+		"1gb": 1e9, "1.5 KiB": 1536, "100KB": 100e3,
+	} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1 PB", "GiB", "1e3"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", in)
+		}
+	}
+	if got := (1 * GiB).String(); got != "1GiB" {
+		t.Errorf("String = %q", got)
+	}
+}

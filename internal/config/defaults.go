@@ -1,0 +1,138 @@
+package config
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The documented defaults (DESIGN §3).
+const (
+	DefaultDataDir       = "./data"
+	DefaultHTTP          = ":8080"
+	DefaultAdmin         = "127.0.0.1:9090"
+	DefaultPreviewDomain = "localhost"
+	DefaultPollInterval  = time.Minute
+	DefaultAPITokenEnv   = "SITEHOST_API_TOKEN"
+	DefaultRetention     = 20
+	DefaultStorageKind   = "fs"
+	DefaultConcurrency   = 1
+	DefaultBuildTimeout  = 10 * time.Minute
+	DefaultBuildMemory   = 1 * GiB
+	DefaultRef           = "main"
+	DefaultTool          = "hugo"
+	DefaultEnvironment   = "production"
+	DefaultPreviewTTL    = 7 * 24 * time.Hour
+	DefaultForks         = "no-secrets"
+)
+
+// has reports whether key was written in the file, so an explicit zero
+// (poll_interval: 0) is kept rather than replaced by the default.
+func (c *Config) has(key string) bool {
+	_, ok := c.pos[key]
+	return ok
+}
+
+// withDefaults fills every unset setting with its documented default and
+// normalises values (absolute paths, lowercase domains, file:// repos).
+// It is the only place defaults live. Strings default when empty; numbers
+// and durations only when absent, since 0 can be meant.
+func (c *Config) withDefaults() {
+	s := &c.Server
+	setStr(&s.DataDir, DefaultDataDir)
+	s.DataDir = c.abs(s.DataDir)
+	setStr(&s.HTTP, DefaultHTTP)
+	setStr(&s.Admin, DefaultAdmin)
+	setStr(&s.PreviewDomain, DefaultPreviewDomain)
+	s.PreviewDomain = normHost(s.PreviewDomain)
+	s.ControlHost = normHost(s.ControlHost)
+	setStr(&s.APITokenEnv, DefaultAPITokenEnv)
+	if !c.has("server.poll_interval") {
+		s.PollInterval = DefaultPollInterval
+	}
+	if !c.has("server.retention") {
+		s.Retention = DefaultRetention
+	}
+
+	setStr(&s.Storage.Kind, DefaultStorageKind)
+	if s.Storage.Kind == "fs" {
+		setStr(&s.Storage.Path, filepath.Join(s.DataDir, "store"))
+	}
+	if s.Storage.Path != "" {
+		s.Storage.Path = c.abs(s.Storage.Path)
+	}
+	if s.ACME.CARoot != "" {
+		s.ACME.CARoot = c.abs(s.ACME.CARoot)
+	}
+
+	if !c.has("server.build.concurrency") {
+		s.Build.Concurrency = DefaultConcurrency
+	}
+	if !c.has("server.build.timeout") {
+		s.Build.Timeout = DefaultBuildTimeout
+	}
+	if !c.has("server.build.memory") {
+		s.Build.Memory = DefaultBuildMemory
+	}
+
+	for i := range c.Sites {
+		st := &c.Sites[i]
+		key := func(k string) string { return fmt.Sprintf("sites[%d].%s", i, k) }
+		st.Repo = c.repoURL(st.Repo)
+		setStr(&st.Ref, DefaultRef)
+		st.Path = path.Clean(st.Path) // "" and "./" become "."; "docs/" becomes "docs"
+		for j, d := range st.Domains {
+			st.Domains[j] = normHost(d)
+		}
+		setStr(&st.Build.Tool, DefaultTool)
+		setStr(&st.Build.Environment, DefaultEnvironment)
+		if st.Build.Minify == nil {
+			st.Build.Minify = ptr(true)
+		}
+		if st.Previews.Enabled == nil {
+			st.Previews.Enabled = ptr(true)
+		}
+		if !c.has(key("previews.ttl")) {
+			st.Previews.TTL = DefaultPreviewTTL
+		}
+		setStr(&st.Previews.Forks, DefaultForks)
+		st.Pin = strings.ToLower(st.Pin)
+	}
+}
+
+func setStr(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// abs resolves p against the config's directory.
+func (c *Config) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+func normHost(h string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+}
+
+// repoURL turns a local path ("/srv/blog", "./blog", "../blog") into a
+// file:// URL against the config's directory; other forms are left for
+// Validate to judge.
+func (c *Config) repoURL(r string) string {
+	if isLocalPath(r) {
+		return "file://" + filepath.ToSlash(c.abs(r))
+	}
+	return r
+}
+
+func isLocalPath(r string) bool {
+	return r == "." || r == ".." || strings.HasPrefix(r, "/") ||
+		strings.HasPrefix(r, "./") || strings.HasPrefix(r, "../")
+}

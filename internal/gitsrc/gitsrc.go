@@ -1,0 +1,159 @@
+// Package gitsrc keeps a per-site bare cache of a site's git repository and
+// turns commits into build inputs: it resolves refs against the remote,
+// fetches full history incrementally, exports a tree without symlinks,
+// submodules or .git entries, and answers Hugo's enableGitInfo `git log`
+// from the cache so builds never need a git binary.
+//
+// It uses go-git only. A Repo is not safe for concurrent use; callers
+// serialise work per site.
+package gitsrc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrRefNotFound  = errors.New("gitsrc: ref not found")
+	ErrPathNotFound = errors.New("gitsrc: path not found")
+	ErrTooLarge     = errors.New("gitsrc: tree too large")
+)
+
+const remoteName = "origin"
+
+// Options configures a site's cache repository.
+type Options struct {
+	// URL is https://, http://, ssh://, scp-like user@host:path,
+	// file:///abs/path or an absolute local path. Local URLs make go-git
+	// run git-upload-pack.
+	URL string
+	// Dir is the cache directory for this site, e.g. <data_dir>/git/<site>.
+	// A bare repository is created there on first use.
+	Dir string
+	// Auth may be nil.
+	Auth transport.AuthMethod
+	// Logger must not be nil.
+	Logger *slog.Logger
+	// Limits bound Export; zero fields take the defaults.
+	Limits ExportLimits
+}
+
+// ExportLimits bound what Export writes, so a hostile or runaway repo cannot
+// fill the disk.
+type ExportLimits struct {
+	MaxFiles int   // default 100000
+	MaxBytes int64 // default 2 GiB
+}
+
+func (l ExportLimits) withDefaults() ExportLimits {
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = 100000
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 2 << 30
+	}
+	return l
+}
+
+// Repo is a site's bare cache repository with remote "origin".
+type Repo struct {
+	repo   *git.Repository
+	st     *filesystem.Storage
+	dir    string
+	url    string
+	auth   transport.AuthMethod
+	log    *slog.Logger
+	limits ExportLimits
+}
+
+// Open creates or opens the bare cache repository in opts.Dir and points
+// remote "origin" at opts.URL, replacing a URL that changed in config.
+func Open(opts Options) (*Repo, error) {
+	if opts.URL == "" {
+		return nil, errors.New("opening git cache: empty URL")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating git cache %s: %w", opts.Dir, err)
+	}
+	st := openStorage(opts.Dir)
+	repo, err := git.Open(st, nil)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.Init(st, nil) // nil worktree: bare
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("opening git cache %s: %w", opts.Dir, err)
+	}
+	if err := setOrigin(repo, opts.URL); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("configuring remote for %s: %w", MaskCredentials(opts.URL), err)
+	}
+	return &Repo{
+		repo:   repo,
+		st:     st,
+		dir:    opts.Dir,
+		url:    opts.URL,
+		auth:   opts.Auth,
+		log:    opts.Logger.With("component", "gitsrc"),
+		limits: opts.Limits.withDefaults(),
+	}, nil
+}
+
+// Close releases open pack files.
+func (r *Repo) Close() error { return r.st.Close() }
+
+func openStorage(dir string) *filesystem.Storage {
+	return filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault())
+}
+
+func setOrigin(repo *git.Repository, url string) error {
+	cfg, err := repo.Config()
+	if err != nil {
+		return err
+	}
+	if rc, ok := cfg.Remotes[remoteName]; ok && len(rc.URLs) == 1 && rc.URLs[0] == url {
+		return nil
+	}
+	cfg.Remotes[remoteName] = &config.RemoteConfig{
+		Name:  remoteName,
+		URLs:  []string{url},
+		Fetch: []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*"},
+	}
+	return repo.SetConfig(cfg)
+}
+
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@`)
+
+// MaskCredentials replaces the userinfo of every URL in s with "***", so
+// tokens embedded in repo URLs never reach logs or statuses.
+func MaskCredentials(s string) string {
+	return userinfoRE.ReplaceAllString(s, "${1}***@")
+}
+
+// maskedError masks credentials in the message but keeps the chain for
+// errors.Is/As.
+type maskedError struct{ err error }
+
+func (e maskedError) Error() string { return MaskCredentials(e.err.Error()) }
+func (e maskedError) Unwrap() error { return e.err }
+
+func masked(err error) error {
+	if err == nil {
+		return nil
+	}
+	return maskedError{err}
+}
+
+// Dir is the cache's bare repository, for WriteGitLog.
+func (r *Repo) Dir() string { return r.dir }

@@ -1,0 +1,125 @@
+package gitsrc
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// CommitInfo is a cached commit's metadata.
+type CommitInfo struct {
+	Commit  site.Commit
+	Tree    string    // root tree hash
+	Subject string    // git's %s: the first paragraph on one line
+	Message string    // the full message
+	Author  string    // author name
+	Email   string    // author email
+	Time    time.Time // author time, in the author's zone
+}
+
+// CommitInfo returns the metadata of a commit in the cache.
+func (r *Repo) CommitInfo(commit site.Commit) (CommitInfo, error) {
+	c, err := getCommit(r.st, commit)
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	return CommitInfo{
+		Commit:  commit,
+		Tree:    c.TreeHash.String(),
+		Subject: gitSubject(c.Message),
+		Message: c.Message,
+		Author:  c.Author.Name,
+		Email:   c.Author.Email,
+		Time:    c.Author.When,
+	}, nil
+}
+
+// TreeHash returns the tree hash of the directory p ("" or "." for the
+// root) at commit, or an error wrapping ErrPathNotFound.
+func (r *Repo) TreeHash(commit site.Commit, p string) (string, error) {
+	c, err := getCommit(r.st, commit)
+	if err != nil {
+		return "", err
+	}
+	h, err := subtree(r.st, c.TreeHash, p)
+	if err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+func getCommit(s storer.EncodedObjectStorer, commit site.Commit) (*object.Commit, error) {
+	if !isSHA(string(commit)) {
+		return nil, fmt.Errorf("reading commit %q: not a full SHA", commit)
+	}
+	c, err := object.GetCommit(s, plumbing.NewHash(strings.ToLower(string(commit))))
+	if err != nil {
+		return nil, fmt.Errorf("reading commit %s: %w", commit, err)
+	}
+	return c, nil
+}
+
+// splitPath turns a user path into tree elements: nil for the root.
+// Absolute paths and ".." are rejected rather than cleaned away.
+func splitPath(p string) ([]string, error) {
+	if strings.HasPrefix(p, "/") || strings.Contains(p, "\x00") {
+		return nil, fmt.Errorf("%w: %q is not a relative path", ErrPathNotFound, p)
+	}
+	for _, e := range strings.Split(p, "/") {
+		if e == ".." {
+			return nil, fmt.Errorf("%w: %q leaves the repository", ErrPathNotFound, p)
+		}
+	}
+	p = path.Clean(p)
+	if p == "." {
+		return nil, nil
+	}
+	return strings.Split(p, "/"), nil
+}
+
+// subtree returns the hash of directory p under root.
+func subtree(s storer.EncodedObjectStorer, root plumbing.Hash, p string) (plumbing.Hash, error) {
+	elems, err := splitPath(p)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h, ok, err := lookupTree(s, root, elems)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if !ok {
+		return plumbing.ZeroHash, fmt.Errorf("%w: no directory %q", ErrPathNotFound, p)
+	}
+	return h, nil
+}
+
+// lookupTree walks elems down from root; ok is false if some element is
+// missing or not a directory.
+func lookupTree(s storer.EncodedObjectStorer, root plumbing.Hash, elems []string) (plumbing.Hash, bool, error) {
+	h := root
+	for _, e := range elems {
+		t, err := object.GetTree(s, h)
+		if err != nil {
+			return plumbing.ZeroHash, false, fmt.Errorf("reading tree %s: %w", h, err)
+		}
+		found := false
+		for _, ent := range t.Entries {
+			if ent.Name == e && ent.Mode == filemode.Dir {
+				h, found = ent.Hash, true
+				break
+			}
+		}
+		if !found {
+			return plumbing.ZeroHash, false, nil
+		}
+	}
+	return h, true, nil
+}

@@ -1,0 +1,97 @@
+// Package hooks receives webhooks and turns them into sync requests. This
+// file is the generic hook: POST /hooks/generic {"site": "blog"} with the
+// admin bearer token, for CI systems and scripts.
+package hooks
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// MaxBody bounds every webhook body.
+const MaxBody = 1 << 20
+
+// ErrUnknownSite is what a Dispatcher returns for a site it does not know.
+var ErrUnknownSite = errors.New("hooks: unknown site")
+
+// Dispatcher takes sync requests; the reconcile loop is one.
+type Dispatcher interface {
+	Trigger(name site.Name) error
+}
+
+// Generic is the handler of POST /hooks/generic.
+type Generic struct {
+	Token    string // bearer token; empty refuses every request
+	Dispatch Dispatcher
+	Logger   *slog.Logger
+}
+
+type genericBody struct {
+	Site site.Name `json:"site"`
+}
+
+func (g *Generic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeJSON(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if !BearerOK(r, g.Token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
+		writeJSON(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	var b genericBody
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		writeJSON(w, http.StatusBadRequest, `malformed JSON: want {"site": "<name>"}: `+err.Error())
+		return
+	}
+	if b.Site == "" {
+		writeJSON(w, http.StatusBadRequest, `missing "site"`)
+		return
+	}
+	if err := g.Dispatch.Trigger(b.Site); err != nil {
+		if g.Logger != nil {
+			g.Logger.Warn("generic hook for unknown site", "site", b.Site, "err", err)
+		}
+		writeJSON(w, http.StatusNotFound, fmt.Sprintf("no site named %q is configured", b.Site))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, "sync of "+string(b.Site)+" requested")
+}
+
+// BearerOK checks an Authorization: Bearer header in constant time.
+func BearerOK(r *http.Request, token string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	key := "message"
+	if status >= 400 {
+		key = "error"
+	}
+	json.NewEncoder(w).Encode(map[string]string{key: msg}) //nolint:errcheck // client gone
+}

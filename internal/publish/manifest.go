@@ -1,0 +1,110 @@
+// Package publish turns a built directory into an immutable deploy in the
+// object store and makes it live (DESIGN §6): content-addressed blobs first,
+// then the manifest, then the channel pointer, whose conditional write is the
+// commit point. It is also the read side the data plane serves from.
+package publish
+
+import (
+	"errors"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no such deploy, channel or build key.
+	ErrNotFound = errors.New("publish: not found")
+	// ErrTooLarge: the output exceeds the configured limits.
+	ErrTooLarge = errors.New("publish: deploy too large")
+)
+
+// File is one published file.
+type File struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	Type   string `json:"type"`
+}
+
+// CommitInfo is what a person wants to see about the commit of a deploy.
+type CommitInfo struct {
+	Subject string    `json:"subject,omitempty"`
+	Author  string    `json:"author,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
+}
+
+// BuildSummary records how a deploy was built.
+type BuildSummary struct {
+	Tool       string        `json:"tool"`
+	Hugo       string        `json:"hugo,omitempty"`
+	BaseURL    string        `json:"base_url,omitempty"`
+	Duration   time.Duration `json:"duration_ns"`
+	MaxRSS     int64         `json:"max_rss_bytes,omitempty"`
+	SkippedGit []string      `json:"skipped,omitempty"` // symlinks and submodules left out of the tree
+}
+
+// Manifest is an immutable deploy: every file by path, and where it came from.
+type Manifest struct {
+	ID       site.DeployID   `json:"id"`
+	Site     site.Name       `json:"site"`
+	Commit   site.Commit     `json:"commit"`
+	Tree     string          `json:"tree"`
+	BuildKey string          `json:"build_key"`
+	Created  time.Time       `json:"created"`
+	Info     CommitInfo      `json:"commit_info"`
+	Build    BuildSummary    `json:"build"`
+	Files    map[string]File `json:"files"` // "index.html", "posts/a/index.html"
+	Bytes    int64           `json:"bytes"`
+}
+
+// Lookup finds the file for a clean request path ("posts/a/index.html").
+func (m *Manifest) Lookup(p string) (File, bool) {
+	f, ok := m.Files[p]
+	return f, ok
+}
+
+// Pointer is a channel's live deploy. Its write is the commit point.
+type Pointer struct {
+	Deploy      site.DeployID `json:"deploy"`
+	Commit      site.Commit   `json:"commit"`
+	PublishedAt time.Time     `json:"published_at"`
+	Previous    site.DeployID `json:"previous,omitempty"`
+}
+
+// Storage keys (DESIGN §6).
+
+// BlobKey is where a file body lives, by its sha256.
+func BlobKey(sha string) string { return "blobs/" + sha[:2] + "/" + sha }
+
+func manifestKey(s site.Name, id site.DeployID) string {
+	return path.Join("sites", string(s), "deploys", string(id)+".json")
+}
+func buildKeyKey(s site.Name, key string) string {
+	return path.Join("sites", string(s), "builds", key)
+}
+func pointerKey(s site.Name, c site.Channel) string {
+	return path.Join("sites", string(s), "channels", string(c)+".json")
+}
+func logKey(s site.Name, id site.DeployID) string {
+	return path.Join("sites", string(s), "logs", string(id)+".log")
+}
+
+// DeployIDFor derives the deploy ID from a build key: one key, one deploy.
+func DeployIDFor(buildKey string) site.DeployID {
+	return site.DeployID(buildKey[:site.DeployIDLen])
+}
+
+// cleanRel reports whether a relative path from a build is publishable.
+func cleanRel(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return false
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." || strings.EqualFold(el, ".git") {
+			return false
+		}
+	}
+	return true
+}

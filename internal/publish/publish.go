@@ -1,0 +1,379 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
+)
+
+// Options configure a Publisher.
+type Options struct {
+	Logger *slog.Logger
+	// Concurrency bounds parallel hashing and uploads (default 8).
+	Concurrency int
+	// MaxFiles and MaxBytes bound one deploy (defaults 100,000 and 4 GiB).
+	MaxFiles int
+	MaxBytes int64
+	// OnActivated is called after a channel pointer changed, so the data
+	// plane can drop its cache at once instead of waiting for its TTL.
+	OnActivated func(site.Name, site.Channel)
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Publisher writes and reads deploys.
+type Publisher struct {
+	st   store.Store
+	opts Options
+}
+
+// New returns a Publisher on st.
+func New(st store.Store, opts Options) *Publisher {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 8
+	}
+	if opts.MaxFiles <= 0 {
+		opts.MaxFiles = 100_000
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 4 << 30
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Publisher{st: st, opts: opts}
+}
+
+// Deploy is a built directory ready to upload.
+type Deploy struct {
+	Site     site.Name
+	Commit   site.Commit
+	Tree     string
+	BuildKey string
+	Dir      string // the files to publish
+	Info     CommitInfo
+	Build    BuildSummary
+	Log      []byte
+}
+
+// UploadStats says what an upload did.
+type UploadStats struct {
+	Files         int
+	Bytes         int64
+	BlobsUploaded int
+	BytesUploaded int64
+}
+
+// Upload stores d as an immutable deploy (blobs, log, manifest, build-key
+// record) without making it live. Uploading the same build key twice is
+// harmless: the second finds everything in place.
+func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStats, error) {
+	var stats UploadStats
+	if len(d.BuildKey) < site.DeployIDLen {
+		return nil, stats, fmt.Errorf("uploading %s: build key %q too short", d.Site, d.BuildKey)
+	}
+	files, paths, err := p.hashDir(ctx, d.Dir)
+	if err != nil {
+		return nil, stats, fmt.Errorf("hashing %s output: %w", d.Site, err)
+	}
+	m := &Manifest{
+		ID: DeployIDFor(d.BuildKey), Site: d.Site, Commit: d.Commit, Tree: d.Tree,
+		BuildKey: d.BuildKey, Created: p.opts.Now().UTC(), Info: d.Info, Build: d.Build,
+		Files: files,
+	}
+	for _, f := range files {
+		m.Bytes += f.Size
+	}
+	stats.Files, stats.Bytes = len(files), m.Bytes
+
+	if err := p.uploadBlobs(ctx, files, paths, &stats); err != nil {
+		return nil, stats, fmt.Errorf("uploading %s blobs: %w", d.Site, err)
+	}
+	if len(d.Log) > 0 {
+		if _, err := p.st.Put(ctx, logKey(d.Site, m.ID), bytes.NewReader(d.Log), int64(len(d.Log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
+			return nil, stats, fmt.Errorf("writing %s build log: %w", d.Site, err)
+		}
+	}
+	if err := p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{}); err != nil {
+		return nil, stats, fmt.Errorf("writing %s manifest %s: %w", d.Site, m.ID, err)
+	}
+	if _, err := p.st.Put(ctx, buildKeyKey(d.Site, d.BuildKey), bytes.NewReader([]byte(m.ID)), int64(len(m.ID)), store.PutOptions{}); err != nil {
+		return nil, stats, fmt.Errorf("recording %s build key: %w", d.Site, err)
+	}
+	return m, stats, nil
+}
+
+// hashDir walks dir and hashes every regular file, concurrently.
+func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]File, map[string]string, error) {
+	type job struct{ rel, abs string }
+	var jobs []job
+	var total int64
+	err := filepath.WalkDir(dir, func(abs string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() || !e.Type().IsRegular() {
+			return nil // symlinks and devices are never published
+		}
+		rel, err := filepath.Rel(dir, abs)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if !cleanRel(rel) {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		jobs = append(jobs, job{rel, abs})
+		if len(jobs) > p.opts.MaxFiles || total > p.opts.MaxBytes {
+			return fmt.Errorf("%w: more than %d files or %d bytes", ErrTooLarge, p.opts.MaxFiles, p.opts.MaxBytes)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	files := make(map[string]File, len(jobs))
+	results := make([]File, len(jobs))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Concurrency)
+	for i, j := range jobs {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			f, err := hashFile(j.abs)
+			if err != nil {
+				return fmt.Errorf("hashing %s: %w", j.rel, err)
+			}
+			f.Type = contentType(j.rel, j.abs)
+			results[i] = f
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	paths := make(map[string]string, len(jobs)) // sha → a file with that content
+	for i, j := range jobs {
+		files[j.rel] = results[i]
+		paths[results[i].SHA256] = j.abs
+	}
+	return files, paths, nil
+}
+
+func hashFile(name string) (File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, err
+	}
+	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// uploadBlobs uploads the blobs the store does not have yet.
+func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, stats *UploadStats) error {
+	type up struct {
+		f    File
+		path string
+	}
+	seen := make(map[string]bool, len(paths))
+	var todo []up
+	for _, f := range files {
+		if !seen[f.SHA256] {
+			seen[f.SHA256] = true
+			todo = append(todo, up{f, paths[f.SHA256]})
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Concurrency)
+	uploaded := make([]bool, len(todo))
+	for i, u := range todo {
+		g.Go(func() error {
+			key := BlobKey(u.f.SHA256)
+			if _, err := p.st.Stat(ctx, key); err == nil {
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			fh, err := os.Open(u.path)
+			if err != nil {
+				return err
+			}
+			defer fh.Close()
+			_, err = p.st.Put(ctx, key, fh, u.f.Size, store.PutOptions{IfNoneMatch: true, ContentType: u.f.Type})
+			if errors.Is(err, store.ErrPrecondition) {
+				return nil // another publish stored the same bytes first
+			}
+			if err != nil {
+				return fmt.Errorf("writing %s: %w", key, err)
+			}
+			uploaded[i] = true
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, ok := range uploaded {
+		if ok {
+			stats.BlobsUploaded++
+			stats.BytesUploaded += todo[i].f.Size
+		}
+	}
+	return nil
+}
+
+func (p *Publisher) putJSON(ctx context.Context, key string, v any, opts store.PutOptions) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	opts.ContentType = "application/json"
+	_, err = p.st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), opts)
+	return err
+}
+
+// Reuse returns the deploy built before with this build key, or ErrNotFound.
+// This is what makes a revert instant.
+func (p *Publisher) Reuse(ctx context.Context, s site.Name, buildKey string) (*Manifest, error) {
+	obj, _, err := p.st.Get(ctx, buildKeyKey(s, buildKey))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading build key of %s: %w", s, err)
+	}
+	id, err := io.ReadAll(io.LimitReader(obj, 128))
+	obj.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading build key of %s: %w", s, err)
+	}
+	return p.Manifest(ctx, s, site.DeployID(bytes.TrimSpace(id)))
+}
+
+// Activate points channel c of site s at deploy m: the atomic commit point.
+// The write is conditional on the pointer it replaces, so two writers never
+// lose each other's update; on a lost race it rereads and tries again.
+func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m *Manifest, commit site.Commit) (Pointer, error) {
+	key := pointerKey(s, c)
+	for attempt := 0; ; attempt++ {
+		cur, etag, err := p.pointer(ctx, s, c)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
+		}
+		if err == nil && cur.Deploy == m.ID && cur.Commit == commit {
+			return cur, nil
+		}
+		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: p.opts.Now().UTC()}
+		opts := store.PutOptions{IfNoneMatch: true}
+		if etag != "" {
+			opts = store.PutOptions{IfMatch: etag}
+			next.Previous = cur.Deploy
+			if cur.Deploy == m.ID {
+				next.Previous = cur.Previous
+			}
+		}
+		err = p.putJSON(ctx, key, next, opts)
+		if errors.Is(err, store.ErrPrecondition) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
+		}
+		if p.opts.OnActivated != nil {
+			p.opts.OnActivated(s, c)
+		}
+		return next, nil
+	}
+}
+
+// Pointer reads a channel's pointer; ErrNotFound if the channel does not exist.
+func (p *Publisher) Pointer(ctx context.Context, s site.Name, c site.Channel) (Pointer, error) {
+	ptr, _, err := p.pointer(ctx, s, c)
+	return ptr, err
+}
+
+func (p *Publisher) pointer(ctx context.Context, s site.Name, c site.Channel) (Pointer, string, error) {
+	var ptr Pointer
+	info, err := p.getJSON(ctx, pointerKey(s, c), &ptr)
+	return ptr, info.ETag, err
+}
+
+// Manifest reads a deploy's manifest; ErrNotFound if there is none.
+func (p *Publisher) Manifest(ctx context.Context, s site.Name, id site.DeployID) (*Manifest, error) {
+	if !id.Valid() {
+		return nil, ErrNotFound
+	}
+	var m Manifest
+	if _, err := p.getJSON(ctx, manifestKey(s, id), &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Log returns a deploy's build log.
+func (p *Publisher) Log(ctx context.Context, s site.Name, id site.DeployID) ([]byte, error) {
+	obj, _, err := p.st.Get(ctx, logKey(s, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	return io.ReadAll(io.LimitReader(obj, 16<<20))
+}
+
+// OpenBlob opens a file body by its sha256.
+func (p *Publisher) OpenBlob(ctx context.Context, sha string) (store.Object, error) {
+	obj, _, err := p.st.Get(ctx, BlobKey(sha))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("blob %s: %w", sha, ErrNotFound)
+	}
+	return obj, err
+}
+
+func (p *Publisher) getJSON(ctx context.Context, key string, v any) (store.Info, error) {
+	obj, info, err := p.st.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return info, ErrNotFound
+	}
+	if err != nil {
+		return info, fmt.Errorf("reading %s: %w", key, err)
+	}
+	defer obj.Close()
+	// Manifests of very large sites run to tens of MB; the cap stops a
+	// corrupt object from exhausting memory.
+	if err := json.NewDecoder(io.LimitReader(obj, 256<<20)).Decode(v); err != nil {
+		return info, fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return info, nil
+}

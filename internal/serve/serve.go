@@ -1,0 +1,307 @@
+// Package serve is the data plane: host → (site, channel) → pointer →
+// manifest → blob → http.ServeContent. It reads deploys and never builds or
+// fetches: it does not import the control plane.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/preview"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
+)
+
+// Reader is the read side of published deploys.
+type Reader interface {
+	Pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error)
+	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error)
+	OpenBlob(ctx context.Context, sha string) (store.Object, error)
+}
+
+// Site is a served site: its name and production domains, primary first.
+type Site struct {
+	Name    site.Name
+	Domains []string
+}
+
+// Options configure a Handler.
+type Options struct {
+	Sites         []Site
+	PreviewDomain string
+	Reader        Reader
+	Logger        *slog.Logger
+	// PointerTTL bounds how stale a cached channel pointer may be (default 2s).
+	PointerTTL time.Duration
+}
+
+// Handler serves every site.
+type Handler struct {
+	opts    Options
+	domains map[string]route // production host → route
+	sites   map[site.Name]bool
+
+	mu        sync.Mutex
+	pointers  map[pointerKey]cachedPointer
+	manifests map[site.DeployID]*publish.Manifest
+}
+
+type route struct {
+	site     site.Name
+	redirect string // non-empty for aliases: the primary domain
+}
+
+type pointerKey struct {
+	site    site.Name
+	channel site.Channel
+}
+
+type cachedPointer struct {
+	ptr     publish.Pointer
+	err     error
+	fetched time.Time
+}
+
+// maxManifests bounds the manifest cache; manifests are immutable, so any
+// entry may go.
+const maxManifests = 256
+
+// New returns a Handler.
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PointerTTL <= 0 {
+		opts.PointerTTL = 2 * time.Second
+	}
+	h := &Handler{
+		opts:      opts,
+		domains:   make(map[string]route),
+		sites:     make(map[site.Name]bool),
+		pointers:  make(map[pointerKey]cachedPointer),
+		manifests: make(map[site.DeployID]*publish.Manifest),
+	}
+	for _, s := range opts.Sites {
+		h.sites[s.Name] = true
+		for i, d := range s.Domains {
+			r := route{site: s.Name}
+			if i > 0 {
+				r.redirect = s.Domains[0]
+			}
+			h.domains[strings.ToLower(d)] = r
+		}
+	}
+	return h
+}
+
+// Invalidate drops a cached pointer, so a new deploy serves at once.
+func (h *Handler) Invalidate(s site.Name, c site.Channel) {
+	h.mu.Lock()
+	delete(h.pointers, pointerKey{s, c})
+	h.mu.Unlock()
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostOnly(r.Host)
+	var (
+		name    site.Name
+		channel site.Channel
+		deploy  site.DeployID
+		noindex bool
+	)
+	if rt, ok := h.domains[host]; ok {
+		if rt.redirect != "" {
+			h.redirectAlias(w, r, rt.redirect)
+			return
+		}
+		name, channel = rt.site, site.Production
+	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && h.sites[t.Site] {
+		name, channel, deploy, noindex = t.Site, t.Channel, t.Deploy, true
+	} else {
+		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
+		return
+	}
+	if noindex {
+		w.Header().Set("X-Robots-Tag", "noindex")
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	m, err := h.manifest(r.Context(), name, channel, deploy)
+	switch {
+	case errors.Is(err, publish.ErrNotFound):
+		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
+		return
+	case err != nil:
+		h.opts.Logger.Error("resolving deploy", "site", name, "channel", channel, "deploy", deploy, "err", err)
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	h.serveFile(w, r, m)
+}
+
+// redirectAlias answers an alias domain with 301 to the primary, same path,
+// query and port.
+func (h *Handler) redirectAlias(w http.ResponseWriter, r *http.Request, primary string) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	target := primary
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		target = net.JoinHostPort(primary, port)
+	}
+	u := scheme + "://" + target + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, u, http.StatusMovedPermanently)
+}
+
+func (h *Handler) manifest(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*publish.Manifest, error) {
+	if id == "" {
+		ptr, err := h.pointer(ctx, s, c)
+		if err != nil {
+			return nil, err
+		}
+		id = ptr.Deploy
+	}
+	h.mu.Lock()
+	m, ok := h.manifests[id]
+	h.mu.Unlock()
+	if ok && m.Site == s {
+		return m, nil
+	}
+	m, err := h.opts.Reader.Manifest(ctx, s, id)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if len(h.manifests) >= maxManifests {
+		for k := range h.manifests {
+			delete(h.manifests, k)
+			break
+		}
+	}
+	h.manifests[id] = m
+	h.mu.Unlock()
+	return m, nil
+}
+
+func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
+	k := pointerKey{s, c}
+	h.mu.Lock()
+	cp, ok := h.pointers[k]
+	h.mu.Unlock()
+	if ok && time.Since(cp.fetched) < h.opts.PointerTTL {
+		return cp.ptr, cp.err
+	}
+	ptr, err := h.opts.Reader.Pointer(ctx, s, c)
+	if err != nil && !errors.Is(err, publish.ErrNotFound) {
+		if ok && cp.err == nil {
+			// The store is unreachable: keep serving what we knew.
+			h.opts.Logger.Warn("refreshing pointer failed; serving cached", "site", s, "channel", c, "err", err)
+			return cp.ptr, nil
+		}
+		return ptr, err
+	}
+	h.mu.Lock()
+	h.pointers[k] = cachedPointer{ptr: ptr, err: err, fetched: time.Now()}
+	h.mu.Unlock()
+	return ptr, err
+}
+
+// serveFile resolves the request path in the deploy (DESIGN §8).
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, m *publish.Manifest) {
+	urlPath := r.URL.Path
+	clean := path.Clean("/" + urlPath)
+	rel := strings.TrimPrefix(clean, "/")
+	if strings.HasSuffix(urlPath, "/") || rel == "" {
+		if rel != "" {
+			rel += "/"
+		}
+		if f, ok := m.Lookup(rel + "index.html"); ok {
+			h.send(w, r, rel+"index.html", f, http.StatusOK)
+			return
+		}
+	} else {
+		if f, ok := m.Lookup(rel); ok {
+			h.send(w, r, rel, f, http.StatusOK)
+			return
+		}
+		if _, ok := m.Lookup(rel + "/index.html"); ok {
+			u := clean + "/"
+			if r.URL.RawQuery != "" {
+				u += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, u, http.StatusMovedPermanently)
+			return
+		}
+		if f, ok := m.Lookup(rel + ".html"); ok {
+			h.send(w, r, rel+".html", f, http.StatusOK)
+			return
+		}
+	}
+	if f, ok := m.Lookup("404.html"); ok {
+		h.send(w, r, "404.html", f, http.StatusNotFound)
+		return
+	}
+	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+// fingerprinted matches asset names that carry a content hash (Hugo's
+// resources.Fingerprint, bundlers' name.[hash].ext): safe to cache forever.
+var fingerprinted = regexp.MustCompile(`[.-][0-9a-f]{8,}\.[a-z0-9]+$`)
+
+func cacheControl(name, typ string) string {
+	if !strings.HasPrefix(typ, "text/html") && fingerprinted.MatchString(name) {
+		return "public, max-age=31536000, immutable"
+	}
+	return "public, max-age=0, must-revalidate"
+}
+
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, name string, f publish.File, status int) {
+	obj, err := h.opts.Reader.OpenBlob(r.Context(), f.SHA256)
+	if err != nil {
+		h.opts.Logger.Error("opening blob", "file", name, "sha256", f.SHA256, "err", err)
+		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	defer obj.Close()
+	hdr := w.Header()
+	hdr.Set("Content-Type", f.Type)
+	hdr.Set("Cache-Control", cacheControl(name, f.Type))
+	if status != http.StatusOK {
+		// A custom 404 page: no ranges or conditionals, just the body.
+		hdr.Set("Content-Length", fmt.Sprint(f.Size))
+		w.WriteHeader(status)
+		if r.Method != http.MethodHead {
+			io.Copy(w, obj) //nolint:errcheck // the client went away
+		}
+		return
+	}
+	hdr.Set("ETag", `"`+f.SHA256+`"`)
+	// ServeContent does Range, If-None-Match and HEAD; no modtime, because
+	// the ETag is the content hash.
+	http.ServeContent(w, r, name, time.Time{}, obj)
+}
+
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}

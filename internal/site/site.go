@@ -1,0 +1,114 @@
+// Package site is the leaf vocabulary shared by every other package: site
+// names, channels, commits, deploy IDs and the events that drive a sync.
+// It does no I/O.
+package site
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Name is a site's name from sites.yaml. It appears in hostnames
+// (<label>--<name>.<preview_domain>) and storage keys, so it is a DNS label
+// without "--", which separates the label from the site in preview hosts.
+type Name string
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// ErrBadName reports a site name that cannot be used in hostnames and keys.
+var ErrBadName = errors.New("site: bad name")
+
+// Valid reports why n cannot be a site name, or nil.
+func (n Name) Valid() error {
+	s := string(n)
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty", ErrBadName)
+	case len(s) > 40:
+		return fmt.Errorf("%w %q: longer than 40 characters", ErrBadName, s)
+	case !nameRE.MatchString(s):
+		return fmt.Errorf("%w %q: use lowercase letters, digits and single hyphens, starting and ending with a letter or digit", ErrBadName, s)
+	case strings.Contains(s, "--"):
+		return fmt.Errorf("%w %q: \"--\" is reserved as the separator in preview hostnames", ErrBadName, s)
+	}
+	return nil
+}
+
+// Channel names a pointer to a live deploy of a site: production, a pull
+// request preview (pr-N) or a branch deploy (branch-<slug>).
+type Channel string
+
+// Production is the channel served on a site's domains.
+const Production Channel = "production"
+
+// PullRequest returns the channel of pull request n.
+func PullRequest(n int) Channel { return Channel("pr-" + strconv.Itoa(n)) }
+
+// Branch returns the channel of a branch deploy.
+func Branch(branch string) Channel { return Channel("branch-" + Slug(branch)) }
+
+var channelRE = regexp.MustCompile(`^(production|pr-[1-9][0-9]*|branch-[a-z0-9]([a-z0-9-]*[a-z0-9])?)$`)
+
+// Valid reports whether c is a well-formed channel name.
+func (c Channel) Valid() bool { return channelRE.MatchString(string(c)) }
+
+// Slug turns a branch name into a DNS-safe label: lowercase, [a-z0-9-],
+// no leading, trailing or doubled hyphens.
+func Slug(s string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			hyphen = false
+			continue
+		}
+		if !hyphen && b.Len() > 0 {
+			b.WriteByte('-')
+			hyphen = true
+		}
+	}
+	out := strings.TrimRight(b.String(), "-")
+	if len(out) > 40 {
+		out = strings.TrimRight(out[:40], "-")
+	}
+	return out
+}
+
+// Commit is a full git commit SHA in lowercase hex.
+type Commit string
+
+// Short returns the first 7 characters, as git prints them.
+func (c Commit) Short() string {
+	if len(c) > 7 {
+		return string(c[:7])
+	}
+	return string(c)
+}
+
+// DeployID identifies an immutable deploy. It is derived from the build key,
+// so one build key never yields two deploys.
+type DeployID string
+
+// DeployIDLen is the number of hex characters in a deploy ID.
+const DeployIDLen = 16
+
+var deployIDRE = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
+
+// Valid reports whether d looks like a deploy ID (12+ lowercase hex).
+func (d DeployID) Valid() bool { return deployIDRE.MatchString(string(d)) }
+
+// State is a site's or channel's sync state (DESIGN §9).
+type State string
+
+// The sync states.
+const (
+	Synced      State = "Synced"
+	OutOfSync   State = "OutOfSync"
+	Progressing State = "Progressing"
+	Failed      State = "Failed"
+	Pinned      State = "Pinned"
+)
