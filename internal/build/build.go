@@ -251,7 +251,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.opts.Exe, "hugo-build")
 	cmd.Dir = req.Src
@@ -274,10 +275,10 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build timed out after %s", b.opts.Timeout)}}}
+	case parent.Err() != nil: // we were stopped: not the site's fault
+		return res, fmt.Errorf("building %s: %w", req.Site, parent.Err())
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("building %s: %w", req.Site, ctx.Err())
+		return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build timed out after %s", b.opts.Timeout)}}}
 	}
 	var out ChildResult
 	data, readErr := os.ReadFile(cr.ResultFile)
@@ -290,7 +291,10 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		if ws, ok := cmdWaitStatus(cmd); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 			return res, &UserError{Problems: []Problem{{Message: "build was killed (out of memory?)"}}}
 		}
-		return res, fmt.Errorf("running hugo-build child for %s: %w (no result: %v)", req.Site, runErr, readErr)
+		if runErr == nil {
+			runErr = errors.New("exited without a result")
+		}
+		return res, fmt.Errorf("running hugo-build child for %s: %w (%v)", req.Site, runErr, readErr)
 	}
 	if !out.OK {
 		for i := range out.Problems {

@@ -1,0 +1,246 @@
+package build_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/hugochild"
+)
+
+// TestMain lets this test binary serve as the hugo-build child, exactly as
+// the sitehost binary does.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "hugo-build" {
+		os.Exit(hugochild.Main(os.Stdin, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func newBuilder(t *testing.T, opts build.Options) *build.Builder {
+	t.Helper()
+	b, err := build.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// copySite copies testdata/site, with overrides, into a fresh dir.
+func copySite(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "src")
+	if err := os.CopyFS(dir, os.DirFS("testdata/site")); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func hugoRequest(t *testing.T, src string) build.Request {
+	return build.Request{
+		Site: "test", Src: src, Out: filepath.Join(t.TempDir(), "out"), BaseURL: "https://example.test/sub/",
+		CacheDir: filepath.Join(t.TempDir(), "cache"),
+		Settings: build.Settings{Tool: build.ToolHugo, Environment: "staging", Minify: false},
+	}
+}
+
+func TestHugoBuild(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	req := hugoRequest(t, copySite(t, nil))
+	req.Settings.Env = map[string]string{"HUGO_PARAMS_GREETING": "hello-from-site-env"}
+	res, err := b.Build(context.Background(), req)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, res.Log)
+	}
+	if res.Dir != req.Out {
+		t.Errorf("result dir %q, want %q", res.Dir, req.Out)
+	}
+	html, err := os.ReadFile(filepath.Join(req.Out, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h1>Build test</h1>", "base=https://example.test/sub/", "env=staging", "param=[hello-from-site-env]"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("index.html lacks %q: %s", want, html)
+		}
+	}
+	if !strings.Contains(string(res.Log), "Total in") {
+		t.Errorf("build log does not have Hugo's output: %q", res.Log)
+	}
+	if res.MaxRSS <= 0 {
+		t.Errorf("MaxRSS = %d, want the child's peak memory", res.MaxRSS)
+	}
+	// No lock file or anything else written into the source tree.
+	if _, err := os.Stat(filepath.Join(req.Src, ".hugo_build.lock")); err == nil {
+		t.Error("build wrote .hugo_build.lock into the source tree")
+	}
+}
+
+func TestHugoTemplateErrorHasPosition(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	src := copySite(t, map[string]string{"layouts/home.html": "ok\n\n{{ .Nope.Nope }}\n"})
+	res, err := b.Build(context.Background(), hugoRequest(t, src))
+	var ue *build.UserError
+	if !errors.As(err, &ue) {
+		t.Fatalf("want *UserError, got %v", err)
+	}
+	p := ue.Problems[0]
+	if p.File != "layouts/home.html" || p.Line != 3 || p.Column == 0 {
+		t.Errorf("problem %+v, want layouts/home.html line 3", p)
+	}
+	if !strings.HasPrefix(err.Error(), "layouts/home.html:3:") {
+		t.Errorf("error %q does not start with file:line", err)
+	}
+	if !strings.Contains(string(res.Log), "ERROR") {
+		t.Errorf("log lacks the error: %q", res.Log)
+	}
+}
+
+func TestHugoConfigError(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	src := copySite(t, map[string]string{"hugo.toml": "title = \n"})
+	_, err := b.Build(context.Background(), hugoRequest(t, src))
+	if !build.IsUserError(err) {
+		t.Fatalf("want a user error for a broken hugo.toml, got %v", err)
+	}
+}
+
+func TestServerEnvironmentNeverReachesBuild(t *testing.T) {
+	t.Setenv("HUGO_PARAMS_GREETING", "server-value-must-not-leak")
+	b := newBuilder(t, build.Options{})
+	req := hugoRequest(t, copySite(t, nil))
+	if _, err := b.Build(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(filepath.Join(req.Out, "index.html"))
+	if strings.Contains(string(html), "server-value") || !strings.Contains(string(html), "param=[]") {
+		t.Errorf("server environment reached the build: %s", html)
+	}
+}
+
+func TestReservedEnvRefused(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	for _, k := range []string{"PATH", "HUGO_SECURITY", "SITEHOST_GIT_DIR", "GOMEMLIMIT"} {
+		req := hugoRequest(t, copySite(t, nil))
+		req.Settings.Env = map[string]string{k: "x"}
+		if _, err := b.Build(context.Background(), req); !build.IsUserError(err) || !strings.Contains(err.Error(), k) {
+			t.Errorf("env %s: got %v, want a user error naming it", k, err)
+		}
+	}
+}
+
+func TestToolNone(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	src := t.TempDir()
+	res, err := b.Build(context.Background(), build.Request{Src: src, Settings: build.Settings{Tool: build.ToolNone}})
+	if err != nil || res.Dir != src {
+		t.Fatalf("tool none: %v, dir %q", err, res.Dir)
+	}
+	if _, err := b.Build(context.Background(), build.Request{Src: src, Settings: build.Settings{Tool: "jekyll"}}); !build.IsUserError(err) {
+		t.Errorf("unknown tool: %v", err)
+	}
+}
+
+// TestTimeoutKillsProcessGroup: a build that outlives its timeout is a user
+// error, and everything it started dies with it.
+func TestTimeoutKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "grandchild.pid")
+	script := filepath.Join(dir, "slow-build")
+	os.WriteFile(script, []byte("#!/bin/sh\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755)
+	b := newBuilder(t, build.Options{Exe: script, Timeout: 300 * time.Millisecond})
+	_, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
+	if !build.IsUserError(err) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("want a timeout user error, got %v", err)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatal("the build's own child survived the timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCancelIsNotUserError(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "slow-build")
+	os.WriteFile(script, []byte("#!/bin/sh\nexec /bin/sleep 60\n"), 0o755)
+	b := newBuilder(t, build.Options{Exe: script})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := b.Build(ctx, hugoRequest(t, copySite(t, nil)))
+	if err == nil || build.IsUserError(err) {
+		t.Fatalf("a cancelled build is ours to retry, not the site's fault: %v", err)
+	}
+}
+
+func TestLogIsCapped(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "noisy-build")
+	os.WriteFile(script, []byte("#!/bin/sh\n/usr/bin/head -c 100000 /dev/zero | /usr/bin/tr '\\0' x\nexit 3\n"), 0o755)
+	b := newBuilder(t, build.Options{Exe: script, MaxLog: 1000})
+	res, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
+	if err == nil || build.IsUserError(err) {
+		t.Errorf("a child that died without a result: %v, want an infrastructure error", err)
+	}
+	if len(res.Log) > 1100 || !strings.Contains(string(res.Log), "truncated: 99000 more bytes") {
+		t.Errorf("log not capped: %d bytes, tail %q", len(res.Log), res.Log[max(0, len(res.Log)-80):])
+	}
+}
+
+func TestKey(t *testing.T) {
+	base := build.Settings{Tool: "hugo", Environment: "production", Minify: true, Env: map[string]string{"A": "1"}, SecretEnv: map[string]string{"S": "secret"}}
+	k := build.Key("tree1", base, "https://a.test/")
+	if len(k) != 64 || k != build.Key("tree1", base, "https://a.test/") {
+		t.Fatalf("key %q not a stable sha256", k)
+	}
+	mod := func(f func(*build.Settings)) build.Settings {
+		s := base
+		s.Env = map[string]string{"A": "1"}
+		s.SecretEnv = map[string]string{"S": "secret"}
+		f(&s)
+		return s
+	}
+	differs := map[string]string{
+		"tree":        build.Key("tree2", base, "https://a.test/"),
+		"base URL":    build.Key("tree1", base, "https://b.test/"),
+		"environment": build.Key("tree1", mod(func(s *build.Settings) { s.Environment = "staging" }), "https://a.test/"),
+		"minify":      build.Key("tree1", mod(func(s *build.Settings) { s.Minify = false }), "https://a.test/"),
+		"env value":   build.Key("tree1", mod(func(s *build.Settings) { s.Env["A"] = "2" }), "https://a.test/"),
+		"secret name": build.Key("tree1", mod(func(s *build.Settings) { s.SecretEnv = map[string]string{"T": "secret"} }), "https://a.test/"),
+		"tool":        build.Key("tree1", mod(func(s *build.Settings) { s.Tool = "none" }), "https://a.test/"),
+	}
+	for what, other := range differs {
+		if other == k {
+			t.Errorf("changing the %s does not change the key", what)
+		}
+	}
+	if build.Key("tree1", mod(func(s *build.Settings) { s.SecretEnv["S"] = "rotated" }), "https://a.test/") != k {
+		t.Error("a secret's value must not be in the key (rotating it would rebuild, and the key is stored)")
+	}
+	none := build.Settings{Tool: "none"}
+	if build.Key("t", none, "https://a.test/") != build.Key("t", none, "https://b.test/") {
+		t.Error("tool none publishes the tree as is: the base URL must not matter")
+	}
+}

@@ -1,0 +1,222 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store/fsstore"
+)
+
+// countingBuilder is the real builder (tool none) with a count and an
+// optional delay, so coalescing has time to show.
+type countingBuilder struct {
+	b     *build.Builder
+	n     atomic.Int64
+	delay time.Duration
+}
+
+func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
+	c.n.Add(1)
+	time.Sleep(c.delay)
+	return c.b.Build(ctx, req)
+}
+
+type fixture struct {
+	repo    *gittest.Repo
+	pub     *publish.Publisher
+	builder *countingBuilder
+	loop    *reconcile.Loop
+}
+
+func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{repo: gittest.New(t, "")}
+	f.repo.Write("index.html", "<h1>one</h1>")
+	f.repo.Commit("one")
+	st, err := fsstore.New(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pub = publish.New(st, publish.Options{})
+	b, err := build.New(build.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.builder = &countingBuilder{b: b}
+	spec.Name = "s"
+	if spec.Repo.URL == "" {
+		spec.Repo.URL = f.repo.URL()
+	}
+	if spec.Ref == "" {
+		spec.Ref = "main"
+	}
+	spec.Path = cmpOr(spec.Path, ".")
+	spec.Build = build.Settings{Tool: build.ToolNone}
+	f.loop, err = reconcile.New(reconcile.Options{
+		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
+		PollInterval: poll, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.loop.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return f
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (f *fixture) sync(t *testing.T) reconcile.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := f.loop.Sync(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (f *fixture) live(t *testing.T) publish.Pointer {
+	t.Helper()
+	p, err := f.pub.Pointer(context.Background(), "s", site.Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPollPublishesNewCommits(t *testing.T) {
+	f := newFixture(t, reconcile.Spec{}, 100*time.Millisecond)
+	waitFor(t, "first deploy", func() bool { st, _ := f.loop.SiteStatus("s"); return st.State == site.Synced })
+	f.repo.Write("index.html", "<h1>two</h1>")
+	two := f.repo.Commit("two")
+	waitFor(t, "the poll to publish the second commit", func() bool {
+		p, err := f.pub.Pointer(context.Background(), "s", site.Production)
+		return err == nil && p.Commit == site.Commit(two)
+	})
+	if n := f.builder.n.Load(); n != 2 {
+		t.Errorf("builds = %d, want 2", n)
+	}
+}
+
+func TestRequestsCoalesce(t *testing.T) {
+	f := newFixture(t, reconcile.Spec{}, 0)
+	f.builder.delay = 200 * time.Millisecond
+	f.sync(t)
+	before := f.builder.n.Load()
+	f.repo.Write("index.html", "<h1>two</h1>")
+	two := f.repo.Commit("two")
+	for range 1000 {
+		if err := f.loop.Trigger("s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := f.sync(t)
+	if st.LiveCommit != site.Commit(two) {
+		t.Fatalf("live %s, want %s", st.LiveCommit, two)
+	}
+	if n := f.builder.n.Load() - before; n > 2 {
+		t.Errorf("1000 requests caused %d builds, want at most 2", n)
+	}
+	if err := f.loop.Trigger("nope"); !errors.Is(err, reconcile.ErrUnknownSite) {
+		t.Errorf("unknown site: %v", err)
+	}
+}
+
+func TestUnknownRefFailsWithoutRetrying(t *testing.T) {
+	f := newFixture(t, reconcile.Spec{Ref: "no-such-branch"}, 0)
+	st := f.sync(t)
+	if st.State != site.Failed || !strings.Contains(st.Error, "no-such-branch") {
+		t.Fatalf("status %+v, want Failed naming the ref", st)
+	}
+	if f.builder.n.Load() != 0 {
+		t.Error("built although the ref does not exist")
+	}
+}
+
+func TestPinHoldsProduction(t *testing.T) {
+	repo := gittest.New(t, "")
+	repo.Write("index.html", "pinned")
+	pinned := repo.Commit("pinned")
+	repo.Write("index.html", "newer")
+	repo.Commit("newer")
+	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: repo.URL()}, Pin: pinned}, 0)
+	st := f.sync(t)
+	if st.State != site.Pinned || st.LiveCommit != site.Commit(pinned) {
+		t.Fatalf("status %+v, want Pinned at %s", st, pinned)
+	}
+}
+
+// TestSubpathReuse: a commit that changes nothing under the site's path is
+// published without building; the pointer records the new commit.
+func TestSubpathReuse(t *testing.T) {
+	repo := gittest.New(t, "")
+	repo.Write("docs/index.html", "docs")
+	repo.Write("README.md", "one")
+	repo.Commit("one")
+	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: repo.URL()}, Path: "docs"}, 0)
+	first := f.sync(t)
+	repo.Write("README.md", "two")
+	two := repo.Commit("outside the site")
+	st := f.sync(t)
+	if st.LiveCommit != site.Commit(two) || st.LiveDeploy != first.LiveDeploy || st.Reused != 1 {
+		t.Errorf("status %+v, want commit %s on deploy %s, reused", st, two, first.LiveDeploy)
+	}
+	if n := f.builder.n.Load(); n != 1 {
+		t.Errorf("builds = %d, want 1", n)
+	}
+	m, err := f.pub.Manifest(context.Background(), "s", st.LiveDeploy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Files["index.html"]; !ok || len(m.Files) != 1 {
+		t.Errorf("deploy files %v, want only index.html from docs/", m.Files)
+	}
+}
+
+// TestUnreachableRepoRetries: a transient failure is retried with backoff
+// and heals once the repository is there.
+func TestUnreachableRepoRetries(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "later.git")
+	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: "file://" + missing}}, 0)
+	st := f.sync(t)
+	if st.State != site.Failed {
+		t.Fatalf("status %+v, want Failed", st)
+	}
+	if err := os.Rename(f.repo.Bare, missing); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retry to publish", func() bool { st, _ := f.loop.SiteStatus("s"); return st.State == site.Synced })
+}
