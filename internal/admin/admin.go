@@ -54,6 +54,9 @@ type Options struct {
 
 // New returns the admin handler.
 func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	a := &api{opts: opts, sites: map[site.Name]SiteInfo{}}
 	for _, s := range opts.Sites {
 		a.sites[s.Name] = s
@@ -65,13 +68,17 @@ func New(opts Options) http.Handler {
 	for name, h := range opts.Hooks {
 		r.Handle("/hooks/"+name, h)
 	}
-	v1 := r.PathPrefix("/api/v1").Subrouter()
-	v1.Use(a.auth)
-	v1.HandleFunc("/sites", a.listSites).Methods(http.MethodGet)
-	v1.HandleFunc("/sites/{site}", a.getSite).Methods(http.MethodGet)
-	v1.HandleFunc("/sites/{site}/sync", a.sync).Methods(http.MethodPost)
-	v1.HandleFunc("/sites/{site}/deploys/{id}", a.getDeploy).Methods(http.MethodGet)
-	v1.HandleFunc("/sites/{site}/deploys/{id}/log", a.getLog).Methods(http.MethodGet)
+	// API routes sit on the root router, each behind auth: a PathPrefix
+	// subrouter in gorilla/mux v1.8.1 answers a wrong method with 404
+	// instead of 405 (gorilla/mux#739).
+	v1 := func(method, path string, h http.HandlerFunc) {
+		r.Handle("/api/v1"+path, a.auth(h)).Methods(method)
+	}
+	v1(http.MethodGet, "/sites", a.listSites)
+	v1(http.MethodGet, "/sites/{site}", a.getSite)
+	v1(http.MethodPost, "/sites/{site}/sync", a.sync)
+	v1(http.MethodGet, "/sites/{site}/deploys/{id}", a.getDeploy)
+	v1(http.MethodGet, "/sites/{site}/deploys/{id}/log", a.getLog)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -165,9 +172,9 @@ func (a *api) getDeploy(w http.ResponseWriter, r *http.Request) {
 		a.deployError(w, err, v["site"], v["id"])
 		return
 	}
-	files := len(m.Files)
-	m.Files = nil // the summary; the file list can be huge
-	writeJSON(w, http.StatusOK, map[string]any{"deploy": m, "files": files})
+	sum := *m // the summary, without the file list, which can be huge; m may be shared
+	sum.Files = nil
+	writeJSON(w, http.StatusOK, map[string]any{"deploy": &sum, "files": len(m.Files)})
 }
 
 func (a *api) getLog(w http.ResponseWriter, r *http.Request) {
