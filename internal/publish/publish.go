@@ -87,8 +87,11 @@ type UploadStats struct {
 // harmless: the second finds everything in place.
 func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStats, error) {
 	var stats UploadStats
-	if len(d.BuildKey) < site.DeployIDLen {
-		return nil, stats, fmt.Errorf("uploading %s: build key %q too short", d.Site, d.BuildKey)
+	// The deploy ID is the key's prefix and the key is a storage key
+	// element: anything but 16–64 lowercase hex would store a deploy that
+	// Manifest and Reuse can never find.
+	if len(d.BuildKey) < site.DeployIDLen || !site.DeployID(d.BuildKey).Valid() {
+		return nil, stats, fmt.Errorf("uploading %s: build key %q is not %d to 64 lowercase hex characters", d.Site, d.BuildKey, site.DeployIDLen)
 	}
 	files, paths, err := p.hashDir(ctx, d.Dir)
 	if err != nil {
@@ -112,8 +115,14 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 			return nil, stats, fmt.Errorf("writing %s build log: %w", d.Site, err)
 		}
 	}
-	if err := p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{}); err != nil {
-		return nil, stats, fmt.Errorf("writing %s manifest %s: %w", d.Site, m.ID, err)
+	// Manifests are immutable: if one exists for this key (an upload that
+	// died before recording the key, or a race), it stands.
+	err = p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: true})
+	if errors.Is(err, store.ErrPrecondition) {
+		m, err = p.Manifest(ctx, d.Site, m.ID)
+	}
+	if err != nil {
+		return nil, stats, fmt.Errorf("writing %s manifest %s: %w", d.Site, DeployIDFor(d.BuildKey), err)
 	}
 	if _, err := p.st.Put(ctx, buildKeyKey(d.Site, d.BuildKey), bytes.NewReader([]byte(m.ID)), int64(len(m.ID)), store.PutOptions{}); err != nil {
 		return nil, stats, fmt.Errorf("recording %s build key: %w", d.Site, err)
@@ -354,6 +363,9 @@ func (p *Publisher) Log(ctx context.Context, s site.Name, id site.DeployID) ([]b
 
 // OpenBlob opens a file body by its sha256.
 func (p *Publisher) OpenBlob(ctx context.Context, sha string) (store.Object, error) {
+	if !validSHA256(sha) {
+		return nil, fmt.Errorf("blob %q: %w", sha, ErrNotFound)
+	}
 	obj, _, err := p.st.Get(ctx, BlobKey(sha))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("blob %s: %w", sha, ErrNotFound)
@@ -376,4 +388,16 @@ func (p *Publisher) getJSON(ctx context.Context, key string, v any) (store.Info,
 		return info, fmt.Errorf("decoding %s: %w", key, err)
 	}
 	return info, nil
+}
+
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -77,6 +77,10 @@ type cachedPointer struct {
 // entry may go.
 const maxManifests = 256
 
+// maxPointers bounds the pointer cache. Preview hosts are chosen by whoever
+// sends the request (pr-1--, pr-2--, …), and each caches a "not found".
+const maxPointers = 4096
+
 // New returns a Handler.
 func New(opts Options) *Handler {
 	if opts.Logger == nil {
@@ -105,10 +109,15 @@ func New(opts Options) *Handler {
 	return h
 }
 
-// Invalidate drops a cached pointer, so a new deploy serves at once.
+// Invalidate marks a cached pointer stale, so a new deploy serves at once.
+// The stale copy is kept: if the store cannot be read, it is still served.
 func (h *Handler) Invalidate(s site.Name, c site.Channel) {
+	k := pointerKey{s, c}
 	h.mu.Lock()
-	delete(h.pointers, pointerKey{s, c})
+	if cp, ok := h.pointers[k]; ok {
+		cp.fetched = time.Time{}
+		h.pointers[k] = cp
+	}
 	h.mu.Unlock()
 }
 
@@ -212,16 +221,43 @@ func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (pub
 	ptr, err := h.opts.Reader.Pointer(ctx, s, c)
 	if err != nil && !errors.Is(err, publish.ErrNotFound) {
 		if ok && cp.err == nil {
-			// The store is unreachable: keep serving what we knew.
+			// The store is unreachable: keep serving what we knew, and do
+			// not ask again before the next TTL, so an outage does not make
+			// every request wait for the store to time out.
 			h.opts.Logger.Warn("refreshing pointer failed; serving cached", "site", s, "channel", c, "err", err)
+			h.mu.Lock()
+			cp.fetched = time.Now()
+			h.pointers[k] = cp
+			h.mu.Unlock()
 			return cp.ptr, nil
 		}
 		return ptr, err
 	}
 	h.mu.Lock()
+	if _, ok := h.pointers[k]; !ok && len(h.pointers) >= maxPointers {
+		h.evictPointers()
+	}
 	h.pointers[k] = cachedPointer{ptr: ptr, err: err, fetched: time.Now()}
 	h.mu.Unlock()
 	return ptr, err
+}
+
+// evictPointers makes room in the full pointer cache: first every cached
+// "not found", and if that frees nothing, one entry at random. The caller
+// holds h.mu.
+func (h *Handler) evictPointers() {
+	for k, cp := range h.pointers {
+		if cp.err != nil {
+			delete(h.pointers, k)
+		}
+	}
+	if len(h.pointers) < maxPointers {
+		return
+	}
+	for k := range h.pointers {
+		delete(h.pointers, k)
+		return
+	}
 }
 
 // serveFile resolves the request path in the deploy (DESIGN §8).
@@ -262,12 +298,21 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, m *publish.M
 	http.Error(w, "404 page not found", http.StatusNotFound)
 }
 
-// fingerprinted matches asset names that carry a content hash (Hugo's
+// fingerprint matches asset names that carry a content hash (Hugo's
 // resources.Fingerprint, bundlers' name.[hash].ext): safe to cache forever.
-var fingerprinted = regexp.MustCompile(`[.-][0-9a-f]{8,}\.[a-z0-9]+$`)
+var fingerprint = regexp.MustCompile(`[.-]([0-9a-f]{8,})\.[a-z0-9]+$`)
+
+// fingerprinted reports whether name carries a content hash. A run of digits
+// only is a date or a version ("photo-20240115.jpg"), whose file may change
+// under the same name, so the hash must contain a letter; the few real
+// hashes without one are merely revalidated.
+func fingerprinted(name string) bool {
+	m := fingerprint.FindStringSubmatch(name)
+	return m != nil && strings.ContainsAny(m[1], "abcdef")
+}
 
 func cacheControl(name, typ string) string {
-	if !strings.HasPrefix(typ, "text/html") && fingerprinted.MatchString(name) {
+	if !strings.HasPrefix(typ, "text/html") && fingerprinted(name) {
 		return "public, max-age=31536000, immutable"
 	}
 	return "public, max-age=0, must-revalidate"
