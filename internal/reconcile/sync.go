@@ -73,18 +73,13 @@ func (l *Loop) deploy(ctx context.Context, w *worker, ref string, commit site.Co
 	if got != commit {
 		commit = got // the ref moved between resolve and fetch: take the newer
 	}
-	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
+	// The build key needs only the tree hash, which the cache has: a tree
+	// built before is published without exporting anything.
+	tree, err := w.repo.TreeHash(commit, spec.Path)
 	if err != nil {
-		return publish.Pointer{}, fmt.Errorf("making scratch dir: %w", err)
+		return publish.Pointer{}, fmt.Errorf("reading %s at %s: %w", spec.Path, commit.Short(), err)
 	}
-	defer os.RemoveAll(scratch)
-	src := filepath.Join(scratch, "src")
-	exp, err := w.repo.Export(ctx, commit, spec.Path, src)
-	if err != nil {
-		return publish.Pointer{}, fmt.Errorf("exporting %s at %s: %w", spec.Path, commit.Short(), err)
-	}
-	key := build.Key(exp.Tree, spec.Build, spec.BaseURL)
-
+	key := build.Key(tree, spec.Build, spec.BaseURL)
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
 	switch {
 	case err == nil:
@@ -93,7 +88,7 @@ func (l *Loop) deploy(ctx context.Context, w *worker, ref string, commit site.Co
 		w.status.Reused++
 		w.mu.Unlock()
 	case errors.Is(err, publish.ErrNotFound):
-		m, err = l.buildAndUpload(ctx, w, commit, exp, key, src, filepath.Join(scratch, "out"))
+		m, err = l.exportAndBuild(ctx, w, commit, key)
 		if err != nil {
 			return publish.Pointer{}, err
 		}
@@ -124,8 +119,20 @@ func (l *Loop) superseded(ctx context.Context, w *worker, ref string, commit sit
 	return true, now
 }
 
-func (l *Loop) buildAndUpload(ctx context.Context, w *worker, commit site.Commit, exp gitsrc.ExportResult, key, src, out string) (*publish.Manifest, error) {
+// exportAndBuild exports the site's tree into scratch space, builds it and
+// uploads the result as a deploy (not yet live).
+func (l *Loop) exportAndBuild(ctx context.Context, w *worker, commit site.Commit, key string) (*publish.Manifest, error) {
 	spec := w.spec
+	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("making scratch dir: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	src, out := filepath.Join(scratch, "src"), filepath.Join(scratch, "out")
+	exp, err := w.repo.Export(ctx, commit, spec.Path, src)
+	if err != nil {
+		return nil, fmt.Errorf("exporting %s at %s: %w", spec.Path, commit.Short(), err)
+	}
 	select {
 	case l.sem <- struct{}{}:
 	case <-ctx.Done():
