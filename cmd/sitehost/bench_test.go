@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -42,9 +43,9 @@ const (
 // the same Hugo child the pipeline runs, with nothing else around it: the
 // bare build the overhead is measured against.
 func BenchmarkPushToLive(b *testing.B) {
-	repo := newGitRepo(b, "")
-	writeBenchSite(b, repo.work)
-	benchCommit(repo, "Generated site")
+	repo := gittest.New(b, "")
+	writeBenchSite(b, repo.Work)
+	repo.Commit("Generated site")
 
 	data := b.TempDir()
 	cfg := testConfig(b, data, siteYAML(repo.URL()))
@@ -60,7 +61,7 @@ func BenchmarkPushToLive(b *testing.B) {
 	bare := func(i int, commit string) time.Duration {
 		dir := filepath.Join(b.TempDir(), fmt.Sprintf("bare-%d", i))
 		src := filepath.Join(dir, "src")
-		benchCopyTree(b, repo.work, src)
+		benchCopyTree(b, repo.Work, src)
 		req := build.Request{
 			Site: "bench", Src: src, Out: filepath.Join(dir, "out"), BaseURL: srv.urls[sc.Name],
 			CacheDir: bareCache,
@@ -79,7 +80,7 @@ func BenchmarkPushToLive(b *testing.B) {
 	}
 	// One bare build before measuring, so both sides start with a warm
 	// Hugo cache and page cache.
-	bare(-1, benchHead(repo))
+	bare(-1, repo.Git(repo.Work, "rev-parse", "HEAD"))
 
 	var live, hugo, inPipeline []time.Duration
 	i := 0
@@ -87,8 +88,8 @@ func BenchmarkPushToLive(b *testing.B) {
 		b.StopTimer()
 		n := (i * 37) % benchPosts
 		marker := fmt.Sprintf("bench-push-%d-%d", i, time.Now().UnixNano())
-		repo.write(benchPostPath(n), benchPost(n, marker))
-		commit := benchCommit(repo, fmt.Sprintf("Edit post %d (%s)", n, marker))
+		repo.Write(benchPostPath(n), benchPost(n, marker))
+		commit := repo.Commit(fmt.Sprintf("Edit post %d (%s)", n, marker))
 		b.StartTimer()
 
 		start := time.Now()
@@ -130,9 +131,9 @@ func BenchmarkPushToLive(b *testing.B) {
 // served. Every iteration reverts HEAD, so the site alternates between two
 // trees that were both built before: none may be built again.
 func BenchmarkRevertToLive(b *testing.B) {
-	repo := newGitRepo(b, "")
-	writeBenchSite(b, repo.work)
-	benchCommit(repo, "Generated site")
+	repo := gittest.New(b, "")
+	writeBenchSite(b, repo.Work)
+	repo.Commit("Generated site")
 
 	cfg := testConfig(b, b.TempDir(), siteYAML(repo.URL()))
 	srv := startServer(b, cfg, nil)
@@ -141,8 +142,8 @@ func BenchmarkRevertToLive(b *testing.B) {
 	// A second tree, built once and live: the first revert goes back from it.
 	const n = 42
 	markers := [2]string{benchMarker(n), "bench-revert-changed"}
-	repo.write(benchPostPath(n), benchPost(n, markers[1]))
-	benchCommit(repo, "Change post 42")
+	repo.Write(benchPostPath(n), benchPost(n, markers[1]))
+	repo.Commit("Change post 42")
 	benchSync(b, srv)
 	builds := srv.loop.Builds()
 
@@ -150,7 +151,7 @@ func BenchmarkRevertToLive(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		b.StopTimer()
-		commit := benchRevert(repo)
+		commit := repo.Revert("HEAD")
 		want := markers[i%2] // odd iterations revert the revert
 		b.StartTimer()
 
@@ -271,27 +272,6 @@ func benchPost(i int, marker string) string {
 	fmt.Fprintf(&sb, "- first point\n- second point\n\n%s\n", marker)
 	return sb.String()
 }
-
-// benchCommit commits and pushes everything in the work tree. Unlike
-// gitRepo.commit it keeps the commit date fixed, so any iteration count
-// gives valid dates.
-func benchCommit(g *gitRepo, msg string) string {
-	g.t.Helper()
-	g.run(g.work, "add", "-A")
-	g.run(g.work, "commit", "-q", "-m", msg)
-	g.run(g.work, "push", "-q", "origin", "main")
-	return g.run(g.work, "rev-parse", "HEAD")
-}
-
-// benchRevert reverts HEAD and pushes (see benchCommit about dates).
-func benchRevert(g *gitRepo) string {
-	g.t.Helper()
-	g.run(g.work, "revert", "--no-edit", "HEAD")
-	g.run(g.work, "push", "-q", "origin", "main")
-	return g.run(g.work, "rev-parse", "HEAD")
-}
-
-func benchHead(g *gitRepo) string { return g.run(g.work, "rev-parse", "HEAD") }
 
 // benchSync runs a sync to completion and requires it to succeed.
 func benchSync(b *testing.B, srv *server) {

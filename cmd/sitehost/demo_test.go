@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sitehost/sitehost/internal/gittest"
 	"io"
 	"net/http"
 	"os"
@@ -37,7 +38,7 @@ func (s *syncBuffer) String() string {
 // instructions: the site is served, a commit goes live, a revert goes live
 // without a build.
 func TestDemo(t *testing.T) {
-	requireGit(t)
+	gittest.Require(t)
 	dir := t.TempDir()
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())

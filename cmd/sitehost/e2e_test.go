@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -40,7 +41,7 @@ func status(t *testing.T, srv *server, name site.Name) string {
 // deploy keeps serving, revert → the earlier deploy is live again without
 // a build, restart → serves at once.
 func TestCommitToLive(t *testing.T) {
-	repo := newGitRepo(t, "testdata/blog")
+	repo := gittest.New(t, "testdata/blog")
 	data := t.TempDir()
 	cfg := testConfig(t, data, siteYAML(repo.URL()))
 	srv := startServer(t, cfg, nil)
@@ -65,8 +66,8 @@ func TestCommitToLive(t *testing.T) {
 	first, _ := srv.loop.SiteStatus("blog")
 
 	// 2. A change, announced through the generic webhook, goes live.
-	repo.write("content/_index.md", "---\ntitle: Home\n---\nVersion two of the home page.\n")
-	c2 := repo.commit("Second version")
+	repo.Write("content/_index.md", "---\ntitle: Home\n---\nVersion two of the home page.\n")
+	c2 := repo.Commit("Second version")
 	hook := postJSON(t, "http://"+srv.adminLn.Addr().String()+"/hooks/generic", testToken, `{"site":"blog"}`)
 	if hook != http.StatusAccepted {
 		t.Fatalf("generic hook: %d, want 202", hook)
@@ -81,8 +82,8 @@ func TestCommitToLive(t *testing.T) {
 
 	// 3. A broken template: the build fails, the previous deploy serves on,
 	// and the status names the template's file and line.
-	repo.write("layouts/page.html", "{{ define \"main\" }}\n<h1>{{ .Title }}</h1>\n{{ .NoSuchMethod }}\n{{ end }}\n")
-	broken := repo.commit("Break the page template")
+	repo.Write("layouts/page.html", "{{ define \"main\" }}\n<h1>{{ .Title }}</h1>\n{{ .NoSuchMethod }}\n{{ end }}\n")
+	broken := repo.Commit("Break the page template")
 	syncSite(t, srv, "blog")
 	st, _ := srv.loop.SiteStatus("blog")
 	if st.State != site.Failed || st.FailedAt != site.Commit(broken) {
@@ -107,7 +108,7 @@ func TestCommitToLive(t *testing.T) {
 	// 4. Revert both commits: the tree equals the first commit's, so its
 	// deploy goes live again without a Hugo build.
 	builds = srv.loop.Builds()
-	reverted := repo.revert("HEAD", "HEAD~1")
+	reverted := repo.Revert("HEAD", "HEAD~1")
 	syncSite(t, srv, "blog")
 	if got := srv.loop.Builds(); got != builds {
 		t.Errorf("revert caused %d builds, want 0", got-builds)
@@ -152,7 +153,7 @@ func TestCommitToLive(t *testing.T) {
 
 // TestServing checks the HTTP behaviour of a published Hugo site.
 func TestServing(t *testing.T) {
-	repo := newGitRepo(t, "testdata/blog")
+	repo := gittest.New(t, "testdata/blog")
 	srv := startServer(t, testConfig(t, t.TempDir(), siteYAML(repo.URL())), nil)
 	syncSite(t, srv, "blog")
 	st, _ := srv.loop.SiteStatus("blog")
@@ -234,7 +235,7 @@ func TestBuildSandbox(t *testing.T) {
 	const serverSecret = "SERVER-ENV-SECRET-91bc"
 	t.Setenv("SITEHOST_TEST_SERVER_SECRET", serverSecret)
 
-	repo := newGitRepo(t, "testdata/blog")
+	repo := gittest.New(t, "testdata/blog")
 	// Symlinks to files and directories outside the repo.
 	for link, target := range map[string]string{
 		"static/hostname":   "/etc/hostname",
@@ -242,17 +243,17 @@ func TestBuildSandbox(t *testing.T) {
 		"static/outside":    outside,
 		"content/leak.md":   filepath.Join(outside, "secret.txt"),
 	} {
-		if err := os.Symlink(target, filepath.Join(repo.work, link)); err != nil {
+		if err := os.Symlink(target, filepath.Join(repo.Work, link)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Templates that read outside the site.
-	repo.write("layouts/home.html", `{{ define "main" }}<h1>{{ site.Title }}</h1>
+	repo.Write("layouts/home.html", `{{ define "main" }}<h1>{{ site.Title }}</h1>
 abs=[{{ readFile "`+filepath.Join(outside, "secret.txt")+`" }}]
 rel=[{{ readFile "../../../../../../../../`+strings.TrimPrefix(filepath.Join(outside, "secret.txt"), "/")+`" }}]
 host=[{{ readFile "/etc/hostname" }}]
 {{ end }}`)
-	repo.commit("Try to leak files")
+	repo.Commit("Try to leak files")
 
 	data := t.TempDir()
 	srv := startServer(t, testConfig(t, data, siteYAML(repo.URL())), map[string]string{"SITEHOST_TEST_SERVER_SECRET": serverSecret})
@@ -281,8 +282,8 @@ host=[{{ readFile "/etc/hostname" }}]
 	}
 
 	// getenv of a server secret: denied, the build fails, nothing leaks.
-	repo.write("layouts/home.html", `{{ define "main" }}secret=[{{ getenv "SITEHOST_TEST_SERVER_SECRET" }}]{{ end }}`)
-	repo.commit("Try to read a server secret")
+	repo.Write("layouts/home.html", `{{ define "main" }}secret=[{{ getenv "SITEHOST_TEST_SERVER_SECRET" }}]{{ end }}`)
+	repo.Commit("Try to read a server secret")
 	syncSite(t, srv, "blog")
 	if f := storeContains(t, data, serverSecret); f != "" {
 		t.Errorf("server secret published in %s", f)
@@ -292,9 +293,9 @@ host=[{{ readFile "/etc/hostname" }}]
 	}
 
 	// A module mount of an absolute path outside the checkout is refused.
-	repo.write("layouts/home.html", `{{ define "main" }}ok{{ end }}`)
-	repo.write("hugo.toml", "title = \"E2E Blog\"\n[[module.mounts]]\nsource = \""+outside+"\"\ntarget = \"static/escaped\"\n[[module.mounts]]\nsource = \"static\"\ntarget = \"static\"\n")
-	repo.commit("Mount a host directory")
+	repo.Write("layouts/home.html", `{{ define "main" }}ok{{ end }}`)
+	repo.Write("hugo.toml", "title = \"E2E Blog\"\n[[module.mounts]]\nsource = \""+outside+"\"\ntarget = \"static/escaped\"\n[[module.mounts]]\nsource = \"static\"\ntarget = \"static\"\n")
+	repo.Commit("Mount a host directory")
 	syncSite(t, srv, "blog")
 	st, _ = srv.loop.SiteStatus("blog")
 	if st.State != site.Failed || !strings.Contains(st.Error, "outside the site") {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,93 +23,6 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
-}
-
-// requireGit skips without a git binary, except in CI, where a skipped test
-// would prove nothing.
-func requireGit(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("git is required in CI: ", err)
-		}
-		t.Skip("git not installed")
-	}
-}
-
-// gitRepo is a real bare repository plus a working clone that pushes to it.
-type gitRepo struct {
-	t    testing.TB
-	bare string
-	work string
-	n    int
-}
-
-func newGitRepo(t testing.TB, from string) *gitRepo {
-	t.Helper()
-	requireGit(t)
-	dir := t.TempDir()
-	g := &gitRepo{t: t, bare: filepath.Join(dir, "site.git"), work: filepath.Join(dir, "work")}
-	g.run("", "init", "-q", "--bare", "-b", "main", g.bare)
-	g.run("", "clone", "-q", g.bare, g.work)
-	g.run(g.work, "checkout", "-q", "-b", "main")
-	if from != "" {
-		if err := os.CopyFS(g.work, os.DirFS(from)); err != nil {
-			t.Fatal(err)
-		}
-		g.commit("Initial site")
-	}
-	return g
-}
-
-func (g *gitRepo) URL() string { return "file://" + g.bare }
-
-func (g *gitRepo) run(dir string, args ...string) string {
-	g.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	date := fmt.Sprintf("2024-03-%02dT12:00:00Z", max(g.n, 1))
-	cmd.Env = append(os.Environ(),
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Ada Author", "GIT_AUTHOR_EMAIL=ada@example.com",
-		"GIT_COMMITTER_NAME=Ada Author", "GIT_COMMITTER_EMAIL=ada@example.com",
-		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date,
-	)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		g.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (g *gitRepo) write(rel, content string) {
-	g.t.Helper()
-	p := filepath.Join(g.work, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		g.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		g.t.Fatal(err)
-	}
-}
-
-// commit commits everything in the work tree and pushes it; it returns the SHA.
-func (g *gitRepo) commit(msg string) string {
-	g.t.Helper()
-	g.n++
-	g.run(g.work, "add", "-A")
-	g.run(g.work, "commit", "-q", "-m", msg)
-	g.run(g.work, "push", "-q", "origin", "main")
-	return g.run(g.work, "rev-parse", "HEAD")
-}
-
-// revert reverts commits (newest first) and pushes; it returns the new SHA.
-func (g *gitRepo) revert(commits ...string) string {
-	g.t.Helper()
-	g.n++
-	g.run(g.work, append([]string{"revert", "--no-edit"}, commits...)...)
-	g.run(g.work, "push", "-q", "origin", "main")
-	return g.run(g.work, "rev-parse", "HEAD")
 }
 
 // testConfig writes a sites.yaml for one site on loopback :0 listeners.
