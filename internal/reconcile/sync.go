@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -58,7 +59,7 @@ func (l *Loop) syncProduction(ctx context.Context, w *worker) (retry bool) {
 		l.fail(w, desired, err, user)
 		return !user && ctx.Err() == nil
 	}
-	w.log.Info("live", "commit", desired.Short(), "deploy", ptr.Deploy, "took", time.Since(start).Round(time.Millisecond))
+	w.log.Info("live", "commit", desired.Short(), "deploy", ptr.Deploy, "url", spec.BaseURL, "took", time.Since(start).Round(time.Millisecond).String())
 	l.done(w, ptr, spec.Pin != "")
 	return false
 }
@@ -151,9 +152,9 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, commit site.Commit
 	})
 	<-l.sem
 	if err != nil {
-		if len(res.Log) > 0 {
-			w.log.Debug("build log", "log", string(res.Log))
-		}
+		// The first error goes to the status; the end of the log, where
+		// Hugo reports the rest, goes to the server log.
+		w.log.Warn("build failed", "commit", commit.Short(), "log_tail", tail(res.Log, 4096))
 		return nil, err
 	}
 	info, err := w.repo.CommitInfo(commit)
@@ -169,7 +170,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, commit site.Commit
 	if err != nil {
 		return nil, err
 	}
-	w.log.Info("uploaded", "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "build", res.Duration.Round(time.Millisecond))
+	w.log.Info("uploaded", "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "build", res.Duration.Round(time.Millisecond).String())
 	return m, nil
 }
 
@@ -227,4 +228,16 @@ func (l *Loop) fail(w *worker, commit site.Commit, err error, user bool) {
 func mkdirAll(dir string) string {
 	os.MkdirAll(dir, 0o755) //nolint:errcheck // MkdirTemp reports the failure
 	return dir
+}
+
+// tail returns the last n bytes of a log, from a line start when it can.
+func tail(log []byte, n int) string {
+	if len(log) <= n {
+		return string(log)
+	}
+	log = log[len(log)-n:]
+	if i := bytes.IndexByte(log, '\n'); i >= 0 {
+		log = log[i+1:]
+	}
+	return string(log)
 }
