@@ -94,7 +94,7 @@ type Site struct {
 	Branches []string  `yaml:"branches"`
 	Webhook  Webhook   `yaml:"webhook"`
 	Forge    Forge     `yaml:"forge"`
-	Pin      string    `yaml:"pin"` // "" or a 7-40 hex commit SHA, lowercased
+	Pin      string    `yaml:"pin"` // "" or a full 40-hex commit SHA, lowercased
 	Line     int       `yaml:"-"`   // line of this entry in the file, for messages
 }
 

@@ -84,7 +84,7 @@ func TestBadConfigs(t *testing.T) {
 			{ErrBadValue, `multi.yaml:9: server.build.timeout: bad duration "10 minutes"`},
 			{ErrBadValue, `multi.yaml:13: sites[0].domains[1]: "bad_host.example.com" is not a valid hostname`},
 			{ErrMissing, "multi.yaml:14: sites[0].forge.token_env: required"},
-			{ErrBadValue, `multi.yaml:15: sites[0].pin: want a commit SHA`},
+			{ErrBadValue, `multi.yaml:15: sites[0].pin: want a full commit SHA`},
 			{ErrDuplicateSite, `multi.yaml:16: sites[1].name: duplicate site "blog" (first defined at line 11)`},
 			{ErrBadValue, `multi.yaml:17: sites[1].repo: unsupported scheme "ftp"`},
 			{ErrBadValue, `multi.yaml:19: sites[1].previews.forks: want no-secrets, off or on, got "maybe"`},
@@ -228,7 +228,7 @@ sites:
     repo: ./repos/local
     path: ./site/
     domains: [WWW.Example.com.]
-    pin: ABCDEF0
+    pin: ABCDEF0123456789ABCDEF0123456789ABCDEF01
   - name: scp
     repo: git@github.com:acme/site.git
 `
@@ -246,7 +246,7 @@ sites:
 	if want := "file://" + filepath.ToSlash(filepath.Join(dir, "repos", "local")); l.Repo != want {
 		t.Errorf("repo = %q, want %q", l.Repo, want)
 	}
-	if l.Path != "site" || l.Domains[0] != "www.example.com" || l.Pin != "abcdef0" || l.Line != 6 {
+	if l.Path != "site" || l.Domains[0] != "www.example.com" || l.Pin != "abcdef0123456789abcdef0123456789abcdef01" || l.Line != 6 {
 		t.Errorf("site = %+v", l)
 	}
 }

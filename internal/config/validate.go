@@ -17,7 +17,7 @@ var (
 	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	envCharsRE = regexp.MustCompile(`^[A-Za-z0-9_]*$`)
 	labelRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	pinRE      = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
+	pinRE      = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	// scpRE matches git's scp-like syntax, user@host:path.
 	scpRE = regexp.MustCompile(`^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:.+$`)
 )
@@ -268,7 +268,7 @@ func (v *checker) sites() {
 		}
 
 		if s.Pin != "" && !pinRE.MatchString(s.Pin) {
-			v.add(key("pin"), ErrBadValue, "want a commit SHA (7-40 hex digits), got %q", s.Pin)
+			v.add(key("pin"), ErrBadValue, "want a full commit SHA (40 hex digits: production is locked to exactly this commit), got %q", s.Pin)
 		}
 	}
 }

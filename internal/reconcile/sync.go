@@ -59,7 +59,7 @@ func (l *Loop) syncProduction(ctx context.Context, w *worker) (retry bool) {
 		l.fail(w, desired, err, user)
 		return !user && ctx.Err() == nil
 	}
-	w.log.Info("live", "commit", desired.Short(), "deploy", ptr.Deploy, "url", spec.BaseURL, "took", time.Since(start).Round(time.Millisecond).String())
+	w.log.Info("live", "commit", ptr.Commit.Short(), "deploy", ptr.Deploy, "url", spec.BaseURL, "took", time.Since(start).Round(time.Millisecond).String())
 	l.done(w, ptr, spec.Pin != "")
 	return false
 }
