@@ -17,6 +17,7 @@ import (
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hooks"
+	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
@@ -109,7 +110,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	}
 	// A flipped pointer drops the data plane's cached copy at once.
 	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"),
-		OnActivated: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
+		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
 	s.data = serve.New(serve.Options{Sites: sites, PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Logger: s.log.With("component", "serve")})
 
 	builder, err := build.New(build.Options{
@@ -120,10 +121,20 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		return nil, err
 	}
 	httpPort := portOf(s.httpLn.Addr())
+	primary := map[site.Name]string{}
+	for _, sc := range cfg.Sites {
+		primary[sc.Name] = sc.PrimaryDomain()
+	}
+	channelURL := func(n site.Name, c site.Channel) string {
+		if c == site.Production {
+			return baseURL(primary[n], httpPort)
+		}
+		return baseURL(preview.ChannelHost(c, n, cfg.Server.PreviewDomain), httpPort)
+	}
 	var specs []reconcile.Spec
 	var infos []admin.SiteInfo
 	for _, sc := range cfg.Sites {
-		url := baseURL(sc.PrimaryDomain(), httpPort)
+		url := channelURL(sc.Name, site.Production)
 		s.urls[sc.Name] = url
 		secrets := map[string]string{}
 		for _, name := range sc.Build.SecretEnv {
@@ -134,13 +145,15 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 			secrets[name] = v
 		}
 		specs = append(specs, reconcile.Spec{
-			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin, BaseURL: url,
-			Build: build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
+			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
+			Branches: sc.Branches,
+			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
+			Build:    build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
 		})
 		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
 	}
 	s.loop, err = reconcile.New(reconcile.Options{
-		Sites: specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher,
+		Sites: specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency,
 		Logger: s.log.With("component", "reconcile"),
 	})

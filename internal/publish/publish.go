@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -29,9 +31,10 @@ type Options struct {
 	// MaxFiles and MaxBytes bound one deploy (defaults 100,000 and 4 GiB).
 	MaxFiles int
 	MaxBytes int64
-	// OnActivated is called after a channel pointer changed, so the data
-	// plane can drop its cache at once instead of waiting for its TTL.
-	OnActivated func(site.Name, site.Channel)
+	// OnChanged is called after a channel pointer was written or deleted,
+	// so the data plane can drop its cache at once instead of waiting for
+	// its TTL.
+	OnChanged func(site.Name, site.Channel)
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -317,11 +320,54 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		if err != nil {
 			return Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
 		}
-		if p.opts.OnActivated != nil {
-			p.opts.OnActivated(s, c)
-		}
+		p.changed(s, c)
 		return next, nil
 	}
+}
+
+func (p *Publisher) changed(s site.Name, c site.Channel) {
+	if p.opts.OnChanged != nil {
+		p.opts.OnChanged(s, c)
+	}
+}
+
+// DeleteChannel removes a channel (a closed pull request's preview): its
+// host answers 404 from then on. The deploy itself stays, for permalinks,
+// until retention removes it.
+func (p *Publisher) DeleteChannel(ctx context.Context, s site.Name, c site.Channel) error {
+	if c == site.Production {
+		return fmt.Errorf("deleting %s/%s: production is never deleted", s, c)
+	}
+	if err := p.st.Delete(ctx, pointerKey(s, c)); err != nil {
+		return fmt.Errorf("deleting %s/%s: %w", s, c, err)
+	}
+	p.changed(s, c)
+	return nil
+}
+
+// Channels lists a site's channels and their pointers.
+func (p *Publisher) Channels(ctx context.Context, s site.Name) (map[site.Channel]Pointer, error) {
+	prefix := path.Join("sites", string(s), "channels") + "/"
+	out := make(map[site.Channel]Pointer)
+	for info, err := range p.st.List(ctx, prefix) {
+		if err != nil {
+			return nil, fmt.Errorf("listing channels of %s: %w", s, err)
+		}
+		name, ok := strings.CutSuffix(strings.TrimPrefix(info.Key, prefix), ".json")
+		c := site.Channel(name)
+		if !ok || !c.Valid() {
+			continue
+		}
+		ptr, err := p.Pointer(ctx, s, c)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted while we listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[c] = ptr
+	}
+	return out, nil
 }
 
 // Pointer reads a channel's pointer; ErrNotFound if the channel does not exist.

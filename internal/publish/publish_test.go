@@ -385,8 +385,8 @@ func TestActivate(t *testing.T) {
 	}
 	var calls []call
 	p := publish.New(newStore(t), publish.Options{
-		Now:         newClock().Now,
-		OnActivated: func(s site.Name, c site.Channel) { calls = append(calls, call{s, c}) },
+		Now:       newClock().Now,
+		OnChanged: func(s site.Name, c site.Channel) { calls = append(calls, call{s, c}) },
 	})
 	m1, _ := upload(t, p, dir1, "v1")
 	m2, _ := upload(t, p, dir2, "v2")
@@ -428,7 +428,7 @@ func TestActivate(t *testing.T) {
 			t.Errorf("%s: pointer = %+v, want it unchanged %+v", st.name, ptr, last)
 		}
 		if len(calls) != wantCalls {
-			t.Errorf("%s: OnActivated called %d times in all, want %d", st.name, len(calls), wantCalls)
+			t.Errorf("%s: OnChanged called %d times in all, want %d", st.name, len(calls), wantCalls)
 		}
 		stored, err := p.Pointer(t.Context(), blog, site.Production)
 		if err != nil || stored != ptr {
@@ -438,7 +438,7 @@ func TestActivate(t *testing.T) {
 	}
 	for _, c := range calls {
 		if c != (call{blog, site.Production}) {
-			t.Errorf("OnActivated(%s, %s), want (blog, production)", c.s, c.c)
+			t.Errorf("OnChanged(%s, %s), want (blog, production)", c.s, c.c)
 		}
 	}
 }
@@ -725,5 +725,37 @@ func TestManifestImmutable(t *testing.T) {
 	stored, err := p.Manifest(t.Context(), blog, first.ID)
 	if err != nil || !stored.Created.Equal(first.Created) || stored.Files["index.html"] != first.Files["index.html"] {
 		t.Errorf("stored manifest was rewritten: %+v, %v", stored, err)
+	}
+}
+
+func TestChannelsAndDelete(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"index.html": "hi"})
+	var changed []site.Channel
+	p := publish.New(newStore(t), publish.Options{OnChanged: func(_ site.Name, c site.Channel) { changed = append(changed, c) }})
+	m, _ := upload(t, p, dir, "v1")
+	for _, c := range []site.Channel{site.Production, site.PullRequest(7), site.Branch("staging")} {
+		if _, err := p.Activate(t.Context(), blog, c, m, commit1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chans, err := p.Channels(t.Context(), blog)
+	if err != nil || len(chans) != 3 || chans["pr-7"].Deploy != m.ID {
+		t.Fatalf("Channels = %v, %v; want production, pr-7, branch-staging", chans, err)
+	}
+	if err := p.DeleteChannel(t.Context(), blog, "pr-7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Pointer(t.Context(), blog, "pr-7"); !errors.Is(err, publish.ErrNotFound) {
+		t.Errorf("pointer after delete: %v", err)
+	}
+	if changed[len(changed)-1] != "pr-7" {
+		t.Errorf("OnChanged not called for the deleted channel: %v", changed)
+	}
+	if err := p.DeleteChannel(t.Context(), blog, site.Production); err == nil {
+		t.Error("production must never be deleted")
+	}
+	if _, err := p.Manifest(t.Context(), blog, m.ID); err != nil {
+		t.Errorf("the deploy must outlive its channel (permalinks): %v", err)
 	}
 }

@@ -1,8 +1,10 @@
 // Package reconcile is the control loop (DESIGN §9): for each site it brings
-// the live channel pointers to what git says — resolve the ref, fetch,
-// export, reuse or build, publish, flip the pointer — one worker per site,
-// requests coalesced to the newest commit. It is the only package that ties
-// gitsrc, build and publish together.
+// the live channel pointers to what git says — production to the site's ref
+// (or pin), each branch deploy to its branch, each open pull request to its
+// head — by resolving, fetching, reusing or building, publishing and
+// flipping the pointer. One worker per site; requests for a channel coalesce
+// to its newest commit. It is the only package that ties gitsrc, build and
+// publish together.
 package reconcile
 
 import (
@@ -31,15 +33,45 @@ type Builder interface {
 	Build(ctx context.Context, req build.Request) (build.Result, error)
 }
 
+// Reporter hears about deploys as they start and end, e.g. to set commit
+// statuses on the forge. It must not block.
+type Reporter interface {
+	Report(name site.Name, r Report)
+}
+
+// Report is one deploy's progress.
+type Report struct {
+	Channel site.Channel
+	Commit  site.Commit
+	State   string // "pending", "success" or "failure"
+	URL     string // the channel's public URL
+	Message string
+}
+
+// Forks say what happens to pull requests from forks.
+const (
+	ForksNoSecrets = "no-secrets" // build without secret_env (default)
+	ForksOff       = "off"        // no preview
+	ForksOn        = "on"         // build like any other
+)
+
+// Previews configure a site's pull request previews.
+type Previews struct {
+	Enabled bool
+	TTL     time.Duration // 0: until the pull request closes
+	Forks   string
+}
+
 // Spec is one site as the loop needs it.
 type Spec struct {
-	Name    site.Name
-	Repo    gitsrc.Options // URL and Auth; Dir and Logger are set by the loop
-	Ref     string
-	Path    string // site root inside the repo
-	Pin     string // a commit production stays at, or ""
-	BaseURL string // production's public URL
-	Build   build.Settings
+	Name     site.Name
+	Repo     gitsrc.Options // URL and Auth; Dir and Logger are set by the loop
+	Ref      string
+	Path     string // site root inside the repo
+	Pin      string // a commit production stays at, or ""
+	Branches []string
+	Previews Previews
+	Build    build.Settings
 }
 
 // Options configure a Loop.
@@ -48,11 +80,15 @@ type Options struct {
 	DataDir   string // git caches, build scratch and Hugo caches live below it
 	Builder   Builder
 	Publisher *publish.Publisher
+	// URL is a channel's public URL, the base URL its build gets.
+	URL func(site.Name, site.Channel) string
 	// PollInterval: how often every site is checked (0: only on request).
 	PollInterval time.Duration
 	// Concurrency bounds builds running at once across all sites (default 1).
 	Concurrency int
+	Reporter    Reporter // optional
 	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Loop reconciles every site.
@@ -64,6 +100,21 @@ type Loop struct {
 	sem    chan struct{}
 }
 
+// job is a request for one channel; a newer one replaces an older one.
+type job struct {
+	kind   jobKind
+	ref    string // what to fetch for a pull request
+	fork   bool
+	maxAge time.Duration // skip heads older than this (polled pull requests)
+}
+
+type jobKind int
+
+const (
+	jobSync jobKind = iota
+	jobDelete
+)
+
 // worker is one site's queue and state.
 type worker struct {
 	spec    Spec
@@ -73,26 +124,43 @@ type worker struct {
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	requested uint64 // sync requests received
-	completed uint64 // requests covered by finished syncs
-	inflight  uint64 // requests the running sync covers
+	pending   map[site.Channel]job
+	poll      bool   // list pull request refs on the next run
+	expire    bool   // remove expired previews on the next run
+	requested uint64 // requests received
+	completed uint64 // requests covered by finished runs
+	inflight  uint64 // requests the running run covers
 	status    Status
-	failed    site.Commit // commit whose build failed for the site's own reasons
+	failed    map[site.Channel]site.Commit // commits whose build failed for the site's own reasons
 	retries   int
 }
 
-// Status is a site's sync state.
+// Status is a site's sync state: production at the top, every channel in
+// Channels.
 type Status struct {
-	Site       site.Name     `json:"site"`
+	Site       site.Name                      `json:"site"`
+	State      site.State                     `json:"state"`
+	Desired    site.Commit                    `json:"desired_commit,omitempty"`
+	LiveCommit site.Commit                    `json:"live_commit,omitempty"`
+	LiveDeploy site.DeployID                  `json:"live_deploy,omitempty"`
+	Error      string                         `json:"error,omitempty"`
+	FailedAt   site.Commit                    `json:"failed_commit,omitempty"`
+	LastSync   time.Time                      `json:"last_sync,omitzero"`
+	Builds     int                            `json:"builds"`
+	Reused     int                            `json:"reused"`
+	Channels   map[site.Channel]ChannelStatus `json:"channels,omitempty"`
+}
+
+// ChannelStatus is one channel's sync state.
+type ChannelStatus struct {
 	State      site.State    `json:"state"`
+	URL        string        `json:"url,omitempty"`
 	Desired    site.Commit   `json:"desired_commit,omitempty"`
 	LiveCommit site.Commit   `json:"live_commit,omitempty"`
 	LiveDeploy site.DeployID `json:"live_deploy,omitempty"`
 	Error      string        `json:"error,omitempty"`
 	FailedAt   site.Commit   `json:"failed_commit,omitempty"`
 	LastSync   time.Time     `json:"last_sync,omitzero"`
-	Builds     int           `json:"builds"`
-	Reused     int           `json:"reused"`
 }
 
 // New prepares a Loop; Run starts it.
@@ -103,6 +171,12 @@ func New(opts Options) (*Loop, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 1
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.URL == nil {
+		opts.URL = func(site.Name, site.Channel) string { return "/" }
+	}
 	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency)}
 	for _, spec := range opts.Sites {
 		logger := opts.Logger.With("site", spec.Name)
@@ -112,9 +186,12 @@ func New(opts Options) (*Loop, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening git cache of %s: %w", spec.Name, err)
 		}
-		w := &worker{spec: spec, repo: repo, trigger: make(chan struct{}, 1), log: logger}
+		w := &worker{
+			spec: spec, repo: repo, trigger: make(chan struct{}, 1), log: logger,
+			pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
+		}
 		w.cond = sync.NewCond(&w.mu)
-		w.status = Status{Site: spec.Name, State: site.OutOfSync}
+		w.status = Status{Site: spec.Name, State: site.OutOfSync, Channels: map[site.Channel]ChannelStatus{}}
 		l.sites[spec.Name] = w
 		l.order = append(l.order, spec.Name)
 	}
@@ -123,53 +200,108 @@ func New(opts Options) (*Loop, error) {
 	return l, nil
 }
 
-// Run works until ctx ends: a first sync of every site, then one sync per
+// Run works until ctx ends: a first sync of every site, then one per
 // request and per poll tick.
 func (l *Loop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, name := range l.order {
 		w := l.sites[name]
 		wg.Go(func() { l.work(ctx, w) })
-		w.request()
+		w.request(func() { l.wantAll(w) })
 	}
+	var poll, janitor <-chan time.Time
 	if l.opts.PollInterval > 0 {
 		t := time.NewTicker(l.opts.PollInterval)
 		defer t.Stop()
-	poll:
-		for {
-			select {
-			case <-ctx.Done():
-				break poll
-			case <-t.C:
-				for _, w := range l.sites {
-					w.request()
+		poll = t.C
+	}
+	if every := l.janitorInterval(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		janitor = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-poll:
+			for _, w := range l.sites {
+				w.request(func() { l.wantAll(w) })
+			}
+		case <-janitor:
+			for _, w := range l.sites {
+				if w.spec.Previews.TTL > 0 {
+					w.request(func() { w.expire = true })
 				}
 			}
 		}
 	}
-	<-ctx.Done()
-	wg.Wait()
-	return nil
 }
 
-// Trigger asks for a sync of a site soon; requests coalesce.
+// janitorInterval is how often expired previews are looked for: a tenth of
+// the shortest TTL, between 1 s and 1 min.
+func (l *Loop) janitorInterval() time.Duration {
+	var every time.Duration
+	for _, w := range l.sites {
+		if ttl := w.spec.Previews.TTL; ttl > 0 && (every == 0 || ttl/10 < every) {
+			every = ttl / 10
+		}
+	}
+	if every == 0 {
+		return 0
+	}
+	return min(max(every, time.Second), time.Minute)
+}
+
+// wantAll asks for everything git can tell without a webhook: production,
+// the branch deploys, and the pull request heads. The caller holds w.mu.
+func (l *Loop) wantAll(w *worker) {
+	w.pending[site.Production] = job{}
+	for _, b := range w.spec.Branches {
+		w.pending[site.Branch(b)] = job{}
+	}
+	if w.spec.Previews.Enabled {
+		w.poll = true
+	}
+	if w.spec.Previews.TTL > 0 {
+		w.expire = true
+	}
+}
+
+// Trigger asks for a sync of everything of a site soon; requests coalesce.
 func (l *Loop) Trigger(name site.Name) error {
 	w, ok := l.sites[name]
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
-	w.request()
+	w.request(func() { l.wantAll(w) })
 	return nil
 }
 
-// Sync asks for a sync and waits until one that started after the request
-// has finished, returning the status it left.
+// Sync asks for a sync of everything of a site and waits until a run that
+// started after the request has finished, returning the status it left.
 func (l *Loop) Sync(ctx context.Context, name site.Name) (Status, error) {
 	w, ok := l.sites[name]
 	if !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
-	want := w.request()
+	return l.wait(ctx, w, w.request(func() { l.wantAll(w) }))
+}
+
+// Settle waits until every request made so far has been worked off.
+func (l *Loop) Settle(ctx context.Context, name site.Name) (Status, error) {
+	w, ok := l.sites[name]
+	if !ok {
+		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
+	}
+	w.mu.Lock()
+	want := w.requested
+	w.mu.Unlock()
+	return l.wait(ctx, w, want)
+}
+
+func (l *Loop) wait(ctx context.Context, w *worker, want uint64) (Status, error) {
 	done := make(chan struct{})
 	go func() {
 		w.mu.Lock()
@@ -212,17 +344,24 @@ func (l *Loop) Builds() int64 { return l.builds.Load() }
 func (l *Loop) status(w *worker) Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.status
+	st := w.status
+	st.Channels = make(map[site.Channel]ChannelStatus, len(w.status.Channels))
+	for c, cs := range w.status.Channels {
+		st.Channels[c] = cs
+	}
+	return st
 }
 
-func (w *worker) request() uint64 {
+// request records what is wanted (set runs under w.mu) and wakes the worker.
+func (w *worker) request(set func()) uint64 {
 	w.mu.Lock()
+	set()
 	w.requested++
 	n := w.requested
 	w.mu.Unlock()
 	select {
 	case w.trigger <- struct{}{}:
-	default: // a sync is already queued; it will cover this request
+	default: // a run is already queued; it will cover this request
 	}
 	return n
 }
@@ -238,9 +377,13 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.mu.Lock()
 		target := w.requested
 		w.inflight = target
+		jobs := w.pending
+		w.pending = make(map[site.Channel]job)
+		poll, expire := w.poll, w.expire
+		w.poll, w.expire = false, false
 		w.mu.Unlock()
 
-		retry := l.syncProduction(ctx, w)
+		retry := l.runJobs(ctx, w, jobs, poll, expire)
 
 		w.mu.Lock()
 		w.completed = target
@@ -254,10 +397,10 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.mu.Unlock()
 		if retry && ctx.Err() == nil {
 			d := backoff(n)
-			w.log.Info("will retry", "in", d.Round(time.Millisecond))
+			w.log.Info("will retry", "in", d.Round(time.Millisecond).String())
 			time.AfterFunc(d, func() {
 				if ctx.Err() == nil {
-					w.request()
+					w.request(func() { l.wantAll(w) })
 				}
 			})
 		}

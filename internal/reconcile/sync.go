@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
@@ -15,64 +17,163 @@ import (
 	"github.com/sitehost/sitehost/internal/site"
 )
 
-// syncProduction brings the production channel to the commit the site's ref
-// (or pin) names. It reports whether a transient failure wants a retry.
-func (l *Loop) syncProduction(ctx context.Context, w *worker) (retry bool) {
-	spec := w.spec
-	ref := spec.Ref
-	if spec.Pin != "" {
-		ref = spec.Pin
+// runJobs works off one batch of requests for a site, production first. It
+// reports whether a transient failure wants a retry.
+func (l *Loop) runJobs(ctx context.Context, w *worker, jobs map[site.Channel]job, poll, expire bool) (retry bool) {
+	channels := make([]site.Channel, 0, len(jobs))
+	for c := range jobs {
+		channels = append(channels, c)
 	}
-	live, err := l.opts.Publisher.Pointer(ctx, spec.Name, site.Production)
+	slices.SortFunc(channels, func(a, b site.Channel) int {
+		if (a == site.Production) != (b == site.Production) {
+			if a == site.Production {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	for _, c := range channels {
+		if ctx.Err() != nil {
+			return false
+		}
+		j := jobs[c]
+		if j.kind == jobDelete {
+			retry = l.deleteChannel(ctx, w, c, "its pull request was closed or its branch deleted") || retry
+			continue
+		}
+		retry = l.syncChannel(ctx, w, c, j) || retry
+	}
+	if poll && ctx.Err() == nil {
+		retry = l.pollPreviews(ctx, w) || retry
+	}
+	if expire && ctx.Err() == nil {
+		l.expirePreviews(ctx, w)
+	}
+	return retry
+}
+
+// plan is what one channel should be built from.
+type plan struct {
+	ref      string
+	settings build.Settings
+	url      string
+	pinned   bool
+}
+
+// planFor works out a channel's ref and build settings; ok is false when
+// the channel is not (or no longer) wanted.
+func (l *Loop) planFor(w *worker, c site.Channel, j job) (plan, bool) {
+	spec := w.spec
+	p := plan{settings: spec.Build, url: l.opts.URL(spec.Name, c)}
+	switch {
+	case c == site.Production:
+		p.ref, p.pinned = spec.Ref, spec.Pin != ""
+		if p.pinned {
+			p.ref = spec.Pin
+		}
+	case strings.HasPrefix(string(c), "branch-"):
+		for _, b := range spec.Branches {
+			if site.Branch(b) == c {
+				p.ref = "refs/heads/" + b
+			}
+		}
+	case strings.HasPrefix(string(c), "pr-"):
+		p.ref = j.ref
+		if j.fork {
+			switch spec.Previews.Forks {
+			case ForksOff:
+				return p, false
+			case ForksOn:
+			default: // no-secrets: a fork's templates never see our secrets
+				p.settings.SecretEnv = nil
+			}
+		}
+	}
+	return p, p.ref != ""
+}
+
+// syncChannel brings one channel to the commit its ref names. It reports
+// whether a transient failure wants a retry.
+func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job) (retry bool) {
+	p, ok := l.planFor(w, c, j)
+	if !ok {
+		w.log.Info("not building channel", "channel", c, "reason", "not wanted (fork policy or branch no longer configured)")
+		return false
+	}
+	live, err := l.opts.Publisher.Pointer(ctx, w.spec.Name, c)
 	if err != nil && !errors.Is(err, publish.ErrNotFound) {
-		l.fail(w, "", fmt.Errorf("reading live pointer: %w", err), false)
+		l.fail(w, c, "", fmt.Errorf("reading live pointer: %w", err), false)
 		return true
 	}
-	w.setLive(live)
+	w.setLive(c, p.url, live)
 
-	desired, err := w.repo.Resolve(ctx, ref)
+	desired, err := w.repo.Resolve(ctx, p.ref)
 	if err != nil {
 		// A ref that does not exist is the user's to fix; a network error is not.
 		user := errors.Is(err, gitsrc.ErrRefNotFound)
-		l.fail(w, "", fmt.Errorf("resolving %s: %w", ref, err), user)
+		l.fail(w, c, "", fmt.Errorf("resolving %s: %w", p.ref, err), user)
 		return !user
 	}
 	w.mu.Lock()
-	w.status.Desired = desired
-	failed := w.failed
+	w.setChannel(c, func(cs *ChannelStatus) { cs.Desired = desired })
+	failed := w.failed[c]
 	w.mu.Unlock()
-
 	switch {
 	case live.Commit == desired:
-		l.done(w, live, spec.Pin != "")
+		l.done(w, c, live, p.pinned)
 		return false
 	case desired == failed:
 		return false // still the commit that failed; wait for a new one
 	}
 
-	w.setState(site.Progressing)
+	w.mu.Lock()
+	w.setChannel(c, func(cs *ChannelStatus) { cs.State = site.Progressing })
+	w.mu.Unlock()
+	l.report(w, c, desired, "pending", p.url, "sitehost is deploying "+desired.Short())
 	start := time.Now()
-	ptr, err := l.deploy(ctx, w, ref, desired)
-	if err != nil {
+	ptr, err := l.deploy(ctx, w, c, p, desired, j.maxAge)
+	switch {
+	case errors.Is(err, errTooOld):
+		w.log.Debug("not previewing an old head", "channel", c, "commit", desired.Short())
+		w.mu.Lock()
+		delete(w.status.Channels, c)
+		w.mu.Unlock()
+		return false
+	case err != nil:
 		user := build.IsUserError(err) || errors.Is(err, gitsrc.ErrPathNotFound) ||
 			errors.Is(err, gitsrc.ErrTooLarge) || errors.Is(err, publish.ErrTooLarge)
-		l.fail(w, desired, err, user)
-		return !user && ctx.Err() == nil
+		l.fail(w, c, desired, err, user)
+		if !errors.Is(err, errSuperseded) && ctx.Err() == nil {
+			l.report(w, c, desired, "failure", p.url, err.Error())
+		}
+		return !user && ctx.Err() == nil && !errors.Is(err, errSuperseded)
 	}
-	w.log.Info("live", "commit", ptr.Commit.Short(), "deploy", ptr.Deploy, "url", spec.BaseURL, "took", time.Since(start).Round(time.Millisecond).String())
-	l.done(w, ptr, spec.Pin != "")
+	w.log.Info("live", "channel", c, "commit", ptr.Commit.Short(), "deploy", ptr.Deploy, "url", p.url, "took", time.Since(start).Round(time.Millisecond).String())
+	l.done(w, c, ptr, p.pinned)
+	l.report(w, c, ptr.Commit, "success", p.url, "live at "+p.url)
 	return false
 }
 
-// deploy fetches commit, reuses or builds it, and flips production to it.
-func (l *Loop) deploy(ctx context.Context, w *worker, ref string, commit site.Commit) (publish.Pointer, error) {
+var (
+	errSuperseded = errors.New("superseded by a newer commit")
+	errTooOld     = errors.New("head older than the preview TTL")
+)
+
+// deploy fetches commit, reuses or builds it, and flips the channel to it.
+func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, maxAge time.Duration) (publish.Pointer, error) {
 	spec := w.spec
-	got, err := w.repo.Fetch(ctx, ref)
+	got, err := w.repo.Fetch(ctx, p.ref)
 	if err != nil {
 		return publish.Pointer{}, err
 	}
-	if got != commit {
-		commit = got // the ref moved between resolve and fetch: take the newer
+	commit = got // the ref may have moved since it was resolved: take the newer
+	info, err := w.repo.CommitInfo(commit)
+	if err != nil {
+		return publish.Pointer{}, err
+	}
+	if maxAge > 0 && l.opts.Now().Sub(info.Time) > maxAge {
+		return publish.Pointer{}, errTooOld
 	}
 	// The build key needs only the tree hash, which the cache has: a tree
 	// built before is published without exporting anything.
@@ -80,40 +181,42 @@ func (l *Loop) deploy(ctx context.Context, w *worker, ref string, commit site.Co
 	if err != nil {
 		return publish.Pointer{}, fmt.Errorf("reading %s at %s: %w", spec.Path, commit.Short(), err)
 	}
-	key := build.Key(tree, spec.Build, spec.BaseURL)
+	key := build.Key(tree, p.settings, p.url)
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
 	switch {
 	case err == nil:
-		w.log.Info("reusing deploy built before: same tree and settings", "commit", commit.Short(), "deploy", m.ID)
+		w.log.Info("reusing deploy built before: same tree and settings", "channel", c, "commit", commit.Short(), "deploy", m.ID)
 		w.mu.Lock()
 		w.status.Reused++
 		w.mu.Unlock()
 	case errors.Is(err, publish.ErrNotFound):
-		m, err = l.exportAndBuild(ctx, w, commit, key)
+		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key)
 		if err != nil {
 			return publish.Pointer{}, err
 		}
 	default:
 		return publish.Pointer{}, err
 	}
-	if stale, newer := l.superseded(ctx, w, ref, commit); stale {
+	if stale, newer := l.superseded(ctx, w, c, p, commit); stale {
 		return publish.Pointer{}, fmt.Errorf("%s is no longer desired (ref now at %s): %w", commit.Short(), newer.Short(), errSuperseded)
 	}
-	return l.opts.Publisher.Activate(ctx, spec.Name, site.Production, m, commit)
+	return l.opts.Publisher.Activate(ctx, spec.Name, c, m, commit)
 }
 
-var errSuperseded = errors.New("superseded by a newer commit")
-
-// superseded checks, when a request came in during the build, that commit
-// is still what the ref names; a build for an old commit is not published.
-func (l *Loop) superseded(ctx context.Context, w *worker, ref string, commit site.Commit) (bool, site.Commit) {
+// superseded checks, when a new request for the channel came in during the
+// build, that commit is still what the ref names; a build for an old commit
+// is not published (the queued request builds the new one).
+func (l *Loop) superseded(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit) (bool, site.Commit) {
 	w.mu.Lock()
-	pending := w.requested > w.inflight
+	next, pending := w.pending[c]
 	w.mu.Unlock()
-	if !pending || w.spec.Pin != "" {
+	if !pending || next.kind == jobDelete || p.pinned {
 		return false, ""
 	}
-	now, err := w.repo.Resolve(ctx, ref)
+	if next.ref != "" {
+		p.ref = next.ref
+	}
+	now, err := w.repo.Resolve(ctx, p.ref)
 	if err != nil || now == commit {
 		return false, ""
 	}
@@ -122,7 +225,7 @@ func (l *Loop) superseded(ctx context.Context, w *worker, ref string, commit sit
 
 // exportAndBuild exports the site's tree into scratch space, builds it and
 // uploads the result as a deploy (not yet live).
-func (l *Loop) exportAndBuild(ctx context.Context, w *worker, commit site.Commit, key string) (*publish.Manifest, error) {
+func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string) (*publish.Manifest, error) {
 	spec := w.spec
 	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
 	if err != nil {
@@ -143,35 +246,49 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, commit site.Commit
 	w.mu.Lock()
 	w.status.Builds++
 	w.mu.Unlock()
-	w.log.Info("building", "commit", commit.Short(), "tool", spec.Build.Tool)
+	w.log.Info("building", "channel", c, "commit", commit.Short(), "tool", p.settings.Tool)
 	res, err := l.opts.Builder.Build(ctx, build.Request{
-		Site: string(spec.Name), Src: src, Out: out, BaseURL: spec.BaseURL,
+		Site: string(spec.Name), Src: src, Out: out, BaseURL: p.url,
 		CacheDir: filepath.Join(l.opts.DataDir, "cache", string(spec.Name)),
-		Settings: spec.Build,
+		Settings: p.settings,
 		Git:      &build.GitHistory{Dir: w.repo.Dir(), Commit: string(commit), Prefix: spec.Path},
 	})
 	<-l.sem
 	if err != nil {
 		// The first error goes to the status; the end of the log, where
 		// Hugo reports the rest, goes to the server log.
-		w.log.Warn("build failed", "commit", commit.Short(), "log_tail", tail(res.Log, 4096))
-		return nil, err
-	}
-	info, err := w.repo.CommitInfo(commit)
-	if err != nil {
+		w.log.Warn("build failed", "channel", c, "commit", commit.Short(), "log_tail", tail(res.Log, 4096))
 		return nil, err
 	}
 	m, stats, err := l.opts.Publisher.Upload(ctx, publish.Deploy{
 		Site: spec.Name, Commit: commit, Tree: exp.Tree, BuildKey: key, Dir: res.Dir,
 		Info:  publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
-		Build: publish.BuildSummary{Tool: spec.Build.Tool, Hugo: hugoVersion(spec.Build.Tool), BaseURL: spec.BaseURL, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
+		Build: publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
 		Log:   res.Log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	w.log.Info("uploaded", "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "build", res.Duration.Round(time.Millisecond).String())
+	w.log.Info("uploaded", "channel", c, "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "build", res.Duration.Round(time.Millisecond).String())
 	return m, nil
+}
+
+// deleteChannel removes a preview or branch channel. It reports whether a
+// transient failure wants a retry.
+func (l *Loop) deleteChannel(ctx context.Context, w *worker, c site.Channel, why string) bool {
+	if c == site.Production {
+		return false
+	}
+	if err := l.opts.Publisher.DeleteChannel(ctx, w.spec.Name, c); err != nil {
+		w.log.Error("removing channel", "channel", c, "err", err)
+		return true
+	}
+	w.log.Info("removed channel", "channel", c, "why", why)
+	w.mu.Lock()
+	delete(w.status.Channels, c)
+	delete(w.failed, c)
+	w.mu.Unlock()
+	return false
 }
 
 func hugoVersion(tool string) string {
@@ -181,53 +298,66 @@ func hugoVersion(tool string) string {
 	return ""
 }
 
-func (w *worker) setLive(p publish.Pointer) {
-	w.mu.Lock()
-	w.status.LiveCommit, w.status.LiveDeploy = p.Commit, p.Deploy
-	w.mu.Unlock()
+func (l *Loop) report(w *worker, c site.Channel, commit site.Commit, state, url, msg string) {
+	if l.opts.Reporter != nil {
+		l.opts.Reporter.Report(w.spec.Name, Report{Channel: c, Commit: commit, State: state, URL: url, Message: msg})
+	}
 }
 
-func (w *worker) setState(s site.State) {
-	w.mu.Lock()
-	w.status.State = s
-	w.mu.Unlock()
+// setChannel edits a channel's status, mirroring production into the
+// site's top-level fields. The caller holds w.mu.
+func (w *worker) setChannel(c site.Channel, f func(*ChannelStatus)) {
+	cs := w.status.Channels[c]
+	f(&cs)
+	w.status.Channels[c] = cs
+	if c == site.Production {
+		w.status.State, w.status.Desired = cs.State, cs.Desired
+		w.status.LiveCommit, w.status.LiveDeploy = cs.LiveCommit, cs.LiveDeploy
+		w.status.Error, w.status.FailedAt, w.status.LastSync = cs.Error, cs.FailedAt, cs.LastSync
+	}
 }
 
-func (l *Loop) done(w *worker, p publish.Pointer, pinned bool) {
+func (w *worker) setLive(c site.Channel, url string, p publish.Pointer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.status.LiveCommit, w.status.LiveDeploy = p.Commit, p.Deploy
-	w.status.State = site.Synced
-	if pinned {
-		w.status.State = site.Pinned
-	}
-	w.status.Error, w.status.FailedAt = "", ""
-	w.status.LastSync = time.Now()
-	w.failed = ""
+	w.setChannel(c, func(cs *ChannelStatus) {
+		cs.URL, cs.LiveCommit, cs.LiveDeploy = url, p.Commit, p.Deploy
+		if cs.State == "" {
+			cs.State = site.OutOfSync
+		}
+	})
+}
+
+func (l *Loop) done(w *worker, c site.Channel, p publish.Pointer, pinned bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.setChannel(c, func(cs *ChannelStatus) {
+		cs.LiveCommit, cs.LiveDeploy = p.Commit, p.Deploy
+		cs.State = site.Synced
+		if pinned {
+			cs.State = site.Pinned
+		}
+		cs.Error, cs.FailedAt, cs.LastSync = "", "", l.opts.Now()
+	})
+	delete(w.failed, c)
 }
 
 // fail records a failed sync. The live deploy is untouched. A user error
 // marks the commit so it is not rebuilt until a new one arrives.
-func (l *Loop) fail(w *worker, commit site.Commit, err error, user bool) {
+func (l *Loop) fail(w *worker, c site.Channel, commit site.Commit, err error, user bool) {
 	if errors.Is(err, errSuperseded) {
-		w.log.Info("skipped publishing", "err", err)
+		w.log.Info("skipped publishing", "channel", c, "err", err)
 		return
 	}
-	w.log.Error("sync failed", "commit", commit.Short(), "user_error", user, "err", err)
+	w.log.Error("sync failed", "channel", c, "commit", commit.Short(), "user_error", user, "err", err)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.status.State = site.Failed
-	w.status.Error = err.Error()
-	w.status.FailedAt = commit
-	w.status.LastSync = time.Now()
+	w.setChannel(c, func(cs *ChannelStatus) {
+		cs.State, cs.Error, cs.FailedAt, cs.LastSync = site.Failed, err.Error(), commit, l.opts.Now()
+	})
 	if user {
-		w.failed = commit
+		w.failed[c] = commit
 	}
-}
-
-func mkdirAll(dir string) string {
-	os.MkdirAll(dir, 0o755) //nolint:errcheck // MkdirTemp reports the failure
-	return dir
 }
 
 // tail returns the last n bytes of a log, from a line start when it can.
@@ -240,4 +370,9 @@ func tail(log []byte, n int) string {
 		log = log[i+1:]
 	}
 	return string(log)
+}
+
+func mkdirAll(dir string) string {
+	os.MkdirAll(dir, 0o755) //nolint:errcheck // MkdirTemp reports the failure
+	return dir
 }

@@ -54,7 +54,7 @@ func newEnv(tb testing.TB, ttl time.Duration, invalidate bool) *env {
 	if invalidate {
 		onActivated = func(s site.Name, c site.Channel) { e.h.Invalidate(s, c) }
 	}
-	e.pub = publish.New(st, publish.Options{OnActivated: onActivated})
+	e.pub = publish.New(st, publish.Options{OnChanged: onActivated})
 	e.h = serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: e.pub, PointerTTL: ttl})
 	return e
 }
