@@ -23,6 +23,9 @@ type CommitInfo struct {
 	Author  string    // author name
 	Email   string    // author email
 	Time    time.Time // author time, in the author's zone
+	// Committed is the committer time: when the commit was last made or
+	// rebased, which says how fresh a head is better than Time does.
+	Committed time.Time
 }
 
 // CommitInfo returns the metadata of a commit in the cache.
@@ -39,6 +42,8 @@ func (r *Repo) CommitInfo(commit site.Commit) (CommitInfo, error) {
 		Author:  c.Author.Name,
 		Email:   c.Author.Email,
 		Time:    c.Author.When,
+
+		Committed: c.Committer.When,
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Require skips without a git binary, except in CI, where a skipped test
@@ -30,7 +31,12 @@ type Repo struct {
 	Bare string
 	Work string
 	n    int
+	now  bool
 }
+
+// Now dates the commits made from here on with the current time, for tests
+// that care how old a head is.
+func (r *Repo) Now() { r.now = true }
 
 // New makes a repository; with from != "" its files are the first commit.
 func New(t testing.TB, from string) *Repo {
@@ -53,12 +59,16 @@ func New(t testing.TB, from string) *Repo {
 // URL is the bare repository's file:// URL.
 func (r *Repo) URL() string { return "file://" + r.Bare }
 
-// Git runs git in dir; commit n is dated 2024-03-n, so history is stable.
+// Git runs git in dir; commit n is dated 2024-03-n, so history is stable
+// (Now makes the next commits current instead).
 func (r *Repo) Git(dir string, args ...string) string {
 	r.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	date := fmt.Sprintf("2024-03-%02dT12:00:00Z", min(max(r.n, 1), 28))
+	if r.now {
+		date = time.Now().UTC().Format(time.RFC3339)
+	}
 	cmd.Env = append(os.Environ(),
 		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
 		"GIT_AUTHOR_NAME=Ada Author", "GIT_AUTHOR_EMAIL=ada@example.com",
@@ -90,7 +100,7 @@ func (r *Repo) Commit(msg string) string {
 	r.n++
 	r.Git(r.Work, "add", "-A")
 	r.Git(r.Work, "commit", "-q", "--allow-empty", "-m", msg)
-	r.Git(r.Work, "push", "-q", "origin", "main")
+	r.Git(r.Work, "push", "-q", "origin", "HEAD")
 	return r.Git(r.Work, "rev-parse", "HEAD")
 }
 
@@ -99,6 +109,6 @@ func (r *Repo) Revert(commits ...string) string {
 	r.t.Helper()
 	r.n++
 	r.Git(r.Work, append([]string{"revert", "--no-edit"}, commits...)...)
-	r.Git(r.Work, "push", "-q", "origin", "main")
+	r.Git(r.Work, "push", "-q", "origin", "HEAD")
 	return r.Git(r.Work, "rev-parse", "HEAD")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,15 +27,21 @@ type countingBuilder struct {
 	b     *build.Builder
 	n     atomic.Int64
 	delay time.Duration
+	reqs  chan build.Request // every request, when set
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
 	c.n.Add(1)
 	time.Sleep(c.delay)
+	if c.reqs != nil {
+		c.reqs <- req
+	}
 	return c.b.Build(ctx, req)
 }
 
 type fixture struct {
+	clock   atomic.Int64 // seconds added to the real time
+	reports reportLog
 	repo    *gittest.Repo
 	pub     *publish.Publisher
 	builder *countingBuilder
@@ -64,10 +71,11 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 		spec.Ref = "main"
 	}
 	spec.Path = cmpOr(spec.Path, ".")
-	spec.Build = build.Settings{Tool: build.ToolNone}
+	spec.Build.Tool = build.ToolNone
 	f.loop, err = reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
-		PollInterval: poll, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		PollInterval: poll, Now: f.now, Reporter: &f.reports,
+		URL: func(n site.Name, c site.Channel) string { return "http://" + string(c) + "--" + string(n) + ".test/" }, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,4 +227,30 @@ func TestUnreachableRepoRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the retry to publish", func() bool { st, _ := f.loop.SiteStatus("s"); return st.State == site.Synced })
+}
+
+func (f *fixture) now() time.Time { return time.Now().Add(time.Duration(f.clock.Load()) * time.Second) }
+
+// reportLog records what the loop reports for forge statuses.
+type reportLog struct {
+	mu sync.Mutex
+	r  []reconcile.Report
+}
+
+func (l *reportLog) Report(_ site.Name, r reconcile.Report) {
+	l.mu.Lock()
+	l.r = append(l.r, r)
+	l.mu.Unlock()
+}
+
+func (l *reportLog) states(c site.Channel) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.r {
+		if r.Channel == c {
+			out = append(out, r.State)
+		}
+	}
+	return out
 }

@@ -172,7 +172,7 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	if err != nil {
 		return publish.Pointer{}, err
 	}
-	if maxAge > 0 && l.opts.Now().Sub(info.Time) > maxAge {
+	if maxAge > 0 && l.opts.Now().Sub(info.Committed) > maxAge {
 		return publish.Pointer{}, errTooOld
 	}
 	// The build key needs only the tree hash, which the cache has: a tree
