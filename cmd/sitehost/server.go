@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -76,6 +77,7 @@ type server struct {
 	data      *serve.Handler
 	admin     http.Handler
 	urls      map[site.Name]string
+	statuses  *statusReporter
 }
 
 func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
@@ -152,8 +154,13 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		})
 		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
 	}
+	s.statuses, err = newStatusReporter(cfg, opts.Getenv, s.log.With("component", "forge"))
+	if err != nil {
+		return nil, err
+	}
 	s.loop, err = reconcile.New(reconcile.Options{
-		Sites: specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: channelURL,
+		Reporter: s.statuses,
+		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency,
 		Logger: s.log.With("component", "reconcile"),
 	})
@@ -208,7 +215,7 @@ func (s *server) run(ctx context.Context) error {
 		ln   net.Listener
 		srv  *http.Server
 	}{
-		{"http", s.httpLn, newHTTPServer(s.data, s.log)},
+		{"http", s.httpLn, newHTTPServer(s.public(), s.log)},
 		{"admin", s.adminLn, newHTTPServer(s.admin, s.log)},
 	}
 	for _, x := range servers {
@@ -221,6 +228,7 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return s.loop.Run(ctx) })
+	g.Go(func() error { s.statuses.reporter.Run(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -231,6 +239,26 @@ func (s *server) run(ctx context.Context) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// public is the handler of the public listener: the sites, and the admin
+// handler on control_host, so forges can reach the webhooks from outside.
+func (s *server) public() http.Handler {
+	control := strings.ToLower(s.cfg.Server.ControlHost)
+	if control == "" {
+		return s.data
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.ToLower(r.Host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if strings.TrimSuffix(host, ".") == control {
+			s.admin.ServeHTTP(w, r)
+			return
+		}
+		s.data.ServeHTTP(w, r)
+	})
 }
 
 func newHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
