@@ -17,7 +17,6 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
-	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -174,7 +173,7 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	s.admin = admin.New(admin.Options{
 		Token: token, Sites: infos, PreviewDomain: cfg.Server.PreviewDomain,
 		Loop: s.loop, Deploys: s.publisher, Logger: s.log.With("component", "admin"),
-		Hooks: map[string]http.Handler{"generic": &hooks.Generic{Token: token, Dispatch: s.loop, Logger: s.log.With("component", "hooks")}},
+		Hooks: s.webhookHandlers(token, opts.Getenv),
 	})
 	return s, nil
 }

@@ -1,6 +1,14 @@
-// Package hooks receives webhooks and turns them into sync requests. This
-// file is the generic hook: POST /hooks/generic {"site": "blog"} with the
-// admin bearer token, for CI systems and scripts.
+// Package hooks receives webhooks and turns them into sync requests.
+//
+// Forge is the handler of POST /hooks/{github,gitlab,gitea,bitbucket} (and
+// forgejo): it authenticates each delivery with the secret of every site
+// that declares the repository (HMAC signatures or GitLab's token, see
+// Verify), normalises the payload into a site.Event (Parse) and hands it
+// to an EventDispatcher, answering 202 at once. RepoKey is how repository
+// URLs are matched.
+//
+// Generic, in this file, is the generic hook: POST /hooks/generic
+// {"site": "blog"} with the admin bearer token, for CI systems and scripts.
 package hooks
 
 import (

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/sitehost/sitehost/internal/config"
+	"github.com/sitehost/sitehost/internal/hooks"
+	"github.com/sitehost/sitehost/internal/reconcile"
+)
+
+var _ hooks.EventDispatcher = (*reconcile.Loop)(nil)
+
+// repoSites finds the sites that declare a repository, by hooks.RepoKey, so
+// https, ssh and .git spellings of one repository match.
+type repoSites map[string][]hooks.SiteSecret
+
+func newRepoSites(cfg *config.Config, getenv func(string) string, logger *slog.Logger) repoSites {
+	r := repoSites{}
+	for _, sc := range cfg.Sites {
+		secret := ""
+		if sc.Webhook.SecretEnv != "" {
+			secret = getenv(sc.Webhook.SecretEnv)
+			if secret == "" {
+				logger.Warn("forge webhooks refused for this site: its secret is not set", "site", sc.Name, "env", sc.Webhook.SecretEnv)
+			}
+		}
+		k := hooks.RepoKey(sc.Repo)
+		r[k] = append(r[k], hooks.SiteSecret{Name: sc.Name, Secret: secret})
+	}
+	return r
+}
+
+func (r repoSites) SitesForRepo(urls []string) []hooks.SiteSecret {
+	var out []hooks.SiteSecret
+	seen := map[string]bool{}
+	for _, u := range urls {
+		k := hooks.RepoKey(u)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, r[k]...)
+	}
+	return out
+}
+
+// webhookHandlers are the /hooks/{name} endpoints of the admin handler.
+func (s *server) webhookHandlers(token string, getenv func(string) string) map[string]http.Handler {
+	forge := &hooks.Forge{
+		Sites:    newRepoSites(s.cfg, getenv, s.log),
+		Dispatch: s.loop,
+		Logger:   s.log.With("component", "hooks"),
+	}
+	h := map[string]http.Handler{
+		"generic": &hooks.Generic{Token: token, Dispatch: s.loop, Logger: s.log.With("component", "hooks")},
+	}
+	for _, name := range []string{"github", "gitlab", "gitea", "forgejo", "bitbucket"} {
+		h[name] = forge
+	}
+	return h
+}
