@@ -149,3 +149,25 @@ func TestPullRequestPreview(t *testing.T) {
 		t.Errorf("bad signature: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestControlHost: the public listener hands control_host to the admin
+// handler, so forges can reach /hooks/… from outside; other hosts are sites.
+func TestControlHost(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	cfg := testConfig(t, t.TempDir(), `  - name: blog
+    repo: `+repo.URL()+`
+    domains: [blog.test]
+    webhook: { secret_env: TEST_HOOK_SECRET }
+`)
+	cfg.Server.ControlHost = "hooks.example.test"
+	srv := startServer(t, cfg, map[string]string{"TEST_HOOK_SECRET": testHookSecret})
+	if r := get(t, srv, "Hooks.Example.Test:443", "/healthz"); r.status != 200 || !strings.Contains(r.body, "ok") {
+		t.Errorf("control host /healthz: %d %q", r.status, r.body)
+	}
+	if r := get(t, srv, "hooks.example.test", "/hooks/github"); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("control host GET /hooks/github: %d, want 405 from the webhook handler", r.status)
+	}
+	if r := get(t, srv, "blog.test", "/healthz"); r.status != 404 {
+		t.Errorf("a site host must not reach the admin handler: %d", r.status)
+	}
+}
