@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"path"
@@ -77,14 +76,8 @@ func (f *Forge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
-		return
-	}
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "reading body: "+err.Error())
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	log := f.logger().With("forge", forge)
