@@ -38,30 +38,14 @@ var giteaSpec = spec{
 		}
 		return base + "/api/v1", nil
 	},
+	// Gitea's status API copies GitHub's: same body, same states.
 	request: func(t target, s Status) (string, any) {
-		return "/repos/" + escapedPath(t.segs) + "/statuses/" + url.PathEscape(string(s.Commit)), giteaStatus{
-			State:       giteaState(s.State),
+		return "/repos/" + escapedPath(t.segs) + "/statuses/" + url.PathEscape(string(s.Commit)), githubStatus{
+			State:       githubState(s.State),
 			TargetURL:   s.TargetURL,
 			Description: s.Description,
 			Context:     s.Context,
 		}
 	},
 	auth: func(h http.Header, token string) { h.Set("Authorization", "token "+token) },
-}
-
-type giteaStatus struct {
-	State       string `json:"state"`
-	TargetURL   string `json:"target_url,omitempty"`
-	Description string `json:"description,omitempty"`
-	Context     string `json:"context,omitempty"`
-}
-
-func giteaState(s State) string {
-	switch s {
-	case Success:
-		return "success"
-	case Failure:
-		return "failure"
-	}
-	return "pending"
 }

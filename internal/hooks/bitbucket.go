@@ -99,18 +99,11 @@ func parseBitbucketCloud(ev site.Event, key string, body []byte) ([]site.Event, 
 	if key == "repo:push" {
 		return p.push(ev)
 	}
-	switch key {
-	case "pullrequest:created":
-		ev.Kind = site.EventPROpened
-	case "pullrequest:updated":
-		ev.Kind = site.EventPRUpdated
-	case "pullrequest:fulfilled":
-		ev.Kind = site.EventPRMerged
-	case "pullrequest:rejected":
-		ev.Kind = site.EventPRClosed
-	default:
+	kind, ok := bbCloudPRKinds[key]
+	if !ok {
 		return []site.Event{ev}, ignoref("bitbucket %s event", key)
 	}
+	ev.Kind = kind
 	pr := p.PullRequest
 	if pr == nil {
 		return nil, malformedf("bitbucket %s payload has no pullrequest", key)
@@ -241,19 +234,12 @@ func parseBitbucketDC(ev site.Event, key string, body []byte) ([]site.Event, err
 	if key == "repo:refs_changed" {
 		return p.refsChanged(ev)
 	}
-	switch key {
-	case "pr:opened":
-		ev.Kind = site.EventPROpened
-	case "pr:from_ref_updated":
-		ev.Kind = site.EventPRUpdated
-	case "pr:merged":
-		ev.Kind = site.EventPRMerged
-	case "pr:declined", "pr:deleted":
-		ev.Kind = site.EventPRClosed
-	default:
+	kind, ok := bbDCPRKinds[key]
+	if !ok {
 		// pr:modified (title, description, target), reviewers, comments
 		return []site.Event{ev}, ignoref("bitbucket %s event", key)
 	}
+	ev.Kind = kind
 	pr := p.PullRequest
 	if pr == nil {
 		return nil, malformedf("bitbucket %s payload has no pullRequest", key)
@@ -293,3 +279,20 @@ func (p *bsPayload) refsChanged(ev site.Event) ([]site.Event, error) {
 	}
 	return evs, nil
 }
+
+// The pull request events of Bitbucket Cloud and Data Center (X-Event-Key).
+var (
+	bbCloudPRKinds = map[string]site.EventKind{
+		"pullrequest:created":   site.EventPROpened,
+		"pullrequest:updated":   site.EventPRUpdated,
+		"pullrequest:fulfilled": site.EventPRMerged,
+		"pullrequest:rejected":  site.EventPRClosed,
+	}
+	bbDCPRKinds = map[string]site.EventKind{
+		"pr:opened":           site.EventPROpened,
+		"pr:from_ref_updated": site.EventPRUpdated,
+		"pr:merged":           site.EventPRMerged,
+		"pr:declined":         site.EventPRClosed,
+		"pr:deleted":          site.EventPRClosed,
+	}
+)

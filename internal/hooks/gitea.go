@@ -117,18 +117,14 @@ func (p *gtPayload) pullRequest(ev site.Event, typ string) (site.Event, error) {
 	case typ != "" && typ != "pull_request" && typ != "pull_request_sync":
 		// pull_request_label, _assign, _milestone, _review_request
 		return ev, ignoref("%s %s event", ev.Forge, typ)
-	case typ == "pull_request_sync" || p.Action == "synchronized":
+	case typ == "pull_request_sync":
 		ev.Kind = site.EventPRUpdated
-	case p.Action == "opened":
-		ev.Kind = site.EventPROpened
-	case p.Action == "reopened":
-		ev.Kind = site.EventPRReopened
-	case p.Action == "closed" && pr.Merged:
-		ev.Kind = site.EventPRMerged
-	case p.Action == "closed":
-		ev.Kind = site.EventPRClosed
 	default:
-		return ev, ignoref("%s pull_request %q", ev.Forge, p.Action)
+		kind, ok := prActionKind(p.Action, pr.Merged, "synchronized")
+		if !ok {
+			return ev, ignoref("%s pull_request %q", ev.Forge, p.Action)
+		}
+		ev.Kind = kind
 	}
 	if len(ev.RepoURLs) == 0 {
 		ev.RepoURLs = pr.Base.Repo.urls()
@@ -158,4 +154,23 @@ func giteaFork(head, base gtBranch) bool {
 	}
 	return head.Repo == nil || base.Repo == nil || head.Repo.FullName == "" ||
 		!strings.EqualFold(head.Repo.FullName, base.Repo.FullName)
+}
+
+// prActionKind maps the pull request actions GitHub and Gitea/Forgejo share
+// (they differ only in the word for new commits: synced); ok is false for
+// actions we do not act on (edited, labeled, assigned…).
+func prActionKind(action string, merged bool, synced string) (site.EventKind, bool) {
+	switch {
+	case action == "opened":
+		return site.EventPROpened, true
+	case action == synced:
+		return site.EventPRUpdated, true
+	case action == "reopened":
+		return site.EventPRReopened, true
+	case action == "closed" && merged:
+		return site.EventPRMerged, true
+	case action == "closed":
+		return site.EventPRClosed, true
+	}
+	return "", false
 }

@@ -83,20 +83,11 @@ func (p *ghPayload) pullRequest(ev site.Event) (site.Event, error) {
 	if pr == nil {
 		return ev, malformedf("github pull_request payload has no pull_request")
 	}
-	switch {
-	case p.Action == "opened":
-		ev.Kind = site.EventPROpened
-	case p.Action == "synchronize":
-		ev.Kind = site.EventPRUpdated
-	case p.Action == "reopened":
-		ev.Kind = site.EventPRReopened
-	case p.Action == "closed" && pr.Merged:
-		ev.Kind = site.EventPRMerged
-	case p.Action == "closed":
-		ev.Kind = site.EventPRClosed
-	default:
+	kind, ok := prActionKind(p.Action, pr.Merged, "synchronize")
+	if !ok {
 		return ev, ignoref("github pull_request %q", p.Action)
 	}
+	ev.Kind = kind
 	if len(ev.RepoURLs) == 0 {
 		ev.RepoURLs = pr.Base.Repo.urls()
 	}
