@@ -19,6 +19,9 @@ var (
 	ErrNotFound = errors.New("publish: not found")
 	// ErrTooLarge: the output exceeds the configured limits.
 	ErrTooLarge = errors.New("publish: deploy too large")
+	// ErrSlowUpload: an upload ran past the time its existence checks are
+	// trusted; retrying it is safe.
+	ErrSlowUpload = errors.New("publish: upload too slow")
 )
 
 // File is one published file.
@@ -71,6 +74,9 @@ type Pointer struct {
 	Commit      site.Commit   `json:"commit"`
 	PublishedAt time.Time     `json:"published_at"`
 	Previous    site.DeployID `json:"previous,omitempty"`
+	// History lists the deploys this channel has served, newest (the live
+	// one) first, each once, at most 100: retention keeps the first N.
+	History []site.DeployID `json:"history,omitempty"`
 }
 
 // Storage keys (DESIGN §6).

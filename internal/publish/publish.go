@@ -35,7 +35,15 @@ type Options struct {
 	// so the data plane can drop its cache at once instead of waiting for
 	// its TTL.
 	OnChanged func(site.Name, site.Channel)
-	// Now is the clock (tests).
+	// Grace protects young objects from GC: nothing written less than
+	// Grace ago is collected, and an upload trusts a blob it finds in the
+	// store only if it is younger than Grace/2, re-writing an older one, so
+	// a collection running at the same time cannot delete a blob the new
+	// manifest relies on (default 1h).
+	Grace time.Duration
+	// Now is the clock of timestamps written into manifests and pointers
+	// (tests). Ages of stored objects are always measured with time.Now,
+	// as the store's clock is a real one.
 	Now func() time.Time
 }
 
@@ -62,12 +70,18 @@ func New(st store.Store, opts Options) *Publisher {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = time.Hour
+	}
 	return &Publisher{st: st, opts: opts}
 }
 
 // Deploy is a built directory ready to upload.
 type Deploy struct {
-	Site     site.Name
+	Site site.Name
+	// Channel is where the deploy is headed. Blobs of the deploy live there
+	// now (and in production) are known to be stored, and not asked for.
+	Channel  site.Channel
 	Commit   site.Commit
 	Tree     string
 	BuildKey string
@@ -83,6 +97,10 @@ type UploadStats struct {
 	Bytes         int64
 	BlobsUploaded int
 	BytesUploaded int64
+	// BlobsKnown were skipped without a request: a live manifest has them.
+	// BlobsChecked were asked for (one Stat each).
+	BlobsKnown   int
+	BlobsChecked int
 }
 
 // Upload stores d as an immutable deploy (blobs, log, manifest, build-key
@@ -110,8 +128,15 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	}
 	stats.Files, stats.Bytes = len(files), m.Bytes
 
-	if err := p.uploadBlobs(ctx, files, paths, &stats); err != nil {
+	start := time.Now()
+	known := p.knownBlobs(ctx, d.Site, d.Channel)
+	if err := p.uploadBlobs(ctx, files, paths, known, &stats); err != nil {
 		return nil, stats, fmt.Errorf("uploading %s blobs: %w", d.Site, err)
+	}
+	// Blobs found in the store were trusted for Grace/2; past that, a
+	// concurrent GC could have taken one, so this upload must start over.
+	if took := time.Since(start); took > p.opts.Grace/2 {
+		return nil, stats, fmt.Errorf("uploading %s blobs took %s, more than half the GC grace period %s: %w", d.Site, took.Round(time.Second), p.opts.Grace, ErrSlowUpload)
 	}
 	if len(d.Log) > 0 {
 		if _, err := p.st.Put(ctx, logKey(d.Site, m.ID), bytes.NewReader(d.Log), int64(len(d.Log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
@@ -210,8 +235,37 @@ func hashFile(name string) (File, error) {
 	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
-// uploadBlobs uploads the blobs the store does not have yet.
-func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, stats *UploadStats) error {
+// knownBlobs returns the blobs of the deploys live on production and on
+// channel c: their manifests exist, so their blobs do, and GC keeps them
+// while the pointers (or the production history) name them. Any error just
+// means more blobs are checked one by one.
+func (p *Publisher) knownBlobs(ctx context.Context, s site.Name, c site.Channel) map[string]bool {
+	known := make(map[string]bool)
+	channels := []site.Channel{site.Production}
+	if c != "" && c != site.Production {
+		channels = append(channels, c)
+	}
+	for _, ch := range channels {
+		ptr, err := p.Pointer(ctx, s, ch)
+		if err != nil {
+			continue
+		}
+		m, err := p.Manifest(ctx, s, ptr.Deploy)
+		if err != nil {
+			p.opts.Logger.Warn("reading the live manifest to skip known blobs", "site", s, "channel", ch, "err", err)
+			continue
+		}
+		for _, f := range m.Files {
+			known[f.SHA256] = true
+		}
+	}
+	return known
+}
+
+// uploadBlobs uploads the blobs the store does not have yet: those in known
+// are skipped, the others are asked for and written when missing, or when
+// too old to be safe from a concurrent GC (see Options.Grace).
+func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, known map[string]bool, stats *UploadStats) error {
 	type up struct {
 		f    File
 		path string
@@ -219,30 +273,43 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 	seen := make(map[string]bool, len(paths))
 	var todo []up
 	for _, f := range files {
-		if !seen[f.SHA256] {
-			seen[f.SHA256] = true
-			todo = append(todo, up{f, paths[f.SHA256]})
+		if seen[f.SHA256] {
+			continue
 		}
+		seen[f.SHA256] = true
+		if known[f.SHA256] {
+			stats.BlobsKnown++
+			continue
+		}
+		todo = append(todo, up{f, paths[f.SHA256]})
 	}
+	stats.BlobsChecked = len(todo)
+	trustAfter := time.Now().Add(-p.opts.Grace / 2)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
 	uploaded := make([]bool, len(todo))
 	for i, u := range todo {
 		g.Go(func() error {
 			key := BlobKey(u.f.SHA256)
-			if _, err := p.st.Stat(ctx, key); err == nil {
-				return nil
+			opts := store.PutOptions{IfNoneMatch: true, ContentType: u.f.Type}
+			if info, err := p.st.Stat(ctx, key); err == nil {
+				if info.ModTime.After(trustAfter) {
+					return nil
+				}
+				// An old blob no live manifest names may be GC's next
+				// victim: writing it again makes it young.
+				opts.IfNoneMatch = false
 			} else if !errors.Is(err, store.ErrNotFound) {
-				return err
+				return fmt.Errorf("checking %s: %w", key, err)
 			}
 			fh, err := os.Open(u.path)
 			if err != nil {
 				return err
 			}
 			defer fh.Close()
-			_, err = p.st.Put(ctx, key, fh, u.f.Size, store.PutOptions{IfNoneMatch: true, ContentType: u.f.Type})
+			_, err = p.st.Put(ctx, key, fh, u.f.Size, opts)
 			if errors.Is(err, store.ErrPrecondition) {
-				return nil // another publish stored the same bytes first
+				return nil // another publish stored the same bytes just now
 			}
 			if err != nil {
 				return fmt.Errorf("writing %s: %w", key, err)
@@ -264,7 +331,8 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 }
 
 func (p *Publisher) putJSON(ctx context.Context, key string, v any, opts store.PutOptions) error {
-	data, err := json.MarshalIndent(v, "", "  ")
+	// Compact: a 10,000-file manifest is rewritten for every deploy.
+	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -304,7 +372,7 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		if err == nil && cur.Deploy == m.ID && cur.Commit == commit {
 			return cur, nil
 		}
-		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: p.opts.Now().UTC()}
+		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: p.opts.Now().UTC(), History: pushHistory(cur, m.ID)}
 		opts := store.PutOptions{IfNoneMatch: true}
 		if etag != "" {
 			opts = store.PutOptions{IfMatch: etag}
@@ -323,6 +391,26 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		p.changed(s, c)
 		return next, nil
 	}
+}
+
+// maxHistory bounds Pointer.History, and so server.retention.
+const maxHistory = 100
+
+// pushHistory returns the history of a pointer that replaces cur with id:
+// id first, each deploy once.
+func pushHistory(cur Pointer, id site.DeployID) []site.DeployID {
+	old := cur.History
+	if len(old) == 0 && cur.Deploy != "" {
+		old = []site.DeployID{cur.Deploy} // a pointer written before histories
+	}
+	h := make([]site.DeployID, 0, min(len(old)+1, maxHistory))
+	h = append(h, id)
+	for _, d := range old {
+		if d != id && len(h) < maxHistory {
+			h = append(h, d)
+		}
+	}
+	return h
 }
 
 func (p *Publisher) changed(s site.Name, c site.Channel) {

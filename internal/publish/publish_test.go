@@ -263,7 +263,7 @@ func TestUploadDirectory(t *testing.T) {
 	if m.Bytes != total {
 		t.Errorf("manifest bytes = %d, want %d", m.Bytes, total)
 	}
-	wantStats := publish.UploadStats{Files: len(files), Bytes: total, BlobsUploaded: len(blobs), BytesUploaded: uniqueBytes}
+	wantStats := publish.UploadStats{Files: len(files), Bytes: total, BlobsUploaded: len(blobs), BytesUploaded: uniqueBytes, BlobsChecked: len(blobs)}
 	if stats != wantStats {
 		t.Errorf("stats = %+v, want %+v", stats, wantStats)
 	}
@@ -424,14 +424,14 @@ func TestActivate(t *testing.T) {
 			if !ptr.PublishedAt.After(last.PublishedAt) {
 				t.Errorf("%s: PublishedAt %v not after %v", st.name, ptr.PublishedAt, last.PublishedAt)
 			}
-		} else if ptr != last {
+		} else if !reflect.DeepEqual(ptr, last) {
 			t.Errorf("%s: pointer = %+v, want it unchanged %+v", st.name, ptr, last)
 		}
 		if len(calls) != wantCalls {
 			t.Errorf("%s: OnChanged called %d times in all, want %d", st.name, len(calls), wantCalls)
 		}
 		stored, err := p.Pointer(t.Context(), blog, site.Production)
-		if err != nil || stored != ptr {
+		if err != nil || !reflect.DeepEqual(stored, ptr) {
 			t.Errorf("%s: stored pointer = %+v, %v; want %+v", st.name, stored, err, ptr)
 		}
 		last = ptr
@@ -524,7 +524,7 @@ func TestUploadFailure(t *testing.T) {
 			if _, err := p.Reuse(t.Context(), blog, key); !errors.Is(err, publish.ErrNotFound) {
 				t.Errorf("Reuse after a failed upload: err = %v, want ErrNotFound", err)
 			}
-			if ptr, err := p.Pointer(t.Context(), blog, site.Production); err != nil || ptr != live {
+			if ptr, err := p.Pointer(t.Context(), blog, site.Production); err != nil || !reflect.DeepEqual(ptr, live) {
 				t.Errorf("pointer after a failed upload = %+v, %v; want %+v", ptr, err, live)
 			}
 
@@ -581,7 +581,7 @@ func TestActivateConcurrent(t *testing.T) {
 		if first.Previous != orig.ID {
 			first, second = second, first
 		}
-		if first.Previous != orig.ID || second.Previous != first.Deploy || final != second {
+		if first.Previous != orig.ID || second.Previous != first.Deploy || !reflect.DeepEqual(final, second) || !slices.Equal(final.History, []site.DeployID{second.Deploy, first.Deploy, orig.ID}) {
 			t.Errorf("round %d: pointers %+v and %+v, final %+v; want a sequence %s → one → the other",
 				round, ptrs[0], ptrs[1], final, orig.ID)
 		}
