@@ -61,7 +61,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return getenv(k)
 	}
-	srv, err := newServer(cfg, serverOptions{Getenv: env, Logger: newLogger(stderr, getenv)})
+	srv, err := newServer(ctx, cfg, serverOptions{Getenv: env, Logger: newLogger(stderr, getenv)})
 	if err != nil {
 		return err
 	}

@@ -22,11 +22,17 @@ func TestMain(m *testing.M) {
 	if code, ok := child(os.Args); ok {
 		os.Exit(code)
 	}
+	// Tests that kill sitehost run the test binary as the real one.
+	if os.Getenv("SITEHOST_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
-// testConfig writes a sites.yaml for one site on loopback :0 listeners.
-func testConfig(t testing.TB, dataDir, sitesYAML string) *config.Config {
+// testConfig writes a sites.yaml for one site on loopback :0 listeners;
+// serverYAML adds lines to the server block.
+func testConfig(t testing.TB, dataDir, sitesYAML string, serverYAML ...string) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sites.yaml")
 	doc := fmt.Sprintf(`server:
@@ -36,8 +42,8 @@ func testConfig(t testing.TB, dataDir, sitesYAML string) *config.Config {
   preview_domain: localhost
   poll_interval: 0s
   api_token_env: TEST_TOKEN
-sites:
-%s`, dataDir, sitesYAML)
+%ssites:
+%s`, dataDir, strings.Join(serverYAML, ""), sitesYAML)
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +66,7 @@ func startServer(t testing.TB, cfg *config.Config, env map[string]string) *serve
 		return env[k]
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := newServer(cfg, serverOptions{Getenv: getenv, Logger: logger})
+	srv, err := newServer(t.Context(), cfg, serverOptions{Getenv: getenv, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sitehost/sitehost/internal/admin"
+	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
@@ -22,7 +25,9 @@ import (
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
+	"github.com/sitehost/sitehost/internal/store/s3store"
 )
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -36,7 +41,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	logger := newLogger(stderr, getenv)
-	srv, err := newServer(cfg, serverOptions{Getenv: getenv, Logger: logger})
+	srv, err := newServer(ctx, cfg, serverOptions{Getenv: getenv, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -63,6 +68,10 @@ type serverOptions struct {
 	Logger *slog.Logger
 	// Exe is the binary that runs builds (tests pass their own).
 	Exe string
+	// GCInterval is the time between garbage collections (default 1h);
+	// GCGrace protects young objects from them (default 1h).
+	GCInterval time.Duration
+	GCGrace    time.Duration
 }
 
 // server is sitehost with everything wired: listeners bound, loop ready.
@@ -77,16 +86,18 @@ type server struct {
 	admin     http.Handler
 	urls      map[site.Name]string
 	statuses  *statusReporter
+	blobs     *blobcache.Cache
+	gcEvery   time.Duration
 }
 
-func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
-	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}}
-	st, err := fsstore.New(cfg.Server.Storage.Path)
-	if err != nil {
-		return nil, fmt.Errorf("opening store: %w", err)
+func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
+	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval}
+	if s.gcEvery <= 0 {
+		s.gcEvery = time.Hour
 	}
-	if cfg.Server.Storage.Kind != "fs" {
-		return nil, fmt.Errorf("storage.kind %q is not supported yet", cfg.Server.Storage.Kind)
+	st, err := openStore(ctx, cfg, opts.Getenv, s.log.With("component", "store"))
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Server.HTTPS != "" {
 		return nil, errors.New("server.https is not supported yet: leave it empty")
@@ -110,9 +121,13 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 		sites = append(sites, serve.Site{Name: sc.Name, Domains: sc.Domains})
 	}
 	// A flipped pointer drops the data plane's cached copy at once.
-	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"),
+	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"), Grace: opts.GCGrace,
 		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
-	s.data = serve.New(serve.Options{Sites: sites, PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Logger: s.log.With("component", "serve")})
+	s.blobs, err = newBlobCache(cfg, s.publisher, s.log.With("component", "cache"))
+	if err != nil {
+		return nil, err
+	}
+	s.data = serve.New(serve.Options{Sites: sites, PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs, Logger: s.log.With("component", "serve")})
 
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
@@ -178,6 +193,78 @@ func newServer(cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	return s, nil
 }
 
+// openStore opens the object store of server.storage.
+func openStore(ctx context.Context, cfg *config.Config, getenv func(string) string, logger *slog.Logger) (store.Store, error) {
+	sc := cfg.Server.Storage
+	switch sc.Kind {
+	case "s3":
+		ak, sk := getenv(sc.S3.AccessKeyEnv), getenv(sc.S3.SecretKeyEnv)
+		for name, v := range map[string]string{sc.S3.AccessKeyEnv: ak, sc.S3.SecretKeyEnv: sk} {
+			if v == "" {
+				return nil, fmt.Errorf("opening s3 store: environment variable %s (server.storage.s3) is not set", name)
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		st, err := s3store.New(ctx, s3store.Options{
+			Endpoint: sc.S3.Endpoint, Bucket: sc.S3.Bucket, Region: sc.S3.Region,
+			AccessKey: ak, SecretKey: sk, TLS: sc.S3.TLS, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opening s3 store: %w", err)
+		}
+		return st, nil
+	default:
+		st, err := fsstore.New(sc.Path)
+		if err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// newBlobCache puts the data plane's cache in front of the store: memory
+// for small hot blobs, and for s3 a disk tier under data_dir, so sites keep
+// serving while the bucket is unreachable. An fs store is a local disk
+// already.
+func newBlobCache(cfg *config.Config, src blobcache.Source, logger *slog.Logger) (*blobcache.Cache, error) {
+	c := cfg.Server.Cache
+	opts := blobcache.Options{Source: src, MemoryBytes: int64(c.Memory), Logger: logger}
+	if c.Memory == 0 {
+		opts.MemoryBytes = -1
+	}
+	if cfg.Server.Storage.Kind == "s3" && c.Disk > 0 {
+		opts.Dir = filepath.Join(cfg.Server.DataDir, "cache", "blobs")
+		opts.DiskBytes = int64(c.Disk)
+	}
+	bc, err := blobcache.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("opening blob cache: %w", err)
+	}
+	return bc, nil
+}
+
+// gcLoop collects garbage every interval, starting a little after start-up
+// so a restart loop does not hammer the store. Several replicas on one
+// bucket may all run it: collections are safe against each other.
+func (s *server) gcLoop(ctx context.Context) {
+	first := time.Duration(rand.Int64N(int64(min(s.gcEvery, 5*time.Minute)))) + time.Second
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.publisher.GC(ctx, publish.GCOptions{Retention: s.cfg.Server.Retention}); err != nil && ctx.Err() == nil {
+			s.log.Error("garbage collection failed; retrying at the next interval", "err", err)
+		}
+		// Jitter spreads the replicas' collections apart.
+		t.Reset(s.gcEvery + time.Duration(rand.Int64N(int64(s.gcEvery/10)+1)))
+	}
+}
+
 // baseURL is a site's production URL: its primary domain on our HTTP port,
 // or "/" (relative links) for a site without domains.
 func baseURL(domain, port string) string {
@@ -228,6 +315,7 @@ func (s *server) run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.loop.Run(ctx) })
 	g.Go(func() error { s.statuses.reporter.Run(ctx); return nil })
+	g.Go(func() error { s.gcLoop(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -47,6 +47,7 @@ type Server struct {
 	APITokenEnv   string        `yaml:"api_token_env"`  // default "SITEHOST_API_TOKEN"
 	Retention     int           `yaml:"retention"`      // deploys kept per site; default 20
 	Storage       Storage       `yaml:"storage"`
+	Cache         Cache         `yaml:"cache"`
 	ACME          ACME          `yaml:"acme"`
 	Build         ServerBuild   `yaml:"build"`
 }
@@ -66,6 +67,13 @@ type S3 struct {
 	AccessKeyEnv string `yaml:"access_key_env"`
 	SecretKeyEnv string `yaml:"secret_key_env"`
 	TLS          bool   `yaml:"tls"`
+}
+
+// Cache bounds the data plane's blob cache, which also keeps sites serving
+// while object storage is down.
+type Cache struct {
+	Memory ByteSize `yaml:"memory"` // small hot blobs in memory; default 64MiB, 0 = off
+	Disk   ByteSize `yaml:"disk"`   // blobs on local disk under data_dir (s3 only); default 1GiB, 0 = off
 }
 
 // ACME configures certificate issuance when Server.HTTPS is set.

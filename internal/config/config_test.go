@@ -179,6 +179,7 @@ func TestDefaults(t *testing.T) {
 	check("server.storage.path", s.Storage.Path, filepath.Join(dir, "data", "store"))
 	check("server.storage.s3", s.Storage.S3, S3{})
 	check("server.acme", s.ACME, ACME{})
+	check("server.cache", s.Cache, Cache{Memory: 64 << 20, Disk: 1 << 30})
 	check("server.build.concurrency", s.Build.Concurrency, 1)
 	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
 	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))
@@ -278,5 +279,23 @@ func TestParseByteSize(t *testing.T) {
 	}
 	if got := (1 * GiB).String(); got != "1GiB" {
 		t.Errorf("String = %q", got)
+	}
+}
+
+func TestS3Storage(t *testing.T) {
+	c, err := Parse("sites.yaml", []byte("server:\n  storage: {kind: s3, s3: {endpoint: \"127.0.0.1:9000\", bucket: sites}}\n  cache: {memory: 0, disk: 2GiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := S3{Endpoint: "127.0.0.1:9000", Bucket: "sites", AccessKeyEnv: "S3_ACCESS_KEY", SecretKeyEnv: "S3_SECRET_KEY"}
+	if c.Server.Storage.S3 != want || c.Server.Storage.Path != "" {
+		t.Errorf("storage = %+v, want s3 %+v and no path", c.Server.Storage, want)
+	}
+	if got := (Cache{Memory: 0, Disk: 2 << 30}); c.Server.Cache != got {
+		t.Errorf("cache = %+v, want %+v (an explicit 0 turns the memory tier off)", c.Server.Cache, got)
+	}
+	_, err = Parse("sites.yaml", []byte("server:\n  retention: 500\n"))
+	if want := "sites.yaml:2: server.retention: at most 100 deploys"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("retention 500: err = %v, want %q", err, want)
 	}
 }

@@ -17,7 +17,12 @@ const (
 	DefaultPollInterval  = time.Minute
 	DefaultAPITokenEnv   = "SITEHOST_API_TOKEN"
 	DefaultRetention     = 20
+	MaxRetention         = 100 // publish keeps a channel history of 100 deploys
 	DefaultStorageKind   = "fs"
+	DefaultS3AccessKey   = "S3_ACCESS_KEY"
+	DefaultS3SecretKey   = "S3_SECRET_KEY"
+	DefaultCacheMemory   = 64 * MiB
+	DefaultCacheDisk     = 1 * GiB
 	DefaultConcurrency   = 1
 	DefaultBuildTimeout  = 10 * time.Minute
 	DefaultBuildMemory   = 1 * GiB
@@ -62,6 +67,16 @@ func (c *Config) withDefaults() {
 	}
 	if s.Storage.Path != "" {
 		s.Storage.Path = c.abs(s.Storage.Path)
+	}
+	if s.Storage.Kind == "s3" {
+		setStr(&s.Storage.S3.AccessKeyEnv, DefaultS3AccessKey)
+		setStr(&s.Storage.S3.SecretKeyEnv, DefaultS3SecretKey)
+	}
+	if !c.has("server.cache.memory") {
+		s.Cache.Memory = DefaultCacheMemory
+	}
+	if !c.has("server.cache.disk") {
+		s.Cache.Disk = DefaultCacheDisk
 	}
 	if s.ACME.CARoot != "" {
 		s.ACME.CARoot = c.abs(s.ACME.CARoot)

@@ -95,6 +95,8 @@ func (v *checker) server() {
 	v.envName("server.api_token_env", s.APITokenEnv, true)
 	if s.Retention < 1 {
 		v.add("server.retention", ErrBadValue, "must be at least 1, got %d", s.Retention)
+	} else if s.Retention > MaxRetention {
+		v.add("server.retention", ErrBadValue, "at most %d deploys are remembered per channel, got %d", MaxRetention, s.Retention)
 	}
 
 	st := &s.Storage
@@ -112,8 +114,8 @@ func (v *checker) server() {
 		if st.S3.Bucket == "" {
 			v.add("server.storage.s3.bucket", ErrMissing, "required for storage kind s3")
 		}
-		v.envName("server.storage.s3.access_key_env", st.S3.AccessKeyEnv, false)
-		v.envName("server.storage.s3.secret_key_env", st.S3.SecretKeyEnv, false)
+		v.envName("server.storage.s3.access_key_env", st.S3.AccessKeyEnv, true)
+		v.envName("server.storage.s3.secret_key_env", st.S3.SecretKeyEnv, true)
 	default:
 		v.add("server.storage.kind", ErrBadValue, "want fs or s3, got %q", st.Kind)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -290,32 +291,9 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 	uploaded := make([]bool, len(todo))
 	for i, u := range todo {
 		g.Go(func() error {
-			key := BlobKey(u.f.SHA256)
-			opts := store.PutOptions{IfNoneMatch: true, ContentType: u.f.Type}
-			if info, err := p.st.Stat(ctx, key); err == nil {
-				if info.ModTime.After(trustAfter) {
-					return nil
-				}
-				// An old blob no live manifest names may be GC's next
-				// victim: writing it again makes it young.
-				opts.IfNoneMatch = false
-			} else if !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("checking %s: %w", key, err)
-			}
-			fh, err := os.Open(u.path)
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			_, err = p.st.Put(ctx, key, fh, u.f.Size, opts)
-			if errors.Is(err, store.ErrPrecondition) {
-				return nil // another publish stored the same bytes just now
-			}
-			if err != nil {
-				return fmt.Errorf("writing %s: %w", key, err)
-			}
-			uploaded[i] = true
-			return nil
+			up, err := retry(ctx, func() (bool, error) { return p.uploadBlob(ctx, u.f, u.path, trustAfter) })
+			uploaded[i] = up
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -328,6 +306,64 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 		}
 	}
 	return nil
+}
+
+// uploadBlob stores one blob unless the store has a young enough copy, and
+// reports whether it wrote it.
+func (p *Publisher) uploadBlob(ctx context.Context, f File, name string, trustAfter time.Time) (bool, error) {
+	key := BlobKey(f.SHA256)
+	opts := store.PutOptions{IfNoneMatch: true, ContentType: f.Type}
+	if info, err := p.st.Stat(ctx, key); err == nil {
+		if info.ModTime.After(trustAfter) {
+			return false, nil
+		}
+		// An old blob no live manifest names may be GC's next victim:
+		// writing it again makes it young.
+		opts.IfNoneMatch = false
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, fmt.Errorf("checking %s: %w", key, err)
+	}
+	fh, err := os.Open(name)
+	if err != nil {
+		return false, permanent{err}
+	}
+	defer fh.Close()
+	_, err = p.st.Put(ctx, key, fh, f.Size, opts)
+	if errors.Is(err, store.ErrPrecondition) {
+		return false, nil // another publish (or our own lost reply) stored it just now
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// permanent marks an error a retry cannot fix.
+type permanent struct{ error }
+
+func (e permanent) Unwrap() error { return e.error }
+
+// retry runs fn up to 4 times with jittered exponential backoff (0.2s,
+// 0.4s, 0.8s), for the transient errors object storage answers now and
+// then; a whole deploy is not redone for one failed request. Every blob
+// write is idempotent, so a retry after a write that landed is harmless.
+func retry[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		v, err := fn()
+		var perm permanent
+		if err == nil || attempt == 4 || ctx.Err() != nil || errors.As(err, &perm) {
+			return v, err
+		}
+		t := time.NewTimer(delay/2 + time.Duration(rand.Int64N(int64(delay))))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+		delay *= 2
+	}
 }
 
 func (p *Publisher) putJSON(ctx context.Context, key string, v any, opts store.PutOptions) error {

@@ -759,3 +759,30 @@ func TestChannelsAndDelete(t *testing.T) {
 		t.Errorf("the deploy must outlive its channel (permalinks): %v", err)
 	}
 }
+
+// TestUploadRetriesBlob: a blob write that fails twice (a flaky link to the
+// store) is retried, and the upload succeeds without starting over.
+func TestUploadRetriesBlob(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"index.html": "home", "a.css": "a"})
+	rs := &recStore{Store: newStore(t)}
+	var mu sync.Mutex
+	failures := 0
+	rs.fail = func(key string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if key == publish.BlobKey(sha("a")) && failures < 2 {
+			failures++
+			return true
+		}
+		return false
+	}
+	p := publish.New(rs, publish.Options{})
+	m, stats := upload(t, p, dir, "v1")
+	if failures != 2 || stats.BlobsUploaded != 2 {
+		t.Errorf("failures = %d, stats = %+v; want 2 injected failures and both blobs uploaded", failures, stats)
+	}
+	if _, err := p.Manifest(t.Context(), blog, m.ID); err != nil {
+		t.Errorf("manifest after retries: %v", err)
+	}
+}

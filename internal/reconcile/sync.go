@@ -261,7 +261,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 		return nil, err
 	}
 	m, stats, err := l.opts.Publisher.Upload(ctx, publish.Deploy{
-		Site: spec.Name, Commit: commit, Tree: exp.Tree, BuildKey: key, Dir: res.Dir,
+		Site: spec.Name, Channel: c, Commit: commit, Tree: exp.Tree, BuildKey: key, Dir: res.Dir,
 		Info:  publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
 		Build: publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
 		Log:   res.Log,
@@ -269,7 +269,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 	if err != nil {
 		return nil, err
 	}
-	w.log.Info("uploaded", "channel", c, "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "build", res.Duration.Round(time.Millisecond).String())
+	w.log.Info("uploaded", "channel", c, "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "blobs_known", stats.BlobsKnown, "build", res.Duration.Round(time.Millisecond).String())
 	return m, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
@@ -30,6 +32,11 @@ type Reader interface {
 	OpenBlob(ctx context.Context, sha string) (store.Object, error)
 }
 
+// Blobs opens file bodies: a cache in front of the Reader (blobcache).
+type Blobs interface {
+	Open(ctx context.Context, sha string, size int64) (store.Object, error)
+}
+
 // Site is a served site: its name and production domains, primary first.
 type Site struct {
 	Name    site.Name
@@ -41,9 +48,15 @@ type Options struct {
 	Sites         []Site
 	PreviewDomain string
 	Reader        Reader
-	Logger        *slog.Logger
+	// Blobs opens file bodies; nil opens them with Reader.OpenBlob.
+	Blobs  Blobs
+	Logger *slog.Logger
 	// PointerTTL bounds how stale a cached channel pointer may be (default 2s).
 	PointerTTL time.Duration
+	// StoreTimeout bounds one read of a pointer or manifest (default 5s):
+	// when storage hangs, a request falls back to what is cached or
+	// answers 503 instead of waiting for the client to give up.
+	StoreTimeout time.Duration
 }
 
 // Handler serves every site.
@@ -51,6 +64,8 @@ type Handler struct {
 	opts    Options
 	domains map[string]route // production host → route
 	sites   map[site.Name]bool
+
+	refresh singleflight.Group // one store read per stale pointer
 
 	mu        sync.Mutex
 	pointers  map[pointerKey]cachedPointer
@@ -88,6 +103,12 @@ func New(opts Options) *Handler {
 	}
 	if opts.PointerTTL <= 0 {
 		opts.PointerTTL = 2 * time.Second
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 5 * time.Second
+	}
+	if opts.Blobs == nil {
+		opts.Blobs = readerBlobs{opts.Reader}
 	}
 	h := &Handler{
 		opts:      opts,
@@ -194,6 +215,8 @@ func (h *Handler) manifest(ctx context.Context, s site.Name, c site.Channel, id 
 	if ok && m.Site == s {
 		return m, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
+	defer cancel()
 	m, err := h.opts.Reader.Manifest(ctx, s, id)
 	if err != nil {
 		return nil, err
@@ -210,6 +233,18 @@ func (h *Handler) manifest(ctx context.Context, s site.Name, c site.Channel, id 
 	return m, nil
 }
 
+// deployGone drops a cached manifest and reports whether the store no
+// longer has it.
+func (h *Handler) deployGone(ctx context.Context, m *publish.Manifest) bool {
+	h.mu.Lock()
+	delete(h.manifests, m.ID)
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
+	defer cancel()
+	_, err := h.opts.Reader.Manifest(ctx, m.Site, m.ID)
+	return errors.Is(err, publish.ErrNotFound)
+}
+
 func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
 	k := pointerKey{s, c}
 	h.mu.Lock()
@@ -218,7 +253,15 @@ func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (pub
 	if ok && time.Since(cp.fetched) < h.opts.PointerTTL {
 		return cp.ptr, cp.err
 	}
-	ptr, err := h.opts.Reader.Pointer(ctx, s, c)
+	// Concurrent requests share one read. It runs on its own context, so
+	// one client going away does not fail the others.
+	res, _, _ := h.refresh.Do(string(s)+"/"+string(c), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
+		defer cancel()
+		ptr, err := h.opts.Reader.Pointer(ctx, s, c)
+		return fetchedPointer{ptr, err}, nil
+	})
+	ptr, err := res.(fetchedPointer).ptr, res.(fetchedPointer).err
 	if err != nil && !errors.Is(err, publish.ErrNotFound) {
 		if ok && cp.err == nil {
 			// The store is unreachable: keep serving what we knew, and do
@@ -240,6 +283,18 @@ func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (pub
 	h.pointers[k] = cachedPointer{ptr: ptr, err: err, fetched: time.Now()}
 	h.mu.Unlock()
 	return ptr, err
+}
+
+type fetchedPointer struct {
+	ptr publish.Pointer
+	err error
+}
+
+// readerBlobs opens blobs straight from the Reader, uncached.
+type readerBlobs struct{ r Reader }
+
+func (b readerBlobs) Open(ctx context.Context, sha string, _ int64) (store.Object, error) {
+	return b.r.OpenBlob(ctx, sha)
 }
 
 // evictPointers makes room in the full pointer cache: first every cached
@@ -270,12 +325,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, m *publish.M
 			rel += "/"
 		}
 		if f, ok := m.Lookup(rel + "index.html"); ok {
-			h.send(w, r, rel+"index.html", f, http.StatusOK)
+			h.send(w, r, m, rel+"index.html", f, http.StatusOK)
 			return
 		}
 	} else {
 		if f, ok := m.Lookup(rel); ok {
-			h.send(w, r, rel, f, http.StatusOK)
+			h.send(w, r, m, rel, f, http.StatusOK)
 			return
 		}
 		if _, ok := m.Lookup(rel + "/index.html"); ok {
@@ -287,12 +342,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, m *publish.M
 			return
 		}
 		if f, ok := m.Lookup(rel + ".html"); ok {
-			h.send(w, r, rel+".html", f, http.StatusOK)
+			h.send(w, r, m, rel+".html", f, http.StatusOK)
 			return
 		}
 	}
 	if f, ok := m.Lookup("404.html"); ok {
-		h.send(w, r, "404.html", f, http.StatusNotFound)
+		h.send(w, r, m, "404.html", f, http.StatusNotFound)
 		return
 	}
 	http.Error(w, "404 page not found", http.StatusNotFound)
@@ -318,10 +373,16 @@ func cacheControl(name, typ string) string {
 	return "public, max-age=0, must-revalidate"
 }
 
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, name string, f publish.File, status int) {
-	obj, err := h.opts.Reader.OpenBlob(r.Context(), f.SHA256)
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, m *publish.Manifest, name string, f publish.File, status int) {
+	obj, err := h.opts.Blobs.Open(r.Context(), f.SHA256, f.Size)
 	if err != nil {
-		h.opts.Logger.Error("opening blob", "file", name, "sha256", f.SHA256, "err", err)
+		if errors.Is(err, publish.ErrNotFound) && h.deployGone(r.Context(), m) {
+			// Retention removed the deploy after its manifest was cached
+			// (an old permalink): it is gone, not broken.
+			http.Error(w, "404 not found: this deploy no longer exists", http.StatusNotFound)
+			return
+		}
+		h.opts.Logger.Error("opening blob", "site", m.Site, "deploy", m.ID, "file", name, "sha256", f.SHA256, "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return
 	}

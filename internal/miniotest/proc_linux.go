@@ -1,0 +1,12 @@
+package miniotest
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setDeathSignal has the kernel kill the server when the test process dies,
+// even without running its cleanups (a panic, or go test's timeout).
+func setDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
