@@ -69,6 +69,7 @@ type Handler struct {
 
 	mu        sync.Mutex
 	pointers  map[pointerKey]cachedPointer
+	gens      map[pointerKey]uint64 // bumped by Invalidate
 	manifests map[site.DeployID]*publish.Manifest
 }
 
@@ -115,6 +116,7 @@ func New(opts Options) *Handler {
 		domains:   make(map[string]route),
 		sites:     make(map[site.Name]bool),
 		pointers:  make(map[pointerKey]cachedPointer),
+		gens:      make(map[pointerKey]uint64),
 		manifests: make(map[site.DeployID]*publish.Manifest),
 	}
 	for _, s := range opts.Sites {
@@ -139,6 +141,9 @@ func (h *Handler) Invalidate(s site.Name, c site.Channel) {
 		cp.fetched = time.Time{}
 		h.pointers[k] = cp
 	}
+	// A read that started before this moment may return the old pointer:
+	// it must neither be cached nor shared with reads that start after.
+	h.gens[k]++
 	h.mu.Unlock()
 }
 
@@ -249,45 +254,56 @@ func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (pub
 	k := pointerKey{s, c}
 	h.mu.Lock()
 	cp, ok := h.pointers[k]
+	gen := h.gens[k]
 	h.mu.Unlock()
-	if ok && time.Since(cp.fetched) < h.opts.PointerTTL {
+	flight := fmt.Sprintf("%s@%d", k, gen)
+	// Past half the TTL a busy site refreshes in the background, so its
+	// requests never wait for the store; only a pointer older than the TTL
+	// (an idle site, or one just invalidated) is read before answering.
+	age := time.Since(cp.fetched)
+	if ok && age < h.opts.PointerTTL {
+		if age >= h.opts.PointerTTL/2 {
+			h.refresh.DoChan(flight, func() (any, error) { return h.refreshPointer(ctx, k, gen), nil })
+		}
 		return cp.ptr, cp.err
 	}
-	// Concurrent requests share one read. It runs on its own context, so
-	// one client going away does not fail the others.
-	res, _, _ := h.refresh.Do(string(s)+"/"+string(c), func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
-		defer cancel()
-		ptr, err := h.opts.Reader.Pointer(ctx, s, c)
-		return fetchedPointer{ptr, err}, nil
-	})
-	ptr, err := res.(fetchedPointer).ptr, res.(fetchedPointer).err
+	// Concurrent requests share one read.
+	res, _, _ := h.refresh.Do(flight, func() (any, error) { return h.refreshPointer(ctx, k, gen), nil })
+	return res.(cachedPointer).ptr, res.(cachedPointer).err
+}
+
+func (k pointerKey) String() string { return string(k.site) + "/" + string(k.channel) }
+
+// refreshPointer reads a pointer from the store into the cache. It runs on
+// its own context, so one client going away does not fail the others.
+func (h *Handler) refreshPointer(ctx context.Context, k pointerKey, gen uint64) cachedPointer {
+	start := time.Now() // what is read is at least this fresh
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
+	defer cancel()
+	ptr, err := h.opts.Reader.Pointer(ctx, k.site, k.channel)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gens[k] != gen {
+		return cachedPointer{ptr: ptr, err: err} // invalidated meanwhile: not cached
+	}
 	if err != nil && !errors.Is(err, publish.ErrNotFound) {
-		if ok && cp.err == nil {
+		if cp, ok := h.pointers[k]; ok && cp.err == nil {
 			// The store is unreachable: keep serving what we knew, and do
 			// not ask again before the next TTL, so an outage does not make
 			// every request wait for the store to time out.
-			h.opts.Logger.Warn("refreshing pointer failed; serving cached", "site", s, "channel", c, "err", err)
-			h.mu.Lock()
+			h.opts.Logger.Warn("refreshing pointer failed; serving cached", "site", k.site, "channel", k.channel, "err", err)
 			cp.fetched = time.Now()
 			h.pointers[k] = cp
-			h.mu.Unlock()
-			return cp.ptr, nil
+			return cp
 		}
-		return ptr, err
+		return cachedPointer{ptr: ptr, err: err}
 	}
-	h.mu.Lock()
 	if _, ok := h.pointers[k]; !ok && len(h.pointers) >= maxPointers {
 		h.evictPointers()
 	}
-	h.pointers[k] = cachedPointer{ptr: ptr, err: err, fetched: time.Now()}
-	h.mu.Unlock()
-	return ptr, err
-}
-
-type fetchedPointer struct {
-	ptr publish.Pointer
-	err error
+	cp := cachedPointer{ptr: ptr, err: err, fetched: start}
+	h.pointers[k] = cp
+	return cp
 }
 
 // readerBlobs opens blobs straight from the Reader, uncached.

@@ -622,3 +622,80 @@ func BenchmarkServeParallel(b *testing.B) {
 		}
 	})
 }
+
+// gateReader blocks the Pointer call number block until release is closed.
+type gateReader struct {
+	serve.Reader
+	block   int
+	blocked chan struct{} // closed when that call starts waiting
+	release chan struct{}
+	done    chan struct{} // closed when that call returns
+
+	mu    sync.Mutex
+	calls int
+}
+
+func (r *gateReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
+	r.mu.Lock()
+	r.calls++
+	n := r.calls
+	r.mu.Unlock()
+	ptr, err := r.Reader.Pointer(ctx, s, c)
+	if n == r.block {
+		// Read, then hang: the answer is old by the time it arrives.
+		close(r.blocked)
+		<-r.release
+		defer close(r.done)
+	}
+	return ptr, err
+}
+
+// TestPointerRefresh: past half the TTL a request is answered from the
+// cached pointer while the store is read in the background; a read that was
+// in flight when the pointer was invalidated is neither shared with later
+// requests nor cached.
+func TestPointerRefresh(t *testing.T) {
+	e := newEnv(t, time.Hour, false)
+	e.live(t, "a", site.Production, map[string]string{"index.html": "v1"})
+	gr := &gateReader{Reader: e.pub, block: 2, blocked: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
+	const ttl = 400 * time.Millisecond
+	h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: gr, PointerTTL: ttl})
+	if _, body := get(t, h, "a.test", "/"); body != "v1" {
+		t.Fatalf("first request: %q", body)
+	}
+	time.Sleep(ttl / 2)
+	// The second read blocks; the request does not wait for it.
+	done := make(chan string)
+	go func() { _, body := get(t, h, "a.test", "/"); done <- body }()
+	select {
+	case body := <-done:
+		if body != "v1" {
+			t.Errorf("request during a background refresh: %q, want v1", body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a request past half the TTL waited for the store")
+	}
+	<-gr.blocked
+
+	// A new deploy goes live while that read (of the old pointer) hangs.
+	e.live(t, "a", site.Production, map[string]string{"index.html": "v2"})
+	h.Invalidate("a", site.Production)
+	go func() { _, body := get(t, h, "a.test", "/"); done <- body }()
+	select {
+	case body := <-done:
+		if body != "v2" {
+			t.Errorf("after Invalidate, with an older read in flight: %q, want v2", body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a request after Invalidate joined the read that started before it")
+	}
+	close(gr.release)
+	<-gr.done
+	// The old read has returned v1 to its flight; it must not be cached.
+	for range 20 {
+		time.Sleep(5 * time.Millisecond)
+		if _, body := get(t, h, "a.test", "/"); body != "v2" {
+			t.Fatalf("the old read was cached: %q, want v2", body)
+		}
+	}
+}
