@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,27 +60,54 @@ const testToken = "test-token-123"
 // startServer runs a server until the test ends.
 func startServer(t testing.TB, cfg *config.Config, env map[string]string) *server {
 	t.Helper()
+	return startServerWith(t, cfg, env, serverOptions{})
+}
+
+// startServerWith is startServer with options.
+func startServerWith(t testing.TB, cfg *config.Config, env map[string]string, opts serverOptions) *server {
+	t.Helper()
+	return startServerUntil(t, cfg, env, opts).server
+}
+
+// testServer is a server a test can stop before it ends (a restart).
+type testServer struct {
+	*server
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan error
+	logs     *syncBuffer // everything the server logged
+}
+
+// stop shuts the server down and waits for it.
+func (s *testServer) stop(t testing.TB) {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		if err := <-s.done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+}
+
+func startServerUntil(t testing.TB, cfg *config.Config, env map[string]string, opts serverOptions) *testServer {
+	t.Helper()
 	getenv := func(k string) string {
 		if k == "TEST_TOKEN" {
 			return testToken
 		}
 		return env[k]
 	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := newServer(t.Context(), cfg, serverOptions{Getenv: getenv, Logger: logger})
+	opts.Getenv = getenv
+	logs := &syncBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := newServer(t.Context(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return srv
+	ts := &testServer{server: srv, cancel: cancel, done: make(chan error, 1), logs: logs}
+	go func() { ts.done <- srv.run(ctx) }()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
 }
 
 type testWriter struct{ t testing.TB }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,15 +10,20 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/caddyserver/certmagic"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/certs"
+	"github.com/sitehost/sitehost/internal/certs/certstore"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/preview"
@@ -72,6 +78,8 @@ type serverOptions struct {
 	// GCGrace protects young objects from them (default 1h).
 	GCInterval time.Duration
 	GCGrace    time.Duration
+	// Turn off one ACME challenge type (tests prove each alone).
+	DisableHTTPChallenge, DisableTLSALPNChallenge bool
 }
 
 // server is sitehost with everything wired: listeners bound, loop ready.
@@ -79,6 +87,7 @@ type server struct {
 	cfg       *config.Config
 	log       *slog.Logger
 	httpLn    net.Listener
+	httpsLn   net.Listener // nil without server.https
 	adminLn   net.Listener
 	loop      *reconcile.Loop
 	publisher *publish.Publisher
@@ -88,6 +97,7 @@ type server struct {
 	statuses  *statusReporter
 	blobs     *blobcache.Cache
 	gcEvery   time.Duration
+	certs     *certs.Manager // nil without server.https
 }
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
@@ -99,9 +109,6 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Server.HTTPS != "" {
-		return nil, errors.New("server.https is not supported yet: leave it empty")
-	}
 	s.httpLn, err = net.Listen("tcp", cfg.Server.HTTP)
 	if err != nil {
 		return nil, fmt.Errorf("listening on server.http %s: %w", cfg.Server.HTTP, err)
@@ -111,6 +118,12 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 			s.close()
 		}
 	}()
+	if cfg.Server.HTTPS != "" {
+		s.httpsLn, err = net.Listen("tcp", cfg.Server.HTTPS)
+		if err != nil {
+			return nil, fmt.Errorf("listening on server.https %s: %w", cfg.Server.HTTPS, err)
+		}
+	}
 	s.adminLn, err = net.Listen("tcp", cfg.Server.Admin)
 	if err != nil {
 		return nil, fmt.Errorf("listening on server.admin %s: %w", cfg.Server.Admin, err)
@@ -136,16 +149,25 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	if s.httpsLn != nil {
+		if s.certs, err = s.newCerts(st, opts); err != nil {
+			return nil, err
+		}
+	}
 	httpPort := portOf(s.httpLn.Addr())
 	primary := map[site.Name]string{}
 	for _, sc := range cfg.Sites {
 		primary[sc.Name] = sc.PrimaryDomain()
 	}
+	scheme, port := "http", httpPort
+	if s.httpsLn != nil {
+		scheme, port = "https", portOf(s.httpsLn.Addr())
+	}
 	channelURL := func(n site.Name, c site.Channel) string {
 		if c == site.Production {
-			return baseURL(primary[n], httpPort)
+			return baseURL(scheme, primary[n], port)
 		}
-		return baseURL(preview.ChannelHost(c, n, cfg.Server.PreviewDomain), httpPort)
+		return baseURL(scheme, preview.ChannelHost(c, n, cfg.Server.PreviewDomain), port)
 	}
 	var specs []reconcile.Spec
 	var infos []admin.SiteInfo
@@ -185,10 +207,14 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if token == "" {
 		s.log.Warn("admin API and generic webhook refuse every request: set the token", "env", cfg.Server.APITokenEnv)
 	}
+	var certStatus func(string) any
+	if s.certs != nil {
+		certStatus = func(d string) any { return s.certs.Status(d) }
+	}
 	s.admin = admin.New(admin.Options{
 		Token: token, Sites: infos, PreviewDomain: cfg.Server.PreviewDomain,
 		Loop: s.loop, Deploys: s.publisher, Logger: s.log.With("component", "admin"),
-		Hooks: s.webhookHandlers(token, opts.Getenv),
+		Hooks: s.webhookHandlers(token, opts.Getenv), Certificate: certStatus,
 	})
 	return s, nil
 }
@@ -265,16 +291,87 @@ func (s *server) gcLoop(ctx context.Context) {
 	}
 }
 
-// baseURL is a site's production URL: its primary domain on our HTTP port,
-// or "/" (relative links) for a site without domains.
-func baseURL(domain, port string) string {
+// baseURL is a site's public URL: its host on our HTTP or HTTPS port, or
+// "/" (relative links) for a site without domains.
+func baseURL(scheme, domain, port string) string {
 	if domain == "" {
 		return "/"
 	}
-	if port == "" || port == "80" {
-		return "http://" + domain + "/"
+	if port == "" || scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		return scheme + "://" + domain + "/"
 	}
-	return "http://" + net.JoinHostPort(domain, port) + "/"
+	return scheme + "://" + net.JoinHostPort(domain, port) + "/"
+}
+
+// newCerts sets up certificates: in data_dir with an fs store, in the
+// bucket with s3, so that replicas share them and order each only once.
+func (s *server) newCerts(st store.Store, opts serverOptions) (*certs.Manager, error) {
+	sc := s.cfg.Server
+	var storage certmagic.Storage = &certmagic.FileStorage{Path: filepath.Join(sc.DataDir, "certs")}
+	if sc.Storage.Kind == "s3" {
+		storage = certstore.New(certstore.Options{Store: st, Logger: s.log.With("component", "certstore")})
+	}
+	var roots *x509.CertPool
+	if sc.ACME.CARoot != "" {
+		pem, err := os.ReadFile(sc.ACME.CARoot)
+		if err != nil {
+			return nil, fmt.Errorf("reading server.acme.ca_root: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server.acme.ca_root %s: no PEM certificates in it", sc.ACME.CARoot)
+		}
+	}
+	httpHost, httpPort, _ := net.SplitHostPort(s.httpLn.Addr().String())
+	_, tlsPort, _ := net.SplitHostPort(s.httpsLn.Addr().String())
+	hp, _ := strconv.Atoi(httpPort)
+	tp, _ := strconv.Atoi(tlsPort)
+	if ip := net.ParseIP(httpHost); ip != nil && ip.IsUnspecified() {
+		httpHost = ""
+	}
+	return certs.New(certs.Options{
+		Storage: storage, CA: sc.ACME.CA, Email: sc.ACME.Email, CARoots: roots,
+		HTTPPort: hp, TLSPort: tp, ListenHost: httpHost,
+		DisableHTTPChallenge: opts.DisableHTTPChallenge, DisableTLSALPNChallenge: opts.DisableTLSALPNChallenge,
+		OnDemand: s.onDemand,
+		Logger:   s.log.With("component", "certs"),
+	})
+}
+
+// managedDomains are the hosts whose certificates are obtained up front:
+// every production domain and the control host.
+func (s *server) managedDomains() []string {
+	var out []string
+	for _, sc := range s.cfg.Sites {
+		out = append(out, sc.Domains...)
+	}
+	if s.cfg.Server.ControlHost != "" {
+		out = append(out, s.cfg.Server.ControlHost)
+	}
+	return out
+}
+
+// onDemand vouches for preview, branch and permalink hosts that name an
+// existing channel or deploy of a configured site; every other host is
+// refused, so no one can make sitehost order certificates for names it
+// does not serve.
+func (s *server) onDemand(ctx context.Context, host string) error {
+	t, ok := preview.ParseHost(host, s.cfg.Server.PreviewDomain)
+	if _, known := s.cfg.Site(t.Site); !ok || !known {
+		return errors.New("not a host sitehost serves")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if t.Deploy != "" {
+		_, err = s.publisher.Manifest(ctx, t.Site, t.Deploy)
+	} else {
+		_, err = s.publisher.Pointer(ctx, t.Site, t.Channel)
+	}
+	if errors.Is(err, publish.ErrNotFound) {
+		return errors.New("no such preview or deploy")
+	}
+	return err
 }
 
 func portOf(a net.Addr) string {
@@ -286,7 +383,7 @@ func portOf(a net.Addr) string {
 }
 
 func (s *server) close() {
-	for _, ln := range []net.Listener{s.httpLn, s.adminLn} {
+	for _, ln := range []net.Listener{s.httpLn, s.httpsLn, s.adminLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -296,18 +393,35 @@ func (s *server) close() {
 // run serves until ctx ends, then shuts down gracefully.
 func (s *server) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	servers := []struct {
+	type listener struct {
 		name string
 		ln   net.Listener
 		srv  *http.Server
-	}{
+	}
+	servers := []listener{
 		{"http", s.httpLn, newHTTPServer(s.public(), s.log)},
 		{"admin", s.adminLn, newHTTPServer(s.admin, s.log)},
+	}
+	if s.certs != nil {
+		servers[0].srv.Handler = recoverPanics(s.certs.HTTPChallengeHandler(http.HandlerFunc(s.redirectHTTPS)), s.log)
+		tlsSrv := newHTTPServer(hsts(s.public()), s.log)
+		tlsSrv.TLSConfig = s.certs.TLSConfig()
+		servers = append(servers, listener{"https", s.httpsLn, tlsSrv})
+		if err := s.certs.Manage(ctx, s.managedDomains()); err != nil {
+			return err
+		}
+		defer s.certs.Stop()
 	}
 	for _, x := range servers {
 		s.log.Info("listening", "listener", x.name, "addr", x.ln.Addr().String())
 		g.Go(func() error {
-			if err := x.srv.Serve(x.ln); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if x.srv.TLSConfig != nil {
+				err = x.srv.ServeTLS(x.ln, "", "") // certificates come from TLSConfig
+			} else {
+				err = x.srv.Serve(x.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serving %s: %w", x.name, err)
 			}
 			return nil
@@ -345,6 +459,35 @@ func (s *server) public() http.Handler {
 			return
 		}
 		s.data.ServeHTTP(w, r)
+	})
+}
+
+// redirectHTTPS is the plain HTTP listener once HTTPS is on: ACME
+// challenges are answered before this; a host sitehost serves is sent to
+// HTTPS with 308 (method and body kept); any other host gets 404.
+func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := strings.ToLower(r.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	if !s.data.Serves(host) && host != s.cfg.Server.ControlHost {
+		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
+		return
+	}
+	target := host
+	if port := portOf(s.httpsLn.Addr()); port != "443" {
+		target = net.JoinHostPort(host, port)
+	}
+	http.Redirect(w, r, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
+}
+
+// hsts tells browsers to use HTTPS only: every response on the HTTPS
+// listener comes after a handshake with a valid certificate for its host.
+func hsts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
 	})
 }
 

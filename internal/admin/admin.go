@@ -49,7 +49,9 @@ type Options struct {
 	Loop          Loop
 	Deploys       Deploys
 	Hooks         map[string]http.Handler // "generic" → handler, mounted at /hooks/{name}
-	Logger        *slog.Logger
+	// Certificate reports a domain's TLS certificate (nil without HTTPS).
+	Certificate func(domain string) any
+	Logger      *slog.Logger
 }
 
 // New returns the admin handler.
@@ -112,6 +114,8 @@ type siteJSON struct {
 	Domains []string         `json:"domains"`
 	URL     string           `json:"url"`
 	Status  reconcile.Status `json:"status"`
+	// Certificates of the site's domains, when sitehost serves HTTPS.
+	Certificates []any `json:"certificates,omitempty"`
 }
 
 func (a *api) siteJSON(st reconcile.Status) siteJSON {
@@ -120,7 +124,13 @@ func (a *api) siteJSON(st reconcile.Status) siteJSON {
 	if domains == nil {
 		domains = []string{}
 	}
-	return siteJSON{Name: st.Site, Repo: info.Repo, Ref: info.Ref, Domains: domains, URL: info.URL, Status: st}
+	out := siteJSON{Name: st.Site, Repo: info.Repo, Ref: info.Ref, Domains: domains, URL: info.URL, Status: st}
+	if a.opts.Certificate != nil {
+		for _, d := range domains {
+			out.Certificates = append(out.Certificates, a.opts.Certificate(d))
+		}
+	}
+	return out
 }
 
 func (a *api) listSites(w http.ResponseWriter, _ *http.Request) {

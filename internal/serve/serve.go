@@ -132,6 +132,18 @@ func New(opts Options) *Handler {
 	return h
 }
 
+// Serves reports whether host is one of the sites' hosts: a production or
+// alias domain, or a preview, branch or permalink host of a known site
+// (whether or not that channel exists).
+func (h *Handler) Serves(host string) bool {
+	host = hostOnly(host)
+	if _, ok := h.domains[host]; ok {
+		return true
+	}
+	t, ok := preview.ParseHost(host, h.opts.PreviewDomain)
+	return ok && h.sites[t.Site]
+}
+
 // Invalidate marks a cached pointer stale, so a new deploy serves at once.
 // The stale copy is kept: if the store cannot be read, it is still served.
 func (h *Handler) Invalidate(s site.Name, c site.Channel) {
