@@ -659,14 +659,13 @@ func TestManifestNotFound(t *testing.T) {
 	}
 }
 
-// BenchmarkUpload10k publishes a site of 10,000 files of 1 KiB. "unchanged"
-// re-uploads the same output (after the first iteration nothing is
-// uploaded); "one file changed" changes one file per iteration.
-func BenchmarkUpload10k(b *testing.B) {
-	const n = 10_000
+// write10k writes 10,000 files of 1 KiB in 100 folders and returns the
+// folder and a 1 KiB buffer for changing one of them.
+func write10k(b *testing.B) (string, []byte) {
+	b.Helper()
 	dir := b.TempDir()
 	body := make([]byte, 1024)
-	for i := range n {
+	for i := range 10_000 {
 		name := filepath.Join(dir, fmt.Sprintf("d%03d", i/100), fmt.Sprintf("page-%05d.html", i))
 		if i%100 == 0 {
 			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
@@ -678,6 +677,14 @@ func BenchmarkUpload10k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return dir, body
+}
+
+// BenchmarkUpload10k publishes a site of 10,000 files of 1 KiB. "unchanged"
+// re-uploads the same output (after the first iteration nothing is
+// uploaded); "one file changed" changes one file per iteration.
+func BenchmarkUpload10k(b *testing.B) {
+	dir, body := write10k(b)
 	// One store for both sub-benchmarks, so "one file changed" starts from a
 	// store that already holds the site.
 	p := publish.New(newStore(b), publish.Options{})

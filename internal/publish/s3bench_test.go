@@ -48,21 +48,7 @@ func (s *countStore) reset() { s.puts.Store(0); s.putBytes.Store(0); s.stats.Sto
 //	go test -run XXX -bench Publish10kS3 -benchtime 5x ./internal/publish
 func BenchmarkPublish10kS3(b *testing.B) {
 	srv := miniotest.Start(b)
-	const n = 10_000
-	dir := b.TempDir()
-	body := make([]byte, 1024)
-	for i := range n {
-		name := filepath.Join(dir, fmt.Sprintf("d%03d", i/100), fmt.Sprintf("page-%05d.html", i))
-		if i%100 == 0 {
-			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-				b.Fatal(err)
-			}
-		}
-		copy(body, fmt.Sprintf("file %d\n", i))
-		if err := os.WriteFile(name, body, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	dir, body := write10k(b)
 	ctx := context.Background()
 	newStore := func() *countStore {
 		st, err := s3store.New(ctx, s3store.Options{Endpoint: srv.Endpoint, Bucket: srv.Bucket(b), AccessKey: srv.AccessKey, SecretKey: srv.SecretKey})
