@@ -17,11 +17,5 @@ function wrk.resolve(host, service)
   wrk.addrs = wrk.lookup("127.0.0.1", service)
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "RESULT requests=%d duration_us=%d bytes=%d p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f errors=%d status_errors=%d\n",
-    summary.requests, summary.duration, summary.bytes,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.connect + e.read + e.write + e.timeout + e.status, e.status))
-end
+-- done() prints the RESULT line; it lives beside this file.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk-result.lua")

@@ -450,11 +450,7 @@ func (s *server) public() http.Handler {
 		return s.data
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := strings.ToLower(r.Host)
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if strings.TrimSuffix(host, ".") == control {
+		if requestHost(r) == control {
 			s.admin.ServeHTTP(w, r)
 			return
 		}
@@ -462,15 +458,20 @@ func (s *server) public() http.Handler {
 	})
 }
 
-// redirectHTTPS is the plain HTTP listener once HTTPS is on: ACME
-// challenges are answered before this; a host sitehost serves is sent to
-// HTTPS with 308 (method and body kept); any other host gets 404.
-func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+// requestHost is r's host without port or trailing dot, lowercased.
+func requestHost(r *http.Request) string {
 	host := strings.ToLower(r.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(host, ".")
+	return strings.TrimSuffix(host, ".")
+}
+
+// redirectHTTPS is the plain HTTP listener once HTTPS is on: ACME
+// challenges are answered before this; a host sitehost serves is sent to
+// HTTPS with 308 (method and body kept); any other host gets 404.
+func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := requestHost(r)
 	if !s.data.Serves(host) && host != s.cfg.Server.ControlHost {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
 		return

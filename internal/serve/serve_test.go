@@ -650,6 +650,21 @@ func (r *gateReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (
 	return ptr, err
 }
 
+// getUnblocked GETs a.test/ while a store read hangs, and fails with
+// hanging if the request waits for that read.
+func getUnblocked(t *testing.T, h http.Handler, hanging string) string {
+	t.Helper()
+	done := make(chan string, 1)
+	go func() { _, body := get(t, h, "a.test", "/"); done <- body }()
+	select {
+	case body := <-done:
+		return body
+	case <-time.After(30 * time.Second):
+		t.Fatal(hanging)
+		return ""
+	}
+}
+
 // TestPointerRefresh: past half the TTL a request is answered from the
 // cached pointer while the store is read in the background; a read that was
 // in flight when the pointer was invalidated is neither shared with later
@@ -665,29 +680,16 @@ func TestPointerRefresh(t *testing.T) {
 	}
 	time.Sleep(ttl / 2)
 	// The second read blocks; the request does not wait for it.
-	done := make(chan string)
-	go func() { _, body := get(t, h, "a.test", "/"); done <- body }()
-	select {
-	case body := <-done:
-		if body != "v1" {
-			t.Errorf("request during a background refresh: %q, want v1", body)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("a request past half the TTL waited for the store")
+	if body := getUnblocked(t, h, "a request past half the TTL waited for the store"); body != "v1" {
+		t.Errorf("request during a background refresh: %q, want v1", body)
 	}
 	<-gr.blocked
 
 	// A new deploy goes live while that read (of the old pointer) hangs.
 	e.live(t, "a", site.Production, map[string]string{"index.html": "v2"})
 	h.Invalidate("a", site.Production)
-	go func() { _, body := get(t, h, "a.test", "/"); done <- body }()
-	select {
-	case body := <-done:
-		if body != "v2" {
-			t.Errorf("after Invalidate, with an older read in flight: %q, want v2", body)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("a request after Invalidate joined the read that started before it")
+	if body := getUnblocked(t, h, "a request after Invalidate joined the read that started before it"); body != "v2" {
+		t.Errorf("after Invalidate, with an older read in flight: %q, want v2", body)
 	}
 	close(gr.release)
 	<-gr.done
