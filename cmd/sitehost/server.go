@@ -131,10 +131,21 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 
 	var sites []serve.Site
 	for _, sc := range cfg.Sites {
-		sites = append(sites, serve.Site{Name: sc.Name, Domains: sc.Domains})
+		sites = append(sites, serve.Site{
+			Name: sc.Name, Domains: sc.Domains,
+			Rules: serve.RuleOptions{
+				Proxy: sc.Rules.Proxy, ProxyPrivate: sc.Rules.ProxyPrivate, ProxyTimeout: sc.Rules.ProxyTimeout,
+				ProxyMaxBytes: int64(sc.Rules.ProxyMaxBytes), CountryHeader: sc.Rules.CountryHeader,
+			},
+			Skew: serve.SkewOptions{Deploys: sc.Skew.Deploys, Grace: sc.Skew.Grace},
+		})
+	}
+	tmp := filepath.Join(cfg.Server.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("making scratch dir: %w", err)
 	}
 	// A flipped pointer drops the data plane's cached copy at once.
-	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"), Grace: opts.GCGrace,
+	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"), Grace: opts.GCGrace, TempDir: tmp,
 		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
 	s.blobs, err = newBlobCache(cfg, s.publisher, s.log.With("component", "cache"))
 	if err != nil {
@@ -184,9 +195,10 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		}
 		specs = append(specs, reconcile.Spec{
 			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
-			Branches: sc.Branches,
-			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
-			Build:    build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
+			Branches:    sc.Branches,
+			Previews:    reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
+			Build:       build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
+			StrictRules: sc.Rules.Strict,
 		})
 		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -182,9 +183,18 @@ func (a *api) getDeploy(w http.ResponseWriter, r *http.Request) {
 		a.deployError(w, err, v["site"], v["id"])
 		return
 	}
-	sum := *m // the summary, without the file list, which can be huge; m may be shared
+	// The summary, without the file list and the rules, which can be huge
+	// (m may be shared): rules are counted, their errors listed in full.
+	sum := *m
 	sum.Files = nil
-	writeJSON(w, http.StatusOK, map[string]any{"deploy": &sum, "files": len(m.Files)})
+	sum.Rules.Redirects, sum.Rules.Headers = nil, nil
+	if sum.Rules.Errors == nil {
+		sum.Rules.Errors = []rules.Error{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"deploy": &sum, "files": len(m.Files),
+		"rules": map[string]any{"redirects": len(m.Rules.Redirects), "headers": len(m.Rules.Headers), "errors": sum.Rules.Errors},
+	})
 }
 
 func (a *api) getLog(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -165,6 +166,10 @@ func newFixture(t *testing.T) *fixture {
 					ID: "d-blog-1", Site: "blog", Commit: "1111111111111111111111111111111111111111",
 					Created: created, Bytes: 42,
 					Files: map[string]publish.File{"index.html": {}, "posts/a/index.html": {}, "css/site.css": {}},
+					Rules: rules.Set{
+						Redirects: []rules.Redirect{{From: "/old-index", To: "/", Status: 301}, {From: "/b", To: "/c", Status: 302}},
+						Errors:    []rules.Error{{File: "_redirects", Line: 3, Message: "Missing destination"}},
+					},
 				},
 			},
 			logs: map[string][]byte{"blog/d-blog-1": []byte("Start building sites …\nTotal in 12 ms\n")},
@@ -367,12 +372,23 @@ func TestGetDeploy(t *testing.T) {
 		var got struct {
 			Deploy map[string]json.RawMessage `json:"deploy"`
 			Files  int                        `json:"files"`
+			Rules  struct {
+				Redirects int           `json:"redirects"`
+				Headers   int           `json:"headers"`
+				Errors    []rules.Error `json:"errors"`
+			} `json:"rules"`
 		}
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("body %q: %v", body, err)
 		}
 		if got.Files != 3 {
 			t.Errorf("files = %d, want 3", got.Files)
+		}
+		if r := got.Rules; r.Redirects != 2 || r.Headers != 0 || len(r.Errors) != 1 || r.Errors[0].Line != 3 || r.Errors[0].File != "_redirects" {
+			t.Errorf("rules = %+v; want 2 redirects counted and the error at _redirects:3", r)
+		}
+		if bytes.Contains(body, []byte("old-index")) {
+			t.Errorf("body lists the rules: %s", body)
 		}
 		if id := string(got.Deploy["id"]); id != `"d-blog-1"` {
 			t.Errorf("deploy.id = %s, want \"d-blog-1\"", id)

@@ -32,7 +32,7 @@ import (
 const HugoVersion = "0.165.0"
 
 // keyFormat versions the build-key recipe itself.
-const keyFormat = "sitehost-build-key/v1"
+const keyFormat = "sitehost-build-key/v2" // v2: manifests carry rules and compressed variants
 
 // Tools.
 const (

@@ -103,7 +103,37 @@ type Site struct {
 	Webhook  Webhook   `yaml:"webhook"`
 	Forge    Forge     `yaml:"forge"`
 	Pin      string    `yaml:"pin"` // "" or a full 40-hex commit SHA, lowercased
-	Line     int       `yaml:"-"`   // line of this entry in the file, for messages
+	Rules    Rules     `yaml:"rules"`
+	Skew     Skew      `yaml:"skew_protection"`
+	Line     int       `yaml:"-"` // line of this entry in the file, for messages
+}
+
+// Rules configures how a site's Netlify rules (_redirects, _headers,
+// netlify.toml) are applied.
+type Rules struct {
+	// Strict: a deploy whose rules have errors fails instead of going live
+	// with the good rules.
+	Strict bool `yaml:"strict"`
+	// Proxy lets rules with status 200 to an absolute URL proxy there. Off
+	// by default, so no site is an open relay.
+	Proxy bool `yaml:"proxy"`
+	// ProxyPrivate also allows proxy targets on loopback, private and
+	// link-local addresses (a backend on the same host). Off by default: a
+	// preview from a fork must not reach the machine's neighbours.
+	ProxyPrivate  bool          `yaml:"proxy_private"`
+	ProxyTimeout  time.Duration `yaml:"proxy_timeout"`   // default 26s, Netlify's
+	ProxyMaxBytes ByteSize      `yaml:"proxy_max_bytes"` // response body limit; default 64MiB
+	// CountryHeader names the request header a trusted front proxy sets to
+	// the client's ISO 3166 country (CF-IPCountry, X-Country-Code), for
+	// Country= conditions. Empty: Country rules never match.
+	CountryHeader string `yaml:"country_header"`
+}
+
+// Skew keeps the assets of recent deploys reachable after a new one goes
+// live, so pages loaded before it keep working.
+type Skew struct {
+	Deploys int           `yaml:"deploys"` // previous deploys whose assets still answer; default 3, 0 = off
+	Grace   time.Duration `yaml:"grace"`   // for how long after they were replaced; default 1h
 }
 
 // SiteBuild says how a site is built.

@@ -76,6 +76,13 @@ func TestBadConfigs(t *testing.T) {
 		{file: "syntax.yaml", want: []want{
 			{ErrBadValue, "syntax.yaml:3: yaml: "},
 		}},
+		{file: "rules.yaml", want: []want{
+			{ErrBadValue, "rules.yaml:6: sites[0].rules.proxy_timeout: must be positive"},
+			{ErrBadValue, "rules.yaml:7: sites[0].rules.proxy_max_bytes: must be positive"},
+			{ErrBadValue, `rules.yaml:8: sites[0].rules.country_header: "CF IPCountry" is not an HTTP header name`},
+			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.deploys: want 0 (off) to 20, got 21"},
+			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.grace: must not be negative"},
+		}},
 		{file: "multi.yaml", notContain: "s3cr3t", want: []want{
 			{ErrUnknownKey, "multi.yaml:2: server.htp: unknown key"},
 			{ErrBadValue, `multi.yaml:3: server.retention: want an integer, got "lots"`},
@@ -203,6 +210,8 @@ func TestDefaults(t *testing.T) {
 	check("webhook", a.Webhook, Webhook{})
 	check("forge", a.Forge, Forge{})
 	check("pin", a.Pin, "")
+	check("rules", a.Rules, Rules{ProxyTimeout: 26 * time.Second, ProxyMaxBytes: 64 << 20})
+	check("skew_protection", a.Skew, Skew{Deploys: 3, Grace: time.Hour})
 	check("line", a.Line, 1)
 }
 

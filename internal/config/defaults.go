@@ -31,6 +31,11 @@ const (
 	DefaultEnvironment   = "production"
 	DefaultPreviewTTL    = 7 * 24 * time.Hour
 	DefaultForks         = "no-secrets"
+	DefaultProxyTimeout  = 26 * time.Second // Netlify's proxy timeout
+	DefaultProxyMaxBytes = 64 * MiB
+	DefaultSkewDeploys   = 3
+	DefaultSkewGrace     = time.Hour
+	MaxSkewDeploys       = 20
 )
 
 // has reports whether key was written in the file, so an explicit zero
@@ -114,6 +119,18 @@ func (c *Config) withDefaults() {
 		}
 		setStr(&st.Previews.Forks, DefaultForks)
 		st.Pin = strings.ToLower(st.Pin)
+		if !c.has(key("rules.proxy_timeout")) {
+			st.Rules.ProxyTimeout = DefaultProxyTimeout
+		}
+		if !c.has(key("rules.proxy_max_bytes")) {
+			st.Rules.ProxyMaxBytes = DefaultProxyMaxBytes
+		}
+		if !c.has(key("skew_protection.deploys")) {
+			st.Skew.Deploys = DefaultSkewDeploys
+		}
+		if !c.has(key("skew_protection.grace")) {
+			st.Skew.Grace = DefaultSkewGrace
+		}
 	}
 }
 

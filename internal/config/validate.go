@@ -18,6 +18,8 @@ var (
 	envCharsRE = regexp.MustCompile(`^[A-Za-z0-9_]*$`)
 	labelRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	pinRE      = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	// headerNameRE is RFC 9110's token.
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	// scpRE matches git's scp-like syntax, user@host:path.
 	scpRE = regexp.MustCompile(`^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]+:.+$`)
 )
@@ -267,6 +269,22 @@ func (v *checker) sites() {
 			} else {
 				v.envName(key("forge.token_env"), f.TokenEnv, true)
 			}
+		}
+
+		if s.Rules.ProxyTimeout <= 0 {
+			v.add(key("rules.proxy_timeout"), ErrBadValue, "must be positive")
+		}
+		if s.Rules.ProxyMaxBytes <= 0 {
+			v.add(key("rules.proxy_max_bytes"), ErrBadValue, "must be positive")
+		}
+		if h := s.Rules.CountryHeader; h != "" && !headerNameRE.MatchString(h) {
+			v.add(key("rules.country_header"), ErrBadValue, "%q is not an HTTP header name", h)
+		}
+		if n := s.Skew.Deploys; n < 0 || n > MaxSkewDeploys {
+			v.add(key("skew_protection.deploys"), ErrBadValue, "want 0 (off) to %d, got %d", MaxSkewDeploys, n)
+		}
+		if s.Skew.Grace < 0 {
+			v.add(key("skew_protection.grace"), ErrBadValue, "must not be negative")
 		}
 
 		if s.Pin != "" && !pinRE.MatchString(s.Pin) {

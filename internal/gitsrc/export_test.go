@@ -208,3 +208,22 @@ func listFiles(t *testing.T, dir string) map[string]fs.FileMode {
 	}
 	return out
 }
+
+func TestReadFile(t *testing.T) {
+	f, c := exportFixture(t)
+	r := f.open(Options{})
+	mustFetch(t, r, "main")
+	data, hash, err := r.ReadFile(c, "docs/sub/b.md", 100)
+	if want := f.git("rev-parse", string(c)+":docs/sub/b.md"); err != nil || string(data) != "b" || hash != want {
+		t.Errorf("ReadFile(docs/sub/b.md) = %q, %s, %v; want \"b\", %s", data, hash, err, want)
+	}
+	if _, _, err := r.ReadFile(c, "bin/run.sh", 3); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFile over the limit = %v, want ErrTooLarge", err)
+	}
+	// Directories, symlinks, submodules and missing files are not files.
+	for _, p := range []string{"nope", "docs", "docs/dirlink", "hostname", "vendor/mod", "nope/a.md", "", "../x"} {
+		if _, _, err := r.ReadFile(c, p, 100); !errors.Is(err, ErrPathNotFound) {
+			t.Errorf("ReadFile(%q) = %v, want ErrPathNotFound", p, err)
+		}
+	}
+}

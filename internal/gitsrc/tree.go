@@ -2,6 +2,7 @@ package gitsrc
 
 import (
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -127,4 +128,52 @@ func lookupTree(s storer.EncodedObjectStorer, root plumbing.Hash, elems []string
 		}
 	}
 	return h, true, nil
+}
+
+// ReadFile returns the content and blob hash of the regular file p at
+// commit, reading at most max bytes (more is an error wrapping
+// ErrTooLarge); a missing file is an error wrapping ErrPathNotFound.
+func (r *Repo) ReadFile(commit site.Commit, p string, max int64) ([]byte, string, error) {
+	c, err := getCommit(r.st, commit)
+	if err != nil {
+		return nil, "", err
+	}
+	elems, err := splitPath(p)
+	if err != nil || len(elems) == 0 {
+		return nil, "", fmt.Errorf("%w: %q is not a file path", ErrPathNotFound, p)
+	}
+	dir, ok, err := lookupTree(r.st, c.TreeHash, elems[:len(elems)-1])
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", fmt.Errorf("%w: no file %q", ErrPathNotFound, p)
+	}
+	t, err := object.GetTree(r.st, dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading tree %s: %w", dir, err)
+	}
+	for _, ent := range t.Entries {
+		if ent.Name != elems[len(elems)-1] || (ent.Mode != filemode.Regular && ent.Mode != filemode.Executable) {
+			continue
+		}
+		blob, err := object.GetBlob(r.st, ent.Hash)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
+		}
+		if blob.Size > max {
+			return nil, "", fmt.Errorf("%w: %s is larger than %d bytes", ErrTooLarge, p, max)
+		}
+		rd, err := blob.Reader()
+		if err != nil {
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
+		}
+		defer rd.Close()
+		data, err := io.ReadAll(io.LimitReader(rd, max))
+		if err != nil {
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
+		}
+		return data, ent.Hash.String(), nil
+	}
+	return nil, "", fmt.Errorf("%w: no file %q", ErrPathNotFound, p)
 }

@@ -263,7 +263,7 @@ func (p *Publisher) markBlobs(ctx context.Context, kept []deployRef) (map[string
 			}
 			mu.Lock()
 			for _, f := range m.Files {
-				marked[f.SHA256] = true
+				f.blobs(func(sha string) { marked[sha] = true })
 			}
 			mu.Unlock()
 			return nil

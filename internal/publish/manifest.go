@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -29,6 +30,27 @@ type File struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
 	Type   string `json:"type"`
+	// Gzip and Brotli are the file's precompressed forms, made at publish
+	// time when they are worth it; each is a blob of its own.
+	Gzip   *Variant `json:"gzip,omitempty"`
+	Brotli *Variant `json:"br,omitempty"`
+}
+
+// Variant is a precompressed form of a file.
+type Variant struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// blobs calls fn with every blob the file needs: its body and its variants.
+func (f File) blobs(fn func(sha string)) {
+	fn(f.SHA256)
+	if f.Gzip != nil {
+		fn(f.Gzip.SHA256)
+	}
+	if f.Brotli != nil {
+		fn(f.Brotli.SHA256)
+	}
 }
 
 // CommitInfo is what a person wants to see about the commit of a deploy.
@@ -60,6 +82,9 @@ type Manifest struct {
 	Build    BuildSummary    `json:"build"`
 	Files    map[string]File `json:"files"` // "index.html", "posts/a/index.html"
 	Bytes    int64           `json:"bytes"`
+	// Rules are the deploy's _redirects, _headers and netlify.toml rules,
+	// parsed when it was published, with every problem found in them.
+	Rules rules.Set `json:"rules,omitzero"`
 }
 
 // Lookup finds the file for a clean request path ("posts/a/index.html").
@@ -77,6 +102,36 @@ type Pointer struct {
 	// History lists the deploys this channel has served, newest (the live
 	// one) first, each once, at most 100: retention keeps the first N.
 	History []site.DeployID `json:"history,omitempty"`
+	// Since says when each deploy of History last went live, so History[i]
+	// was replaced at Since[i-1]: skew protection serves the assets of
+	// recently replaced deploys for a while.
+	Since []time.Time `json:"history_since,omitempty"`
+}
+
+// Replaced returns the deploys this channel served before its live one,
+// newest first, with when each stopped being live, as far as the pointer
+// knows: one written before Since only knows it for the previous deploy.
+func (p Pointer) Replaced() []Replacement {
+	var out []Replacement
+	for i := 1; i < len(p.History); i++ {
+		var at time.Time
+		switch {
+		case len(p.Since) == len(p.History):
+			at = p.Since[i-1]
+		case i == 1:
+			at = p.PublishedAt
+		}
+		if !at.IsZero() {
+			out = append(out, Replacement{Deploy: p.History[i], At: at})
+		}
+	}
+	return out
+}
+
+// Replacement is a deploy a channel no longer serves, and since when.
+type Replacement struct {
+	Deploy site.DeployID
+	At     time.Time
 }
 
 // Storage keys (DESIGN §6).

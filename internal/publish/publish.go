@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
@@ -42,6 +43,9 @@ type Options struct {
 	// a collection running at the same time cannot delete a blob the new
 	// manifest relies on (default 1h).
 	Grace time.Duration
+	// TempDir holds precompressed variants while they upload (default
+	// os.TempDir()).
+	TempDir string
 	// Now is the clock of timestamps written into manifests and pointers
 	// (tests). Ages of stored objects are always measured with time.Now,
 	// as the store's clock is a real one.
@@ -90,6 +94,10 @@ type Deploy struct {
 	Info     CommitInfo
 	Build    BuildSummary
 	Log      []byte
+	// NetlifyTOML is the site's netlify.toml, nil if it has none: its
+	// [[redirects]] and [[headers]] join the rules of Dir's _redirects and
+	// _headers.
+	NetlifyTOML []byte
 }
 
 // UploadStats says what an upload did.
@@ -102,6 +110,9 @@ type UploadStats struct {
 	// BlobsChecked were asked for (one Stat each).
 	BlobsKnown   int
 	BlobsChecked int
+	// Variants is how many precompressed forms were made (not taken from a
+	// live deploy).
+	Variants int
 }
 
 // Upload stores d as an immutable deploy (blobs, log, manifest, build-key
@@ -122,16 +133,29 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	m := &Manifest{
 		ID: DeployIDFor(d.BuildKey), Site: d.Site, Commit: d.Commit, Tree: d.Tree,
 		BuildKey: d.BuildKey, Created: p.opts.Now().UTC(), Info: d.Info, Build: d.Build,
-		Files: files,
+		Files: files, Rules: parseRules(d.Dir, d.NetlifyTOML),
 	}
 	for _, f := range files {
 		m.Bytes += f.Size
 	}
 	stats.Files, stats.Bytes = len(files), m.Bytes
+	log := d.Log
+	for _, e := range m.Rules.Errors {
+		log = fmt.Appendf(log, "rules: %s\n", e)
+	}
+
+	known, knownBlobs := p.knownFiles(ctx, d.Site, d.Channel)
+	tmp, err := os.MkdirTemp(p.opts.TempDir, "variants-")
+	if err != nil {
+		return nil, stats, fmt.Errorf("compressing %s output: %w", d.Site, err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := p.makeVariants(ctx, tmp, files, paths, known, &stats); err != nil {
+		return nil, stats, fmt.Errorf("compressing %s output: %w", d.Site, err)
+	}
 
 	start := time.Now()
-	known := p.knownBlobs(ctx, d.Site, d.Channel)
-	if err := p.uploadBlobs(ctx, files, paths, known, &stats); err != nil {
+	if err := p.uploadBlobs(ctx, files, paths, knownBlobs, &stats); err != nil {
 		return nil, stats, fmt.Errorf("uploading %s blobs: %w", d.Site, err)
 	}
 	// Blobs found in the store were trusted for Grace/2; past that, a
@@ -139,8 +163,8 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	if took := time.Since(start); took > p.opts.Grace/2 {
 		return nil, stats, fmt.Errorf("uploading %s blobs took %s, more than half the GC grace period %s: %w", d.Site, took.Round(time.Second), p.opts.Grace, ErrSlowUpload)
 	}
-	if len(d.Log) > 0 {
-		if _, err := p.st.Put(ctx, logKey(d.Site, m.ID), bytes.NewReader(d.Log), int64(len(d.Log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
+	if len(log) > 0 {
+		if _, err := p.st.Put(ctx, logKey(d.Site, m.ID), bytes.NewReader(log), int64(len(log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
 			return nil, stats, fmt.Errorf("writing %s build log: %w", d.Site, err)
 		}
 	}
@@ -176,8 +200,8 @@ func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]File, m
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if !cleanRel(rel) {
-			return nil
+		if !cleanRel(rel) || rel == rules.RedirectsFile || rel == rules.HeadersFile {
+			return nil // rules files configure the deploy; Netlify does not serve them either
 		}
 		info, err := e.Info()
 		if err != nil {
@@ -236,12 +260,13 @@ func hashFile(name string) (File, error) {
 	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
-// knownBlobs returns the blobs of the deploys live on production and on
-// channel c: their manifests exist, so their blobs do, and GC keeps them
-// while the pointers (or the production history) name them. Any error just
-// means more blobs are checked one by one.
-func (p *Publisher) knownBlobs(ctx context.Context, s site.Name, c site.Channel) map[string]bool {
-	known := make(map[string]bool)
+// knownFiles returns the files of the deploys live on production and on
+// channel c by content hash, and every blob they name: their manifests
+// exist, so their blobs do, and GC keeps them while the pointers (or the
+// production history) name them. Any error just means more blobs are
+// checked one by one and more variants made.
+func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel) (map[string]File, map[string]bool) {
+	files, blobs := make(map[string]File), make(map[string]bool)
 	channels := []site.Channel{site.Production}
 	if c != "" && c != site.Production {
 		channels = append(channels, c)
@@ -257,10 +282,11 @@ func (p *Publisher) knownBlobs(ctx context.Context, s site.Name, c site.Channel)
 			continue
 		}
 		for _, f := range m.Files {
-			known[f.SHA256] = true
+			files[f.SHA256] = f
+			f.blobs(func(sha string) { blobs[sha] = true })
 		}
 	}
-	return known
+	return files, blobs
 }
 
 // uploadBlobs uploads the blobs the store does not have yet: those in known
@@ -273,16 +299,25 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 	}
 	seen := make(map[string]bool, len(paths))
 	var todo []up
-	for _, f := range files {
-		if seen[f.SHA256] {
-			continue
+	add := func(b File) {
+		if seen[b.SHA256] {
+			return
 		}
-		seen[f.SHA256] = true
-		if known[f.SHA256] {
+		seen[b.SHA256] = true
+		if known[b.SHA256] {
 			stats.BlobsKnown++
-			continue
+			return
 		}
-		todo = append(todo, up{f, paths[f.SHA256]})
+		todo = append(todo, up{b, paths[b.SHA256]})
+	}
+	for _, f := range files {
+		add(File{SHA256: f.SHA256, Size: f.Size, Type: f.Type})
+		if v := f.Gzip; v != nil {
+			add(File{SHA256: v.SHA256, Size: v.Size, Type: "application/gzip"})
+		}
+		if v := f.Brotli; v != nil {
+			add(File{SHA256: v.SHA256, Size: v.Size, Type: "application/x-brotli"})
+		}
 	}
 	stats.BlobsChecked = len(todo)
 	trustAfter := time.Now().Add(-p.opts.Grace / 2)
@@ -408,7 +443,9 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		if err == nil && cur.Deploy == m.ID && cur.Commit == commit {
 			return cur, nil
 		}
-		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: p.opts.Now().UTC(), History: pushHistory(cur, m.ID)}
+		now := p.opts.Now().UTC()
+		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: now}
+		next.History, next.Since = pushHistory(cur, m.ID, now)
 		opts := store.PutOptions{IfNoneMatch: true}
 		if etag != "" {
 			opts = store.PutOptions{IfMatch: etag}
@@ -432,21 +469,32 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 // maxHistory bounds Pointer.History, and so server.retention.
 const maxHistory = 100
 
-// pushHistory returns the history of a pointer that replaces cur with id:
-// id first, each deploy once.
-func pushHistory(cur Pointer, id site.DeployID) []site.DeployID {
+// pushHistory returns the history of a pointer that replaces cur with id,
+// published at now: id first, each deploy once, with when each went live
+// (zero where a pointer written before Since does not say).
+func pushHistory(cur Pointer, id site.DeployID, now time.Time) ([]site.DeployID, []time.Time) {
 	old := cur.History
 	if len(old) == 0 && cur.Deploy != "" {
 		old = []site.DeployID{cur.Deploy} // a pointer written before histories
 	}
+	since := func(i int) time.Time {
+		switch {
+		case len(cur.Since) == len(cur.History) && i < len(cur.Since):
+			return cur.Since[i]
+		case i == 0 && old[0] == cur.Deploy:
+			return cur.PublishedAt
+		}
+		return time.Time{}
+	}
 	h := make([]site.DeployID, 0, min(len(old)+1, maxHistory))
-	h = append(h, id)
-	for _, d := range old {
+	at := make([]time.Time, 0, cap(h))
+	h, at = append(h, id), append(at, now)
+	for i, d := range old {
 		if d != id && len(h) < maxHistory {
-			h = append(h, d)
+			h, at = append(h, d), append(at, since(i))
 		}
 	}
-	return h
+	return h, at
 }
 
 func (p *Publisher) changed(s site.Name, c site.Channel) {

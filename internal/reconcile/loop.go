@@ -72,6 +72,9 @@ type Spec struct {
 	Branches []string
 	Previews Previews
 	Build    build.Settings
+	// StrictRules: a deploy whose _redirects, _headers or netlify.toml
+	// have errors is not published.
+	StrictRules bool
 }
 
 // Options configure a Loop.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -141,7 +143,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 		w.mu.Unlock()
 		return false
 	case err != nil:
-		user := build.IsUserError(err) || errors.Is(err, gitsrc.ErrPathNotFound) ||
+		user := build.IsUserError(err) || errors.Is(err, gitsrc.ErrPathNotFound) || errors.Is(err, ErrRules) ||
 			errors.Is(err, gitsrc.ErrTooLarge) || errors.Is(err, publish.ErrTooLarge)
 		l.fail(w, c, desired, err, user)
 		if !errors.Is(err, errSuperseded) && ctx.Err() == nil {
@@ -153,6 +155,37 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	l.done(w, c, ptr, p.pinned)
 	l.report(w, c, ptr.Commit, "success", p.url, "live at "+p.url)
 	return false
+}
+
+// ErrRules: the deploy's rules have errors and the site has rules.strict.
+var ErrRules = errors.New("rule errors (rules.strict is on)")
+
+// netlifyTOML reads the site's netlify.toml: in the site's path, else at
+// the repository root (Netlify's base directory and repo root). keyPart is
+// what the build key must add for it: the file's blob hash when it lies
+// outside the site's tree, whose hash does not cover it.
+func netlifyTOML(repo *gitsrc.Repo, commit site.Commit, sitePath string) (data []byte, keyPart string, err error) {
+	candidates := []string{path.Join(sitePath, rules.NetlifyTOML)}
+	if path.Clean(sitePath) != "." {
+		candidates = append(candidates, rules.NetlifyTOML)
+	}
+	for i, p := range candidates {
+		data, hash, err := repo.ReadFile(commit, p, rules.MaxFileSize)
+		switch {
+		case errors.Is(err, gitsrc.ErrPathNotFound):
+			continue
+		case errors.Is(err, gitsrc.ErrTooLarge):
+			// Parse reports the size; the deploy goes on without its rules.
+			data = make([]byte, rules.MaxFileSize+1)
+		case err != nil:
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
+		}
+		if i > 0 {
+			keyPart = "+" + rules.NetlifyTOML + ":" + hash
+		}
+		return data, keyPart, nil
+	}
+	return nil, "", nil
 }
 
 var (
@@ -181,7 +214,11 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	if err != nil {
 		return publish.Pointer{}, fmt.Errorf("reading %s at %s: %w", spec.Path, commit.Short(), err)
 	}
-	key := build.Key(tree, p.settings, p.url)
+	toml, tomlKey, err := netlifyTOML(w.repo, commit, spec.Path)
+	if err != nil {
+		return publish.Pointer{}, err
+	}
+	key := build.Key(tree+tomlKey, p.settings, p.url)
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
 	switch {
 	case err == nil:
@@ -190,12 +227,18 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 		w.status.Reused++
 		w.mu.Unlock()
 	case errors.Is(err, publish.ErrNotFound):
-		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key)
+		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key, toml)
 		if err != nil {
 			return publish.Pointer{}, err
 		}
 	default:
 		return publish.Pointer{}, err
+	}
+	if n := len(m.Rules.Errors); n > 0 {
+		w.log.Warn("rule errors", "channel", c, "deploy", m.ID, "count", n, "first", m.Rules.Errors[0].Error())
+		if spec.StrictRules {
+			return publish.Pointer{}, fmt.Errorf("%w: %d in deploy %s, the first: %s", ErrRules, n, m.ID, m.Rules.Errors[0])
+		}
 	}
 	if stale, newer := l.superseded(ctx, w, c, p, commit); stale {
 		return publish.Pointer{}, fmt.Errorf("%s is no longer desired (ref now at %s): %w", commit.Short(), newer.Short(), errSuperseded)
@@ -225,7 +268,7 @@ func (l *Loop) superseded(ctx context.Context, w *worker, c site.Channel, p plan
 
 // exportAndBuild exports the site's tree into scratch space, builds it and
 // uploads the result as a deploy (not yet live).
-func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string) (*publish.Manifest, error) {
+func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string, toml []byte) (*publish.Manifest, error) {
 	spec := w.spec
 	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
 	if err != nil {
@@ -262,9 +305,10 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 	}
 	m, stats, err := l.opts.Publisher.Upload(ctx, publish.Deploy{
 		Site: spec.Name, Channel: c, Commit: commit, Tree: exp.Tree, BuildKey: key, Dir: res.Dir,
-		Info:  publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
-		Build: publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
-		Log:   res.Log,
+		Info:        publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
+		Build:       publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
+		Log:         res.Log,
+		NetlifyTOML: toml,
 	})
 	if err != nil {
 		return nil, err

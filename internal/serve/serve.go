@@ -7,11 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"path"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,10 +35,35 @@ type Blobs interface {
 	Open(ctx context.Context, sha string, size int64) (store.Object, error)
 }
 
-// Site is a served site: its name and production domains, primary first.
+// Site is a served site: its name, production domains (primary first) and
+// how its rules apply.
 type Site struct {
 	Name    site.Name
 	Domains []string
+	Rules   RuleOptions
+	Skew    SkewOptions
+}
+
+// RuleOptions are a site's settings for its Netlify rules.
+type RuleOptions struct {
+	// Proxy lets 200 rules to absolute URLs proxy; without it they are
+	// left out, so no site is an open relay.
+	Proxy bool
+	// ProxyPrivate also allows loopback, private and link-local targets.
+	ProxyPrivate  bool
+	ProxyTimeout  time.Duration // default 26s
+	ProxyMaxBytes int64         // response body limit; default 64 MiB
+	// CountryHeader names the trusted request header that carries the
+	// client's country, for Country= conditions.
+	CountryHeader string
+}
+
+// SkewOptions keep the fingerprinted assets of the previous Deploys
+// deploys of a channel answering for Grace after each was replaced, so a
+// page loaded before a deploy can still load its scripts and styles.
+type SkewOptions struct {
+	Deploys int
+	Grace   time.Duration
 }
 
 // Options configure a Handler.
@@ -63,14 +86,15 @@ type Options struct {
 type Handler struct {
 	opts    Options
 	domains map[string]route // production host → route
-	sites   map[site.Name]bool
+	sites   map[site.Name]*Site
+	proxies proxies
 
 	refresh singleflight.Group // one store read per stale pointer
 
-	mu        sync.Mutex
-	pointers  map[pointerKey]cachedPointer
-	gens      map[pointerKey]uint64 // bumped by Invalidate
-	manifests map[site.DeployID]*publish.Manifest
+	mu       sync.Mutex
+	pointers map[pointerKey]cachedPointer
+	gens     map[pointerKey]uint64 // bumped by Invalidate
+	deploys  map[site.DeployID]*deploy
 }
 
 type route struct {
@@ -89,9 +113,9 @@ type cachedPointer struct {
 	fetched time.Time
 }
 
-// maxManifests bounds the manifest cache; manifests are immutable, so any
+// maxDeploys bounds the deploy cache; manifests are immutable, so any
 // entry may go.
-const maxManifests = 256
+const maxDeploys = 256
 
 // maxPointers bounds the pointer cache. Preview hosts are chosen by whoever
 // sends the request (pr-1--, pr-2--, …), and each caches a "not found".
@@ -112,15 +136,22 @@ func New(opts Options) *Handler {
 		opts.Blobs = readerBlobs{opts.Reader}
 	}
 	h := &Handler{
-		opts:      opts,
-		domains:   make(map[string]route),
-		sites:     make(map[site.Name]bool),
-		pointers:  make(map[pointerKey]cachedPointer),
-		gens:      make(map[pointerKey]uint64),
-		manifests: make(map[site.DeployID]*publish.Manifest),
+		opts:     opts,
+		domains:  make(map[string]route),
+		sites:    make(map[site.Name]*Site),
+		pointers: make(map[pointerKey]cachedPointer),
+		gens:     make(map[pointerKey]uint64),
+		deploys:  make(map[site.DeployID]*deploy),
 	}
+	h.proxies.logger = opts.Logger
 	for _, s := range opts.Sites {
-		h.sites[s.Name] = true
+		if s.Rules.ProxyTimeout <= 0 {
+			s.Rules.ProxyTimeout = 26 * time.Second
+		}
+		if s.Rules.ProxyMaxBytes <= 0 {
+			s.Rules.ProxyMaxBytes = 64 << 20
+		}
+		h.sites[s.Name] = &s
 		for i, d := range s.Domains {
 			r := route{site: s.Name}
 			if i > 0 {
@@ -141,7 +172,7 @@ func (h *Handler) Serves(host string) bool {
 		return true
 	}
 	t, ok := preview.ParseHost(host, h.opts.PreviewDomain)
-	return ok && h.sites[t.Site]
+	return ok && h.sites[t.Site] != nil
 }
 
 // Invalidate marks a cached pointer stale, so a new deploy serves at once.
@@ -164,17 +195,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		name    site.Name
 		channel site.Channel
-		deploy  site.DeployID
+		id      site.DeployID
 		noindex bool
 	)
 	if rt, ok := h.domains[host]; ok {
 		if rt.redirect != "" {
-			h.redirectAlias(w, r, rt.redirect)
+			h.serveAlias(w, r, rt, host)
 			return
 		}
 		name, channel = rt.site, site.Production
-	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && h.sites[t.Site] {
-		name, channel, deploy, noindex = t.Site, t.Channel, t.Deploy, true
+	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && h.sites[t.Site] != nil {
+		name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
 	} else {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
 		return
@@ -182,22 +213,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if noindex {
 		w.Header().Set("X-Robots-Tag", "noindex")
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	m, err := h.manifest(r.Context(), name, channel, deploy)
+	d, ptr, err := h.deploy(r.Context(), name, channel, id)
 	switch {
 	case errors.Is(err, publish.ErrNotFound):
 		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
 		return
 	case err != nil:
-		h.opts.Logger.Error("resolving deploy", "site", name, "channel", channel, "deploy", deploy, "err", err)
+		h.opts.Logger.Error("resolving deploy", "site", name, "channel", channel, "deploy", id, "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.serveFile(w, r, m)
+	h.serveDeploy(w, r, h.sites[name], d, ptr, host)
+}
+
+// serveAlias answers an alias domain: its domain-level rules first
+// ("https://old.example.com/* https://new.example.com/:splat 301!"), then
+// 301 to the primary, same path, query and port.
+func (h *Handler) serveAlias(w http.ResponseWriter, r *http.Request, rt route, host string) {
+	if d, _, err := h.deploy(r.Context(), rt.site, site.Production, ""); err == nil && d.hostRules != nil {
+		if m, ok := d.hostRules.Match(h.ruleRequest(r, h.sites[rt.site], host), false); ok {
+			h.applyRule(w, r, h.sites[rt.site], d, m)
+			return
+		}
+	}
+	h.redirectAlias(w, r, rt.redirect)
 }
 
 // redirectAlias answers an alias domain with 301 to the primary, same path,
@@ -218,43 +257,60 @@ func (h *Handler) redirectAlias(w http.ResponseWriter, r *http.Request, primary 
 	http.Redirect(w, r, u, http.StatusMovedPermanently)
 }
 
-func (h *Handler) manifest(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*publish.Manifest, error) {
+// deploy returns the deploy to serve: deploy id, or the one channel c
+// points at (with its pointer, for skew protection).
+func (h *Handler) deploy(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*deploy, *publish.Pointer, error) {
+	var ptr *publish.Pointer
 	if id == "" {
-		ptr, err := h.pointer(ctx, s, c)
+		p, err := h.pointer(ctx, s, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		ptr, id = &p, p.Deploy
+	}
+	d, err := h.loadDeploy(ctx, s, id)
+	return d, ptr, err
+}
+
+// loadDeploy returns deploy id of site s from the cache, or reads and
+// compiles it; concurrent requests share one read.
+func (h *Handler) loadDeploy(ctx context.Context, s site.Name, id site.DeployID) (*deploy, error) {
+	h.mu.Lock()
+	d, ok := h.deploys[id]
+	h.mu.Unlock()
+	if ok && d.m.Site == s {
+		return d, nil
+	}
+	res, err, _ := h.refresh.Do("deploy "+string(s)+"/"+string(id), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
+		defer cancel()
+		m, err := h.opts.Reader.Manifest(ctx, s, id)
 		if err != nil {
 			return nil, err
 		}
-		id = ptr.Deploy
-	}
-	h.mu.Lock()
-	m, ok := h.manifests[id]
-	h.mu.Unlock()
-	if ok && m.Site == s {
-		return m, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
-	defer cancel()
-	m, err := h.opts.Reader.Manifest(ctx, s, id)
+		d := compile(m, h.sites[s])
+		h.mu.Lock()
+		if len(h.deploys) >= maxDeploys {
+			for k := range h.deploys {
+				delete(h.deploys, k)
+				break
+			}
+		}
+		h.deploys[id] = d
+		h.mu.Unlock()
+		return d, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	h.mu.Lock()
-	if len(h.manifests) >= maxManifests {
-		for k := range h.manifests {
-			delete(h.manifests, k)
-			break
-		}
-	}
-	h.manifests[id] = m
-	h.mu.Unlock()
-	return m, nil
+	return res.(*deploy), nil
 }
 
-// deployGone drops a cached manifest and reports whether the store no
+// deployGone drops a cached deploy and reports whether the store no
 // longer has it.
 func (h *Handler) deployGone(ctx context.Context, m *publish.Manifest) bool {
 	h.mu.Lock()
-	delete(h.manifests, m.ID)
+	delete(h.deploys, m.ID)
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
 	defer cancel()
@@ -343,44 +399,6 @@ func (h *Handler) evictPointers() {
 	}
 }
 
-// serveFile resolves the request path in the deploy (DESIGN §8).
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, m *publish.Manifest) {
-	urlPath := r.URL.Path
-	clean := path.Clean("/" + urlPath)
-	rel := strings.TrimPrefix(clean, "/")
-	if strings.HasSuffix(urlPath, "/") || rel == "" {
-		if rel != "" {
-			rel += "/"
-		}
-		if f, ok := m.Lookup(rel + "index.html"); ok {
-			h.send(w, r, m, rel+"index.html", f, http.StatusOK)
-			return
-		}
-	} else {
-		if f, ok := m.Lookup(rel); ok {
-			h.send(w, r, m, rel, f, http.StatusOK)
-			return
-		}
-		if _, ok := m.Lookup(rel + "/index.html"); ok {
-			u := clean + "/"
-			if r.URL.RawQuery != "" {
-				u += "?" + r.URL.RawQuery
-			}
-			http.Redirect(w, r, u, http.StatusMovedPermanently)
-			return
-		}
-		if f, ok := m.Lookup(rel + ".html"); ok {
-			h.send(w, r, m, rel+".html", f, http.StatusOK)
-			return
-		}
-	}
-	if f, ok := m.Lookup("404.html"); ok {
-		h.send(w, r, m, "404.html", f, http.StatusNotFound)
-		return
-	}
-	http.Error(w, "404 page not found", http.StatusNotFound)
-}
-
 // fingerprint matches asset names that carry a content hash (Hugo's
 // resources.Fingerprint, bundlers' name.[hash].ext): safe to cache forever.
 var fingerprint = regexp.MustCompile(`[.-]([0-9a-f]{8,})\.[a-z0-9]+$`)
@@ -399,38 +417,6 @@ func cacheControl(name, typ string) string {
 		return "public, max-age=31536000, immutable"
 	}
 	return "public, max-age=0, must-revalidate"
-}
-
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, m *publish.Manifest, name string, f publish.File, status int) {
-	obj, err := h.opts.Blobs.Open(r.Context(), f.SHA256, f.Size)
-	if err != nil {
-		if errors.Is(err, publish.ErrNotFound) && h.deployGone(r.Context(), m) {
-			// Retention removed the deploy after its manifest was cached
-			// (an old permalink): it is gone, not broken.
-			http.Error(w, "404 not found: this deploy no longer exists", http.StatusNotFound)
-			return
-		}
-		h.opts.Logger.Error("opening blob", "site", m.Site, "deploy", m.ID, "file", name, "sha256", f.SHA256, "err", err)
-		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	defer obj.Close()
-	hdr := w.Header()
-	hdr.Set("Content-Type", f.Type)
-	hdr.Set("Cache-Control", cacheControl(name, f.Type))
-	if status != http.StatusOK {
-		// A custom 404 page: no ranges or conditionals, just the body.
-		hdr.Set("Content-Length", fmt.Sprint(f.Size))
-		w.WriteHeader(status)
-		if r.Method != http.MethodHead {
-			io.Copy(w, obj) //nolint:errcheck // the client went away
-		}
-		return
-	}
-	hdr.Set("ETag", `"`+f.SHA256+`"`)
-	// ServeContent does Range, If-None-Match and HEAD; no modtime, because
-	// the ETag is the content hash.
-	http.ServeContent(w, r, name, time.Time{}, obj)
 }
 
 func hostOnly(h string) string {

@@ -38,12 +38,20 @@ type env struct {
 	pub *publish.Publisher
 	h   *serve.Handler
 	n   int // deploys so far, for distinct build keys
+	// shift moves the publisher's clock, to publish "an hour ago".
+	shift time.Duration
 }
 
 // newEnv builds an env. With invalidate, activations drop the handler's
 // cached pointer at once, as cmd/sitehost wires it; otherwise only the
 // PointerTTL refreshes it.
 func newEnv(tb testing.TB, ttl time.Duration, invalidate bool) *env {
+	tb.Helper()
+	return newEnvSites(tb, ttl, invalidate, sites)
+}
+
+// newEnvSites is newEnv serving withSites.
+func newEnvSites(tb testing.TB, ttl time.Duration, invalidate bool, withSites []serve.Site) *env {
 	tb.Helper()
 	st, err := fsstore.New(tb.TempDir())
 	if err != nil {
@@ -54,16 +62,24 @@ func newEnv(tb testing.TB, ttl time.Duration, invalidate bool) *env {
 	if invalidate {
 		onActivated = func(s site.Name, c site.Channel) { e.h.Invalidate(s, c) }
 	}
-	e.pub = publish.New(st, publish.Options{OnChanged: onActivated})
-	e.h = serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: e.pub, PointerTTL: ttl})
+	e.pub = publish.New(st, publish.Options{OnChanged: onActivated, Now: func() time.Time { return e.now() }})
+	e.h = serve.New(serve.Options{Sites: withSites, PreviewDomain: previewDomain, Reader: e.pub, PointerTTL: ttl})
 	return e
 }
+
+// now is the publisher's clock: real time, or shifted by e.shift.
+func (e *env) now() time.Time { return time.Now().Add(e.shift) }
 
 // deploy uploads files as a new deploy of s, without activating it.
 func (e *env) deploy(tb testing.TB, s site.Name, files map[string]string) *publish.Manifest {
 	tb.Helper()
 	dir := tb.TempDir()
+	var toml []byte
 	for name, body := range files {
+		if name == "netlify.toml" {
+			toml = []byte(body) // from the repository, not the output
+			continue
+		}
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			tb.Fatal(err)
@@ -74,7 +90,7 @@ func (e *env) deploy(tb testing.TB, s site.Name, files map[string]string) *publi
 	}
 	e.n++
 	m, _, err := e.pub.Upload(context.Background(), publish.Deploy{
-		Site: s, Commit: commit(e.n), BuildKey: sha(fmt.Sprint(s, e.n)), Dir: dir,
+		Site: s, Commit: commit(e.n), BuildKey: sha(fmt.Sprint(s, e.n)), Dir: dir, NetlifyTOML: toml,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -291,6 +307,7 @@ func TestPaths(t *testing.T) {
 		{"pretty URL of a page", "a.test", "", "/about", 200, "about", "", "text/html"},
 		{"page by name", "a.test", "", "/about.html", 200, "about", "", "text/html"},
 		{"folder wins over page", "a.test", "", "/docs", 301, "", "/docs/", ""},
+		{"page with a slash redirects", "a.test", "", "/about/?x=1", 301, "", "/about?x=1", ""},
 		{"dot-dot cleaned", "a.test", "", "/a/../b.txt", 200, "bee", "", "text/plain"},
 		{"escaped dot-dot cleaned", "a.test", "", "/a/%2e%2e/b.txt", 200, "bee", "", "text/plain"},
 		{"dot-dot above the root", "a.test", "", "/../../b.txt", 200, "bee", "", "text/plain"},

@@ -1,0 +1,184 @@
+package publish
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sitehost/sitehost/internal/compress"
+	"github.com/sitehost/sitehost/internal/rules"
+)
+
+// maxCompressSize bounds the files that get precompressed variants; larger
+// ones are served as they are rather than holding up a publish.
+const maxCompressSize = 32 << 20
+
+// bestBudget is how many bytes of new content one deploy compresses at the
+// best level (brotli 11 runs at ~0.5 MB/s: about 2 s of CPU); the rest get
+// the fast level. A deploy that changes a few pages gets the smallest
+// files; one that changes every page is not held up for minutes.
+const bestBudget = 1 << 20
+
+// makeVariants gives every file worth compressing its gzip and brotli forms.
+// A file whose content a live manifest already has with variants takes
+// them from there: a deploy that changes one page compresses one page. New
+// variants are written to files under dir and added to paths (sha → file),
+// so they upload like any other blob.
+func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[string]File, paths map[string]string, known map[string]File, stats *UploadStats) error {
+	type job struct {
+		sha, src, typ string
+		size          int64
+		level         compress.Level
+	}
+	var jobs []job
+	queued := make(map[string]bool)
+	for _, f := range files {
+		if !compress.Worth(f.Type, f.Size) || f.Size > maxCompressSize || queued[f.SHA256] {
+			continue
+		}
+		queued[f.SHA256] = true
+		if k, ok := known[f.SHA256]; ok && (k.Gzip != nil || k.Brotli != nil) {
+			continue
+		}
+		jobs = append(jobs, job{sha: f.SHA256, src: paths[f.SHA256], typ: f.Type, size: f.Size})
+	}
+	// Smallest first, so the budget covers as many files as it can, in an
+	// order that does not depend on map iteration.
+	slices.SortFunc(jobs, func(a, b job) int { return cmp.Or(cmp.Compare(a.size, b.size), strings.Compare(a.sha, b.sha)) })
+	budget := int64(bestBudget)
+	for i := range jobs {
+		if jobs[i].size <= budget {
+			budget -= jobs[i].size
+		} else {
+			jobs[i].level, budget = compress.Fast, 0
+		}
+	}
+	made := make(map[string]File, len(jobs)) // body sha → variants
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Concurrency)
+	for _, j := range jobs {
+		g.Go(func() error {
+			var v File
+			for _, enc := range []compress.Encoding{compress.Brotli, compress.Gzip} {
+				out, err := p.encode(ctx, dir, j.src, j.size, enc, j.level)
+				if err != nil {
+					return fmt.Errorf("compressing %s: %w", j.src, err)
+				}
+				if out.Size == 0 {
+					continue // not worth it
+				}
+				mu.Lock()
+				paths[out.SHA256] = filepath.Join(dir, out.SHA256)
+				stats.Variants++
+				mu.Unlock()
+				if enc == compress.Brotli {
+					v.Brotli = &Variant{out.SHA256, out.Size}
+				} else {
+					v.Gzip = &Variant{out.SHA256, out.Size}
+				}
+			}
+			mu.Lock()
+			made[j.sha] = v
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for rel, f := range files {
+		v, ok := made[f.SHA256]
+		if !ok {
+			v, ok = known[f.SHA256]
+		}
+		if ok && compress.Worth(f.Type, f.Size) && f.Size <= maxCompressSize {
+			f.Gzip, f.Brotli = v.Gzip, v.Brotli
+			files[rel] = f
+		}
+	}
+	return nil
+}
+
+// encode compresses the file src into dir, named by its sha256. A variant
+// larger than compress.KeepRatio of the original is removed and reported
+// with size 0.
+func (p *Publisher) encode(ctx context.Context, dir, src string, size int64, enc compress.Encoding, level compress.Level) (Variant, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return Variant{}, err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, "enc-")
+	if err != nil {
+		return Variant{}, err
+	}
+	defer os.Remove(tmp.Name()) // renamed away on success
+	defer tmp.Close()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(tmp, h)}
+	if err := compress.Encode(ctx, enc, level, cw, in, size); err != nil {
+		return Variant{}, err
+	}
+	if float64(cw.n) > compress.KeepRatio*float64(size) {
+		return Variant{}, nil
+	}
+	if err := tmp.Close(); err != nil {
+		return Variant{}, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum)); err != nil {
+		return Variant{}, err
+	}
+	return Variant{SHA256: sum, Size: cw.n}, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// parseRules reads the rules files of a built directory and parses them
+// with the site's netlify.toml. A file that cannot be read is an error on
+// the deploy, like a syntax error: the rest still apply.
+func parseRules(dir string, toml []byte) rules.Set {
+	var errs []rules.Error
+	read := func(name string) []byte {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err == nil {
+			defer f.Close()
+			var data []byte
+			// One byte more than allowed, so the parser sees it is too big.
+			data, err = io.ReadAll(io.LimitReader(f, rules.MaxFileSize+1))
+			if err == nil {
+				return data
+			}
+		}
+		errs = append(errs, rules.Error{File: name, Message: "reading: " + err.Error()})
+		return nil
+	}
+	set := rules.Parse(read(rules.RedirectsFile), read(rules.HeadersFile), toml)
+	set.Errors = append(errs, set.Errors...)
+	return set
+}
