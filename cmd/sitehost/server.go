@@ -198,7 +198,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 			Branches:    sc.Branches,
 			Previews:    reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
 			Build:       build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
-			StrictRules: sc.Rules.Strict,
+			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy,
 		})
 		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
 	}
@@ -295,7 +295,12 @@ func (s *server) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := s.publisher.GC(ctx, publish.GCOptions{Retention: s.cfg.Server.Retention}); err != nil && ctx.Err() == nil {
+		opts := publish.GCOptions{Retention: s.cfg.Server.Retention}
+		for _, sc := range s.cfg.Sites {
+			opts.SkewDeploys = max(opts.SkewDeploys, sc.Skew.Deploys)
+			opts.SkewGrace = max(opts.SkewGrace, sc.Skew.Grace)
+		}
+		if _, err := s.publisher.GC(ctx, opts); err != nil && ctx.Err() == nil {
 			s.log.Error("garbage collection failed; retrying at the next interval", "err", err)
 		}
 		// Jitter spreads the replicas' collections apart.

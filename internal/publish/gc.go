@@ -21,6 +21,11 @@ type GCOptions struct {
 	// one included (default 20). Deploys any channel points at are kept
 	// whatever their age.
 	Retention int
+	// SkewDeploys and SkewGrace keep, on every channel, the deploys that
+	// skew protection may still serve assets from: the first SkewDeploys
+	// replaced less than SkewGrace ago (the largest settings of any site).
+	SkewDeploys int
+	SkewGrace   time.Duration
 }
 
 // GCStats says what a collection did.
@@ -59,7 +64,7 @@ func (p *Publisher) GC(ctx context.Context, opts GCOptions) (GCStats, error) {
 	stats.Sites = len(sites)
 	var kept []deployRef
 	for name, inv := range sites {
-		k, deleted, err := p.collectSite(ctx, name, inv, opts.Retention, cutoff)
+		k, deleted, err := p.collectSite(ctx, name, inv, opts, cutoff)
 		if err != nil {
 			return stats, fmt.Errorf("collecting %s: %w", name, err)
 		}
@@ -140,8 +145,9 @@ func (p *Publisher) inventory(ctx context.Context) (map[site.Name]*siteInventory
 
 // referenced reads a site's pointers: the deploys they name, and the first
 // retention entries of production's history.
-func (p *Publisher) referenced(ctx context.Context, s site.Name, channels []site.Channel, retention int) (map[site.DeployID]bool, error) {
+func (p *Publisher) referenced(ctx context.Context, s site.Name, channels []site.Channel, opts GCOptions) (map[site.DeployID]bool, error) {
 	refs := make(map[site.DeployID]bool)
+	now := time.Now()
 	for _, c := range channels {
 		ptr, err := p.Pointer(ctx, s, c)
 		if errors.Is(err, ErrNotFound) {
@@ -151,6 +157,12 @@ func (p *Publisher) referenced(ctx context.Context, s site.Name, channels []site
 			return nil, err
 		}
 		refs[ptr.Deploy] = true
+		for i, old := range ptr.Replaced() {
+			if i >= opts.SkewDeploys || now.Sub(old.At) >= opts.SkewGrace {
+				break
+			}
+			refs[old.Deploy] = true
+		}
 		if c != site.Production {
 			continue
 		}
@@ -160,7 +172,7 @@ func (p *Publisher) referenced(ctx context.Context, s site.Name, channels []site
 			refs[ptr.Previous] = true
 		}
 		for i, id := range ptr.History {
-			if i >= retention {
+			if i >= opts.Retention {
 				break
 			}
 			refs[id] = true
@@ -170,8 +182,8 @@ func (p *Publisher) referenced(ctx context.Context, s site.Name, channels []site
 }
 
 // collectSite deletes a site's unneeded deploys and returns those kept.
-func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInventory, retention int, cutoff time.Time) ([]deployRef, int, error) {
-	refs, err := p.referenced(ctx, s, inv.channels, retention)
+func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInventory, opts GCOptions, cutoff time.Time) ([]deployRef, int, error) {
+	refs, err := p.referenced(ctx, s, inv.channels, opts)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -198,7 +210,7 @@ func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInven
 			delete(inv.builds, key)
 		}
 	}
-	refs, err = p.referenced(ctx, s, inv.channels, retention)
+	refs, err = p.referenced(ctx, s, inv.channels, opts)
 	if err != nil {
 		return nil, 0, err
 	}

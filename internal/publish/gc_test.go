@@ -238,3 +238,34 @@ func (s *hookStore) List(ctx context.Context, prefix string) iter.Seq2[store.Inf
 	}
 	return s.Store.List(ctx, prefix)
 }
+
+// TestGCKeepsSkewDeploys: the deploys a channel replaced within the skew
+// grace period keep serving their assets, so GC keeps them, on previews
+// too (whose history retention does not cover).
+func TestGCKeepsSkewDeploys(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts publish.GCOptions
+		kept bool
+	}{
+		{"skew protection on", publish.GCOptions{Retention: 1, SkewDeploys: 3, SkewGrace: time.Hour}, true},
+		{"skew protection off", publish.GCOptions{Retention: 1}, false},
+		{"replaced too long ago", publish.GCOptions{Retention: 1, SkewDeploys: 3, SkewGrace: time.Nanosecond}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newGCFixture(t)
+			old := f.deploy(t, "pr-1", "a", map[string]string{"app.0123abcd.js": "a"})
+			f.deploy(t, "pr-1", "b", map[string]string{"app.4567cdef.js": "b"})
+			f.ageAll(t, 2*time.Hour) // old by age; replaced just now
+			if _, err := f.p.GC(t.Context(), tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.exists(t, manifestKey(blog, old.ID)); got != tt.kept {
+				t.Errorf("replaced deploy kept = %v, want %v", got, tt.kept)
+			}
+			if got := f.exists(t, publish.BlobKey(sha("a"))); got != tt.kept {
+				t.Errorf("its asset kept = %v, want %v", got, tt.kept)
+			}
+		})
+	}
+}

@@ -75,6 +75,9 @@ type Spec struct {
 	// StrictRules: a deploy whose _redirects, _headers or netlify.toml
 	// have errors is not published.
 	StrictRules bool
+	// Proxy: the site lets rules proxy; without it they are ignored, which
+	// a publish logs.
+	Proxy bool
 }
 
 // Options configure a Loop.

@@ -234,6 +234,14 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	default:
 		return publish.Pointer{}, err
 	}
+	if !spec.Proxy {
+		for _, r := range m.Rules.Redirects {
+			if r.Proxy {
+				w.log.Warn("proxy rules are ignored: the site does not set rules.proxy", "channel", c, "deploy", m.ID, "first", fmt.Sprintf("%s:%d", r.Source, r.Line))
+				break
+			}
+		}
+	}
 	if n := len(m.Rules.Errors); n > 0 {
 		w.log.Warn("rule errors", "channel", c, "deploy", m.ID, "count", n, "first", m.Rules.Errors[0].Error())
 		if spec.StrictRules {

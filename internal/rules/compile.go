@@ -59,19 +59,15 @@ func (cr *compiledRule) compile(r *Redirect) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path // netlify.toml accepts "old-path"
 	}
-	names := map[string]int{} // placeholder name → slot
-	cr.segs, cr.key = compilePath(trimSlash(path), names)
-	cr.nslots = len(names)
+	var names slotNames // placeholder name → slot
+	cr.segs, cr.key = compilePath(trimSlash(path), &names)
 
+	// A query capture named like a path placeholder shares its slot: the
+	// query's value, checked last, is the one substituted.
 	for k, v := range r.Query {
 		q := queryCond{key: unescapeQuery(k), slot: -1}
 		if name, ok := strings.CutPrefix(v, ":"); ok && name != "" {
-			slot, seen := names[name]
-			if !seen {
-				slot = len(names)
-				names[name] = slot
-			}
-			q.slot = slot
+			q.slot = names.slot(name)
 		} else {
 			q.value = unescapeQuery(v)
 		}
@@ -80,6 +76,21 @@ func (cr *compiledRule) compile(r *Redirect) {
 	cr.nslots = len(names)
 	cr.tmpl = compileTarget(r.To, names, cr.hasSplat())
 	cr.passQuery = len(r.Query) == 0 && !strings.Contains(r.To, "?")
+}
+
+// slotNames numbers a rule's placeholder names; nil until the first one, as
+// most rules have none.
+type slotNames map[string]int
+
+func (s *slotNames) slot(name string) int {
+	if i, ok := (*s)[name]; ok {
+		return i
+	}
+	if *s == nil {
+		*s = slotNames{}
+	}
+	(*s)[name] = len(*s)
+	return len(*s) - 1
 }
 
 func (cr *compiledRule) hasSplat() bool {
@@ -91,39 +102,27 @@ func (cr *compiledRule) hasSplat() bool {
 // segments are percent-decoded (request paths are), each on its own, so
 // "%2F" cannot merge or split placeholders. A path with no placeholder or
 // splat is literal: segs is nil and key is its decoded form.
-func compilePath(path string, names map[string]int) (segs []segment, key string) {
+func compilePath(path string, names *slotNames) (segs []segment, key string) {
 	if path == "/" {
 		return nil, "/"
 	}
-	raw := strings.Split(path[1:], "/")
-	literal := true
-	for i, s := range raw {
-		if (len(s) > 1 && s[0] == ':') || (i == len(raw)-1 && strings.HasSuffix(s, "*")) {
-			literal = false
-			break
-		}
-	}
-	if literal {
+	if isLiteralPath(path) {
 		if !strings.Contains(path, "%") {
-			return nil, path
+			return nil, path // most rules: no allocation
 		}
 		var b strings.Builder
-		for _, s := range raw {
+		for _, s := range strings.Split(path[1:], "/") {
 			b.WriteByte('/')
 			b.WriteString(unescapePath(s))
 		}
 		return nil, b.String()
 	}
+	raw := strings.Split(path[1:], "/")
 	for i, s := range raw {
 		last := i == len(raw)-1
 		switch {
 		case len(s) > 1 && s[0] == ':':
-			slot, seen := names[s[1:]]
-			if !seen {
-				slot = len(names)
-				names[s[1:]] = slot
-			}
-			segs = append(segs, segment{kind: segParam, text: s[1:], slot: slot})
+			segs = append(segs, segment{kind: segParam, text: s[1:], slot: names.slot(s[1:])})
 		case last && s == "*":
 			segs = append(segs, segment{kind: segSplat})
 		case last && strings.HasSuffix(s, "*"):
@@ -136,6 +135,22 @@ func compilePath(path string, names map[string]int) (segs []segment, key string)
 		}
 	}
 	return segs, ""
+}
+
+// isLiteralPath reports whether a rule path has neither a ":name"
+// segment nor a final segment ending in "*".
+func isLiteralPath(path string) bool {
+	rest := path[1:]
+	for {
+		seg, next, more := strings.Cut(rest, "/")
+		if len(seg) > 1 && seg[0] == ':' {
+			return false
+		}
+		if !more {
+			return !strings.HasSuffix(seg, "*")
+		}
+		rest = next
+	}
 }
 
 func unescapePath(s string) string {

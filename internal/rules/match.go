@@ -9,7 +9,7 @@ import (
 // Request is what matching looks at.
 type Request struct {
 	Host     string // lowercase, no port
-	Path     string // decoded URL path (r.URL.Path), starts with "/"; callers clean it
+	Path     string // decoded URL path (r.URL.Path), starts with "/"
 	RawQuery string
 	// Header is read for Accept-Language and Cookie, only when a candidate
 	// rule has such a condition.
@@ -91,17 +91,17 @@ func (m *Matcher) Match(req *Request, forcedOnly bool) (Match, bool) {
 	}
 
 	var st reqState
-	var slots [8]string
+	var vbuf [8]string
 	for _, i := range cands {
 		cr := &m.rules[i]
 		if (forcedOnly && !cr.r.Force) || cr.never {
 			continue
 		}
-		vals := slots[:0]
-		if cr.nslots > len(slots) {
-			vals = make([]string, cr.nslots)
+		var vals []string
+		if cr.nslots <= len(vbuf) {
+			vals = vbuf[:cr.nslots]
 		} else {
-			vals = slots[:cr.nslots]
+			vals = make([]string, cr.nslots)
 		}
 		splat, ok := cr.matchPath(p, np, vals)
 		if !ok || !cr.matchQuery(req.RawQuery, vals) || !cr.matchConditions(req, &st) {

@@ -2,8 +2,10 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -30,8 +32,8 @@ type rawRedirect struct {
 }
 
 // finish validates raw the way upstream's normalizeRedirects does and
-// builds the Redirect. ok is false when the rule must be left out; errs may
-// hold errors for a rule that is kept.
+// builds the Redirect. ok is false when the rule must be left out; a kept
+// rule may still add errors to el.
 func (raw *rawRedirect) finish(source string, line int, el *errorList) (Redirect, bool) {
 	if raw.from == "" {
 		el.add(line, `Missing "from" field`)
@@ -83,15 +85,18 @@ func (raw *rawRedirect) finish(source string, line int, el *errorList) (Redirect
 		Source:     source,
 		Line:       line,
 	}
-	for name, value := range raw.headers {
-		if err := checkProxyHeader(name, value); err != nil {
-			el.add(line, "%v; it is left out", err)
-			continue
+	if len(raw.headers) > 0 {
+		for _, name := range slices.Sorted(maps.Keys(raw.headers)) { // sorted: errors in a stable order
+			value := raw.headers[name]
+			if err := checkProxyHeader(name, value); err != nil {
+				el.add(line, "%v; it is left out", err)
+				continue
+			}
+			if r.Headers == nil {
+				r.Headers = make(map[string]string, len(raw.headers))
+			}
+			r.Headers[name] = value
 		}
-		if r.Headers == nil {
-			r.Headers = make(map[string]string, len(raw.headers))
-		}
-		r.Headers[name] = value
 	}
 	if len(r.Conditions.Role) > 0 {
 		el.add(line, msgRole)

@@ -21,7 +21,7 @@ const (
 // [A-Za-z0-9_], so ":id" never replaces part of ":identifier"; a token
 // naming nothing stays as written. It returns nil when there is nothing
 // to substitute.
-func compileTarget(to string, names map[string]int, hasSplat bool) []tmplPart {
+func compileTarget(to string, names slotNames, hasSplat bool) []tmplPart {
 	var parts []tmplPart
 	lit := 0 // start of the pending literal text
 	inQuery := false

@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -29,7 +30,10 @@ func ParseNetlifyTOML(data []byte) ([]Redirect, []HeaderRule, []Error) {
 		el.add(line, "Could not parse configuration file: %v", err)
 		return nil, nil, el.errs
 	}
-	pos := tomlPositions(data)
+	var pos tomlPos
+	if doc["redirects"] != nil || doc["headers"] != nil {
+		pos = tomlPositions(data)
+	}
 	rs := parseTOMLRedirects(doc["redirects"], pos.of("redirects"), &el)
 	hs := parseTOMLHeaders(doc["headers"], pos.of("headers"), &el)
 	return rs, hs, el.errs
@@ -49,18 +53,18 @@ func decodeTOML(data []byte) (doc map[string]any, err error) {
 	return doc, nil
 }
 
-func parseTOMLRedirects(v any, lines tableLines, el *errorList) []Redirect {
+func parseTOMLRedirects(v any, at tableLines, el *errorList) []Redirect {
 	if v == nil {
 		return nil
 	}
 	list, ok := v.([]any)
 	if !ok {
-		el.add(lines.key, `Could not parse configuration file: "redirects" must be an array, not %s`, describe(v))
+		el.add(at.key, `Could not parse configuration file: "redirects" must be an array, not %s`, describe(v))
 		return nil
 	}
 	var rs []Redirect
 	for i, item := range list {
-		line := lines.element(i)
+		line := at.element(i)
 		if len(rs) == maxRules {
 			el.add(line, "more than %d redirects; this one and the rest are ignored", maxRules)
 			break
@@ -136,7 +140,7 @@ func tomlRedirect(m map[string]any, line int, el *errorList) (rawRedirect, bool)
 		}
 		// Sorted, so that of "Country" and "country" the lowercase one
 		// wins, as upstream has it, whatever the map order.
-		for _, k := range slices.Sorted(mapKeys(cm)) {
+		for _, k := range slices.Sorted(maps.Keys(cm)) {
 			vs, ok := stringList(cm[k])
 			if !ok {
 				return bad("condition %q must be a string or an array of strings, not %s", k, describe(cm[k]))
@@ -191,18 +195,18 @@ func tomlStatus(v any) (int, bool) {
 	return 0, false
 }
 
-func parseTOMLHeaders(v any, lines tableLines, el *errorList) []HeaderRule {
+func parseTOMLHeaders(v any, at tableLines, el *errorList) []HeaderRule {
 	if v == nil {
 		return nil
 	}
 	list, ok := v.([]any)
 	if !ok {
-		el.add(lines.key, `Could not parse configuration file: "headers" must be an array, not %s`, describe(v))
+		el.add(at.key, `Could not parse configuration file: "headers" must be an array, not %s`, describe(v))
 		return nil
 	}
 	var hs []HeaderRule
 	for i, item := range list {
-		line := lines.element(i)
+		line := at.element(i)
 		if len(hs) == maxRules {
 			el.add(line, "more than %d headers rules; this one and the rest are ignored", maxRules)
 			break
@@ -245,7 +249,7 @@ func tomlHeaderRule(m map[string]any, line int, el *errorList) (HeaderRule, bool
 	h := HeaderRule{For: trimJS(forPath), Source: NetlifyTOML, Line: line}
 	// A map has no order; sorting keeps the rule (and the manifest)
 	// deterministic.
-	for _, k := range slices.Sorted(mapKeys(vm)) {
+	for _, k := range slices.Sorted(maps.Keys(vm)) {
 		name := trimJS(k)
 		if name == "" {
 			el.add(line, "Empty header name")
@@ -314,16 +318,6 @@ func firstOf(m map[string]any, keys ...string) (any, bool) {
 		}
 	}
 	return nil, false
-}
-
-func mapKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // scalarString turns a TOML scalar into the text a query value is compared

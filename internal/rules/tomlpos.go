@@ -32,9 +32,11 @@ func (p tomlPos) of(key string) tableLines {
 // [[redirects]] header, or the key of "redirects = [...]" (and each inline
 // table in it). It walks go-toml's AST, not the text, so a "[[redirects]]"
 // inside a multi-line string is not mistaken for a table. The document
-// has already decoded without error.
-func tomlPositions(data []byte) tomlPos {
-	pos := tomlPos{}
+// has already decoded without error; should the parser still panic, the
+// lines found so far are kept.
+func tomlPositions(data []byte) (pos tomlPos) {
+	pos = tomlPos{}
+	defer func() { _ = recover() }()
 	var p unstable.Parser
 	p.Reset(data)
 	lc := lineCounter{data: data}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -62,7 +63,13 @@ func readOnly(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (h *Handler) ruleRequest(r *http.Request, st *Site, host string) *rules.Request {
-	req := &rules.Request{Host: host, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header}
+	// Matched cleaned, so a splat never carries ".." to a redirect or proxy
+	// target outside the prefix the rule gave it.
+	p := path.Clean("/" + r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && p != "/" {
+		p += "/"
+	}
+	req := &rules.Request{Host: host, Path: p, RawQuery: r.URL.RawQuery, Header: r.Header}
 	if st.Rules.CountryHeader != "" {
 		req.Country = r.Header.Get(st.Rules.CountryHeader)
 	}
@@ -94,6 +101,11 @@ func (h *Handler) applyRule(w http.ResponseWriter, r *http.Request, st *Site, d 
 		// An absolute URL with a status that cannot proxy: nothing here.
 		h.notFound(w, r, d)
 		return
+	}
+	// Targets come escaped (a splat with a space is %20); files are named
+	// as they are.
+	if p, err := url.PathUnescape(target); err == nil {
+		target = p
 	}
 	name, f, ok := d.resolveTarget(target)
 	if !ok {

@@ -29,6 +29,7 @@ const redirects = `# Netlify _redirects, as a user would write them
 /store id=:id    /product/:id       301
 /search q=sitehost  /found          302
 /app/*           /app/index.html    200
+/files/*         /docs/:splat.txt   200
 /gone            /errors/gone.html  410
 /legal           /errors/legal.html 451
 /en/*            /en/404.html       404
@@ -62,18 +63,19 @@ var ruleSites = []serve.Site{
 func TestRules(t *testing.T) {
 	e := newEnvSites(t, time.Hour, true, ruleSites)
 	m := e.live(t, "a", site.Production, map[string]string{
-		"_redirects":        redirects,
-		"_headers":          headers,
-		"index.html":        "spa shell",
-		"about/index.html":  "about",
-		"blog/post.html":    "a post",
-		"app/index.html":    "app shell",
-		"errors/gone.html":  "gone for good",
-		"errors/legal.html": "unavailable for legal reasons",
-		"en/404.html":       "english not found",
-		"css/site.css":      "body{}",
-		"secret/x.txt":      "x",
-		"404.html":          "custom not found",
+		"_redirects":         redirects,
+		"_headers":           headers,
+		"index.html":         "spa shell",
+		"about/index.html":   "about",
+		"blog/post.html":     "a post",
+		"app/index.html":     "app shell",
+		"errors/gone.html":   "gone for good",
+		"errors/legal.html":  "unavailable for legal reasons",
+		"en/404.html":        "english not found",
+		"css/site.css":       "body{}",
+		"docs/café menu.txt": "café menu",
+		"secret/x.txt":       "x",
+		"404.html":           "custom not found",
 	})
 	if _, ok := m.Files["_redirects"]; ok {
 		t.Error("_redirects was published as a file")
@@ -86,7 +88,7 @@ func TestRules(t *testing.T) {
 	for _, e := range m.Rules.Errors {
 		errs = append(errs, e.Error())
 	}
-	for _, want := range []string{"_redirects:20:", "_redirects:22:", "_headers:8:"} {
+	for _, want := range []string{"_redirects:21:", "_redirects:23:", "_headers:8:"} {
 		if !slices.ContainsFunc(errs, func(s string) bool { return strings.HasPrefix(s, want) }) {
 			t.Errorf("no rule error at %s; errors: %q", want, errs)
 		}
@@ -116,6 +118,9 @@ func TestRules(t *testing.T) {
 		{name: "query literal matches", target: "/search?q=sitehost", status: 302, location: "/found"},
 		{name: "query literal differs", target: "/search?q=other", status: 200, body: "spa shell"},
 		{name: "rewrite", target: "/app/settings/profile", status: 200, body: "app shell"},
+		{name: "rewrite to an escaped name", target: "/files/caf%C3%A9%20menu", status: 200, body: "café menu"},
+		{name: "a splat never climbs out", target: "/news/../../etc/passwd", status: 200, body: "spa shell"},
+		{name: "a splat never climbs out, escaped", target: "/news/%2e%2e/x", status: 200, body: "spa shell"},
 		{name: "410 with content", target: "/gone", status: 410, body: "gone for good"},
 		{name: "451 with content", target: "/legal", status: 451, body: "unavailable for legal reasons"},
 		{name: "custom 404 for a section", target: "/en/missing", status: 404, body: "english not found"},
@@ -255,12 +260,21 @@ func TestCompression(t *testing.T) {
 			}
 		})
 	}
+	// Ranges count identity bytes: a compressed answer is whole.
+	rec := do(t, e.h, request{host: "a.test", target: "/", header: http.Header{"Accept-Encoding": {"br"}, "Range": {"bytes=0-9"}}})
+	if rec.Code != 200 || decode(t, "br", rec.Body.Bytes()) != page {
+		t.Errorf("Range with br: %d, %d bytes; want the whole compressed page", rec.Code, rec.Body.Len())
+	}
+	rec = do(t, e.h, request{host: "a.test", target: "/", header: http.Header{"Range": {"bytes=0-9"}}})
+	if rec.Code != 206 || rec.Body.String() != page[:10] {
+		t.Errorf("Range without compression: %d %q", rec.Code, rec.Body)
+	}
 	if h := do(t, e.h, request{host: "a.test", target: "/img.png", header: http.Header{"Accept-Encoding": {"br"}}}).Header(); h.Get("Content-Encoding") != "" || h.Get("Vary") != "" {
 		t.Errorf("image: Content-Encoding %q, Vary %q; want neither", h.Get("Content-Encoding"), h.Get("Vary"))
 	}
 	// A custom 404 page is compressed too.
 	m404 := e.live(t, "b", site.Production, map[string]string{"404.html": page})
-	rec := do(t, e.h, request{host: "b.test", target: "/nope", header: http.Header{"Accept-Encoding": {"gzip"}}})
+	rec = do(t, e.h, request{host: "b.test", target: "/nope", header: http.Header{"Accept-Encoding": {"gzip"}}})
 	if rec.Code != 404 || rec.Header().Get("Content-Encoding") != "gzip" || decode(t, "gzip", rec.Body.Bytes()) != page || m404.Files["404.html"].Gzip == nil {
 		t.Errorf("404 page: %d, Content-Encoding %q", rec.Code, rec.Header().Get("Content-Encoding"))
 	}
