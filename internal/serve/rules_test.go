@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -441,5 +442,39 @@ func TestProxy(t *testing.T) {
 	}
 	if hits.Load() != before {
 		t.Error("the private upstream was reached")
+	}
+}
+
+// BenchmarkServeRules45000 serves from a deploy with Netlify's 45,000-rule
+// fixture as its _redirects: a redirect near the end of the file, a file
+// the rules do not touch, and a miss that every rule is checked against.
+func BenchmarkServeRules45000(b *testing.B) {
+	data, err := os.ReadFile("../../../shared/testdata/netlify/build/redirect-parser/fixtures/redirects_file/large_45000_redirects_file")
+	if err != nil {
+		b.Skipf("fixture: %v", err)
+	}
+	e := newEnvSites(b, time.Hour, true, ruleSites)
+	e.live(b, "a", site.Production, map[string]string{
+		"_redirects": string(data), "index.html": "<!doctype html><p>home</p>", "404.html": "not found",
+	})
+	for _, tt := range []struct {
+		name, target string
+		status       int
+	}{
+		{"redirect", "/base/some-44990", 301},
+		{"file", "/", 200},
+		{"miss", "/nothing/here", 404},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "http://a.test"+tt.target, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				e.h.ServeHTTP(rec, req)
+				if rec.Code != tt.status {
+					b.Fatalf("status %d, want %d", rec.Code, tt.status)
+				}
+			}
+		})
 	}
 }
