@@ -40,6 +40,14 @@ type File struct {
 type Variant struct {
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
+	// Fast: made at the fast level; a later deploy with budget to spare
+	// makes it again at the best one.
+	Fast bool `json:"fast,omitempty"`
+}
+
+// fastVariants reports whether any of f's variants was made fast.
+func (f File) fastVariants() bool {
+	return (f.Gzip != nil && f.Gzip.Fast) || (f.Brotli != nil && f.Brotli.Fast)
 }
 
 // blobs calls fn with every blob the file needs: its body and its variants.

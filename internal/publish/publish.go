@@ -46,6 +46,9 @@ type Options struct {
 	// TempDir holds precompressed variants while they upload (default
 	// os.TempDir()).
 	TempDir string
+	// BestBudget is how many bytes of content one deploy compresses at the
+	// best level; the rest get the fast one (default 1 MiB).
+	BestBudget int64
 	// Now is the clock of timestamps written into manifests and pointers
 	// (tests). Ages of stored objects are always measured with time.Now,
 	// as the store's clock is a real one.
@@ -77,6 +80,9 @@ func New(st store.Store, opts Options) *Publisher {
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = time.Hour
+	}
+	if opts.BestBudget <= 0 {
+		opts.BestBudget = defaultBestBudget
 	}
 	return &Publisher{st: st, opts: opts}
 }

@@ -25,11 +25,11 @@ import (
 // ones are served as they are rather than holding up a publish.
 const maxCompressSize = 32 << 20
 
-// bestBudget is how many bytes of new content one deploy compresses at the
-// best level (brotli 11 runs at ~0.5 MB/s: about 2 s of CPU); the rest get
-// the fast level. A deploy that changes a few pages gets the smallest
-// files; one that changes every page is not held up for minutes.
-const bestBudget = 1 << 20
+// defaultBestBudget is how many bytes of content one deploy compresses at
+// the best level (brotli 11 runs at ~0.5 MB/s: about 2 s of CPU); the rest
+// get the fast level. A deploy that changes a few pages gets the best for
+// them; one that changes every page is not held up for minutes.
+const defaultBestBudget = 1 << 20
 
 // makeVariants gives every file worth compressing its gzip and brotli forms.
 // A file whose content a live manifest already has with variants takes
@@ -57,13 +57,30 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 	// Smallest first, so the budget covers as many files as it can, in an
 	// order that does not depend on map iteration.
 	slices.SortFunc(jobs, func(a, b job) int { return cmp.Or(cmp.Compare(a.size, b.size), strings.Compare(a.sha, b.sha)) })
-	budget := int64(bestBudget)
+	budget := p.opts.BestBudget
 	for i := range jobs {
 		if jobs[i].size <= budget {
 			budget -= jobs[i].size
 		} else {
 			jobs[i].level, budget = compress.Fast, 0
 		}
+	}
+	// Budget left over upgrades live files whose variants were made fast
+	// by an earlier, bigger deploy: a site converges on the best level
+	// over a few deploys without ever holding one up.
+	var upgrades []job
+	for sha := range queued {
+		if k, ok := known[sha]; ok && k.fastVariants() {
+			upgrades = append(upgrades, job{sha: sha, src: paths[sha], typ: k.Type, size: k.Size})
+		}
+	}
+	slices.SortFunc(upgrades, func(a, b job) int { return cmp.Or(cmp.Compare(a.size, b.size), strings.Compare(a.sha, b.sha)) })
+	for _, u := range upgrades {
+		if u.size > budget {
+			break
+		}
+		budget -= u.size
+		jobs = append(jobs, u)
 	}
 	made := make(map[string]File, len(jobs)) // body sha → variants
 	var mu sync.Mutex
@@ -84,10 +101,11 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 				paths[out.SHA256] = filepath.Join(dir, out.SHA256)
 				stats.Variants++
 				mu.Unlock()
+				out.Fast = j.level == compress.Fast
 				if enc == compress.Brotli {
-					v.Brotli = &Variant{out.SHA256, out.Size}
+					v.Brotli = &out
 				} else {
-					v.Gzip = &Variant{out.SHA256, out.Size}
+					v.Gzip = &out
 				}
 			}
 			mu.Lock()
@@ -100,14 +118,12 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 		return err
 	}
 	for rel, f := range files {
-		v, ok := made[f.SHA256]
-		if !ok {
-			v, ok = known[f.SHA256]
+		if !queued[f.SHA256] {
+			continue
 		}
-		if ok && compress.Worth(f.Type, f.Size) && f.Size <= maxCompressSize {
-			f.Gzip, f.Brotli = v.Gzip, v.Brotli
-			files[rel] = f
-		}
+		v, k := made[f.SHA256], known[f.SHA256]
+		f.Gzip, f.Brotli = cmp.Or(v.Gzip, k.Gzip), cmp.Or(v.Brotli, k.Brotli)
+		files[rel] = f
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package publish_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -170,5 +171,49 @@ func TestPointerReplaced(t *testing.T) {
 	legacy := publish.Pointer{Deploy: ms[0].ID, PublishedAt: times[0], History: []site.DeployID{ms[0].ID, ms[1].ID, ms[2].ID}}
 	if got := legacy.Replaced(); len(got) != 1 || got[0] != (publish.Replacement{Deploy: ms[1].ID, At: times[0]}) {
 		t.Errorf("legacy Replaced() = %v", got)
+	}
+}
+
+// TestUploadUpgradesFastVariants: a deploy too big for the best-level
+// budget gets fast variants; later deploys spend their spare budget making
+// them again at the best level, smallest first, until none is left.
+func TestUploadUpgradesFastVariants(t *testing.T) {
+	st := newStore(t)
+	p := publish.New(st, publish.Options{BestBudget: 20_000})
+	files := map[string]string{}
+	for i := range 6 {
+		files[fmt.Sprintf("p%d.html", i)] = page(fmt.Sprint("page ", i)) // ~7 KB each
+	}
+	fast := func(m *publish.Manifest) int {
+		n := 0
+		for _, f := range m.Files {
+			if f.Brotli.Fast || f.Gzip.Fast {
+				n++
+			}
+		}
+		return n
+	}
+	var prev *publish.Manifest
+	for i, wantFast := range []int{4, 2, 0} { // 20 kB covers two ~7 kB pages per deploy
+		dir := t.TempDir()
+		writeTree(t, dir, files)
+		m, _, err := p.Upload(t.Context(), publish.Deploy{Site: blog, Channel: site.Production, Commit: commit1, BuildKey: buildKey(fmt.Sprint("u", i)), Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fast(m); got != wantFast {
+			t.Errorf("deploy %d: %d pages with fast variants, want %d", i+1, got, wantFast)
+		}
+		if prev != nil {
+			for name, f := range m.Files {
+				if old := prev.Files[name]; !old.Brotli.Fast && *f.Brotli != *old.Brotli {
+					t.Errorf("deploy %d: %s's best variant was made again", i+1, name)
+				}
+			}
+		}
+		if _, err := p.Activate(t.Context(), blog, site.Production, m, commit1); err != nil {
+			t.Fatal(err)
+		}
+		prev = m
 	}
 }

@@ -23,7 +23,7 @@ func compile(m *publish.Manifest, st *Site) *deploy {
 	d := &deploy{m: m}
 	var all, hosts []rules.Redirect
 	for _, r := range m.Rules.Redirects {
-		if r.Proxy && !st.Rules.Proxy {
+		if r.Proxy && (st == nil || !st.Rules.Proxy) {
 			continue
 		}
 		all = append(all, r)
