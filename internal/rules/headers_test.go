@@ -155,7 +155,7 @@ func TestHeaderMatcherEmpty(t *testing.T) {
 }
 
 func TestForbiddenHeaders(t *testing.T) {
-	hs, errs := ParseHeaders([]byte("/*\n  Content-Length: 5\n  X-Ok: yes\n  transfer-encoding: chunked\n  Content-Encoding: br\n  Connection: close\n/only\n  Upgrade: h2c\n"))
+	hs, errs := ParseHeaders([]byte("/*\n  Content-Length: 5\n  X-Ok: yes\n  transfer-encoding: chunked\n  Content-Encoding: br\n  Connection: close\n/only\n  Upgrade: h2c\n  Basic-Auth: admin:hunter2\n"))
 	if len(hs) != 1 || len(hs[0].Values) != 1 || hs[0].Values[0].Name != "X-Ok" {
 		t.Errorf("rules = %+v, want only X-Ok kept", hs)
 	}
@@ -163,11 +163,14 @@ func TestForbiddenHeaders(t *testing.T) {
 	for _, e := range errs {
 		lines = append(lines, e.Line)
 	}
-	if !slices.Equal(lines, []int{2, 4, 5, 6, 8}) {
+	if !slices.Equal(lines, []int{2, 4, 5, 6, 8, 9}) {
 		t.Errorf("errors on lines %v: %v", lines, errs)
 	}
 	if !strings.Contains(errs[0].Message, "Content-Length") {
 		t.Errorf("error does not name the header: %v", errs[0])
+	}
+	if last := errs[len(errs)-1]; !strings.Contains(last.Message, "not protected") || strings.Contains(last.Message, "hunter2") {
+		t.Errorf("Basic-Auth error = %v: must say the path is unprotected, never echo the password", last)
 	}
 
 	_, th, terrs := ParseNetlifyTOML([]byte("[[headers]]\nfor = \"/*\"\n[headers.values]\nKeep-Alive = \"timeout=5\"\nX-Ok = [\"a\", \"b\"]\n"))

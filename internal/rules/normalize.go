@@ -217,6 +217,10 @@ func checkHeader(name, value string) error {
 		return fmt.Errorf("header %q cannot be set by a deploy (the server manages the connection and framing)", name)
 	case "Content-Encoding":
 		return fmt.Errorf("header %q cannot be set by a deploy (the server chooses the encoding)", name)
+	case "Basic-Auth":
+		// Netlify's password pseudo-header: sent as a header it would give
+		// every visitor the password and protect nothing.
+		return fmt.Errorf("header %q (Netlify's password protection) is not supported: it is left out and the path is not protected", name)
 	}
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
