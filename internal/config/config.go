@@ -50,6 +50,35 @@ type Server struct {
 	Cache         Cache         `yaml:"cache"`
 	ACME          ACME          `yaml:"acme"`
 	Build         ServerBuild   `yaml:"build"`
+	// Notifications receive every site's events.
+	Notifications []Notification `yaml:"notifications"`
+	// SelfHeal is how often live deploys are checked against the store
+	// (manifest present, a sample of blobs present and intact); default
+	// 10m, 0 = off.
+	SelfHeal time.Duration `yaml:"self_heal"`
+}
+
+// Notification is an outgoing webhook for deploy events.
+type Notification struct {
+	URL string `yaml:"url"`
+	// URLEnv names an environment variable holding the URL, for URLs that
+	// are secrets themselves (Slack's incoming webhooks).
+	URLEnv    string   `yaml:"url_env"`
+	SecretEnv string   `yaml:"secret_env"` // HMAC-SHA256 signing key; optional
+	Format    string   `yaml:"format"`     // json (default) or slack
+	Events    []string `yaml:"events"`     // default all
+}
+
+// NotificationEvents are the events a notification can ask for.
+var NotificationEvents = []string{"deploy_started", "deploy_succeeded", "deploy_failed", "preview_ready", "preview_removed", "rolled_back"}
+
+// Credentials authenticate to a site's repository, for fetching private
+// repositories and for write-back.
+type Credentials struct {
+	Username            string `yaml:"username"`               // https; default "git"
+	PasswordEnv         string `yaml:"password_env"`           // https password or token
+	SSHKeyFile          string `yaml:"ssh_key_file"`           // ssh; absolute against the config's dir
+	SSHKeyPassphraseEnv string `yaml:"ssh_key_passphrase_env"` // optional
 }
 
 // Storage selects where deploys are published.
@@ -105,7 +134,14 @@ type Site struct {
 	Pin      string    `yaml:"pin"` // "" or a full 40-hex commit SHA, lowercased
 	Rules    Rules     `yaml:"rules"`
 	Skew     Skew      `yaml:"skew_protection"`
-	Line     int       `yaml:"-"` // line of this entry in the file, for messages
+	// Credentials for the repository (private repositories, write-back).
+	Credentials   Credentials    `yaml:"credentials"`
+	Notifications []Notification `yaml:"notifications"`
+	// WriteBack records each production publish in the site's repository:
+	// "note" (a git note on the commit, refs/notes/sitehost), "tag" (a tag
+	// sitehost/<site>/live) or "" (off, the default).
+	WriteBack string `yaml:"write_back"`
+	Line      int    `yaml:"-"` // line of this entry in the file, for messages
 }
 
 // Rules configures how a site's Netlify rules (_redirects, _headers,

@@ -83,6 +83,16 @@ func TestBadConfigs(t *testing.T) {
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.deploys: want 0 (off) to 20, got 21"},
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.grace: must not be negative"},
 		}},
+		{file: "gitops.yaml", notContain: "ghp_secret", want: []want{
+			{ErrBadValue, "gitops.yaml:2: server.self_heal: must not be negative"},
+			{ErrBadValue, `gitops.yaml:4: server.notifications[0].url: want an http(s) URL, got "ftp:`}, // a prefix: the test joins it as a path
+			{ErrBadValue, `gitops.yaml:5: server.notifications[0].format: want json or slack, got "xml"`},
+			{ErrBadValue, "gitops.yaml:6: server.notifications[1].url: give url or url_env, not both"},
+			{ErrBadValue, `gitops.yaml:11: sites[0].write_back: want note, tag or off, got "commit"`},
+			{ErrBadValue, "gitops.yaml:12: sites[0].credentials.password_env: holds a value, not an environment variable name"},
+			{ErrBadValue, "gitops.yaml:12: sites[0].credentials: give password_env (https) or ssh_key_file (ssh), not both"},
+			{ErrBadValue, `gitops.yaml:16: sites[0].notifications[0].events[1]: want one of deploy_started`},
+		}},
 		{file: "multi.yaml", notContain: "s3cr3t", want: []want{
 			{ErrUnknownKey, "multi.yaml:2: server.htp: unknown key"},
 			{ErrBadValue, `multi.yaml:3: server.retention: want an integer, got "lots"`},

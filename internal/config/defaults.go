@@ -36,6 +36,7 @@ const (
 	DefaultSkewDeploys   = 3
 	DefaultSkewGrace     = time.Hour
 	MaxSkewDeploys       = 20
+	DefaultSelfHeal      = 10 * time.Minute
 )
 
 // has reports whether key was written in the file, so an explicit zero
@@ -87,6 +88,13 @@ func (c *Config) withDefaults() {
 		s.ACME.CARoot = c.abs(s.ACME.CARoot)
 	}
 
+	if !c.has("server.self_heal") {
+		s.SelfHeal = DefaultSelfHeal
+	}
+	for i := range s.Notifications {
+		setStr(&s.Notifications[i].Format, "json")
+	}
+
 	if !c.has("server.build.concurrency") {
 		s.Build.Concurrency = DefaultConcurrency
 	}
@@ -119,6 +127,12 @@ func (c *Config) withDefaults() {
 		}
 		setStr(&st.Previews.Forks, DefaultForks)
 		st.Pin = strings.ToLower(st.Pin)
+		for j := range st.Notifications {
+			setStr(&st.Notifications[j].Format, "json")
+		}
+		if st.Credentials.SSHKeyFile != "" {
+			st.Credentials.SSHKeyFile = c.abs(st.Credentials.SSHKeyFile)
+		}
 		if !c.has(key("rules.proxy_timeout")) {
 			st.Rules.ProxyTimeout = DefaultProxyTimeout
 		}

@@ -129,6 +129,13 @@ func (v *checker) server() {
 		v.add("server.acme.email", ErrBadValue, "want an email address, got %q", e)
 	}
 
+	if s.SelfHeal < 0 {
+		v.add("server.self_heal", ErrBadValue, "must not be negative (0 turns it off)")
+	}
+	for i, n := range s.Notifications {
+		v.notification(fmt.Sprintf("server.notifications[%d]", i), n)
+	}
+
 	b := &s.Build
 	if b.Concurrency < 1 {
 		v.add("server.build.concurrency", ErrBadValue, "must be at least 1, got %d", b.Concurrency)
@@ -287,6 +294,21 @@ func (v *checker) sites() {
 			v.add(key("skew_protection.grace"), ErrBadValue, "must not be negative")
 		}
 
+		for j, n := range s.Notifications {
+			v.notification(fmt.Sprintf("%s[%d]", key("notifications"), j), n)
+		}
+		switch s.WriteBack {
+		case "", "off", "note", "tag":
+		default:
+			v.add(key("write_back"), ErrBadValue, "want note, tag or off, got %q", s.WriteBack)
+		}
+		cr := s.Credentials
+		v.envName(key("credentials.password_env"), cr.PasswordEnv, false)
+		v.envName(key("credentials.ssh_key_passphrase_env"), cr.SSHKeyPassphraseEnv, false)
+		if cr.PasswordEnv != "" && cr.SSHKeyFile != "" {
+			v.add(key("credentials"), ErrBadValue, "give password_env (https) or ssh_key_file (ssh), not both")
+		}
+
 		if s.Pin != "" && !pinRE.MatchString(s.Pin) {
 			v.add(key("pin"), ErrBadValue, "want a full commit SHA (40 hex digits: production is locked to exactly this commit), got %q", s.Pin)
 		}
@@ -300,6 +322,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// notification checks one outgoing webhook.
+func (v *checker) notification(key string, n Notification) {
+	switch {
+	case n.URL == "" && n.URLEnv == "":
+		v.add(key+".url", ErrMissing, "required (or url_env, when the URL is a secret)")
+	case n.URL != "" && n.URLEnv != "":
+		v.add(key+".url", ErrBadValue, "give url or url_env, not both")
+	case n.URL != "":
+		v.httpURL(key+".url", n.URL)
+	default:
+		v.envName(key+".url_env", n.URLEnv, true)
+	}
+	v.envName(key+".secret_env", n.SecretEnv, false)
+	if n.Format != "json" && n.Format != "slack" {
+		v.add(key+".format", ErrBadValue, "want json or slack, got %q", n.Format)
+	}
+	for i, e := range n.Events {
+		if !contains(NotificationEvents, e) {
+			v.add(fmt.Sprintf("%s.events[%d]", key, i), ErrBadValue, "want one of %s, got %q", strings.Join(NotificationEvents, ", "), e)
+		}
+	}
 }
 
 // envName checks a *_env setting. Its value is never echoed: if it is not
