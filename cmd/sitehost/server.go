@@ -209,7 +209,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	s.loop, err = reconcile.New(reconcile.Options{
 		Reporter: s.statuses,
 		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: channelURL,
-		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency,
+		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Logger: s.log.With("component", "reconcile"),
 	})
 	if err != nil {

@@ -23,6 +23,8 @@ var (
 	// ErrSlowUpload: an upload ran past the time its existence checks are
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")
+	// ErrCorrupt: a stored manifest or pointer cannot be decoded.
+	ErrCorrupt = errors.New("publish: corrupt object")
 )
 
 // File is one published file.

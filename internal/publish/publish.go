@@ -100,6 +100,10 @@ type Deploy struct {
 	Info     CommitInfo
 	Build    BuildSummary
 	Log      []byte
+	// Repair rewrites every blob and the manifest instead of trusting what
+	// the store has: self-heal found the deploy's objects missing or
+	// corrupt.
+	Repair bool
 	// NetlifyTOML is the site's netlify.toml, nil if it has none: its
 	// [[redirects]] and [[headers]] join the rules of Dir's _redirects and
 	// _headers.
@@ -151,6 +155,9 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	}
 
 	known, knownBlobs := p.knownFiles(ctx, d.Site, d.Channel)
+	if d.Repair {
+		known, knownBlobs = nil, nil // the live deploy is what is broken
+	}
 	tmp, err := os.MkdirTemp(p.opts.TempDir, "variants-")
 	if err != nil {
 		return nil, stats, fmt.Errorf("compressing %s output: %w", d.Site, err)
@@ -161,7 +168,7 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	}
 
 	start := time.Now()
-	if err := p.uploadBlobs(ctx, files, paths, knownBlobs, &stats); err != nil {
+	if err := p.uploadBlobs(ctx, files, paths, knownBlobs, d.Repair, &stats); err != nil {
 		return nil, stats, fmt.Errorf("uploading %s blobs: %w", d.Site, err)
 	}
 	// Blobs found in the store were trusted for Grace/2; past that, a
@@ -176,7 +183,7 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	}
 	// Manifests are immutable: if one exists for this key (an upload that
 	// died before recording the key, or a race), it stands.
-	err = p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: true})
+	err = p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: !d.Repair})
 	if errors.Is(err, store.ErrPrecondition) {
 		m, err = p.Manifest(ctx, d.Site, m.ID)
 	}
@@ -298,7 +305,7 @@ func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel)
 // uploadBlobs uploads the blobs the store does not have yet: those in known
 // are skipped, the others are asked for and written when missing, or when
 // too old to be safe from a concurrent GC (see Options.Grace).
-func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, known map[string]bool, stats *UploadStats) error {
+func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, known map[string]bool, rewrite bool, stats *UploadStats) error {
 	type up struct {
 		f    File
 		path string
@@ -332,7 +339,7 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 	uploaded := make([]bool, len(todo))
 	for i, u := range todo {
 		g.Go(func() error {
-			up, err := retry(ctx, func() (bool, error) { return p.uploadBlob(ctx, u.f, u.path, trustAfter) })
+			up, err := retry(ctx, func() (bool, error) { return p.uploadBlob(ctx, u.f, u.path, trustAfter, rewrite) })
 			uploaded[i] = up
 			return err
 		})
@@ -351,10 +358,12 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 
 // uploadBlob stores one blob unless the store has a young enough copy, and
 // reports whether it wrote it.
-func (p *Publisher) uploadBlob(ctx context.Context, f File, name string, trustAfter time.Time) (bool, error) {
+func (p *Publisher) uploadBlob(ctx context.Context, f File, name string, trustAfter time.Time, rewrite bool) (bool, error) {
 	key := BlobKey(f.SHA256)
 	opts := store.PutOptions{IfNoneMatch: true, ContentType: f.Type}
-	if info, err := p.st.Stat(ctx, key); err == nil {
+	if rewrite {
+		opts.IfNoneMatch = false // what is there may be corrupt
+	} else if info, err := p.st.Stat(ctx, key); err == nil {
 		if info.ModTime.After(trustAfter) {
 			return false, nil
 		}
@@ -609,7 +618,7 @@ func (p *Publisher) getJSON(ctx context.Context, key string, v any) (store.Info,
 	// Manifests of very large sites run to tens of MB; the cap stops a
 	// corrupt object from exhausting memory.
 	if err := json.NewDecoder(io.LimitReader(obj, 256<<20)).Decode(v); err != nil {
-		return info, fmt.Errorf("decoding %s: %w", key, err)
+		return info, fmt.Errorf("decoding %s: %w: %w", key, ErrCorrupt, err)
 	}
 	return info, nil
 }

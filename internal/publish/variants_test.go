@@ -3,8 +3,11 @@ package publish_test
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -215,5 +218,56 @@ func TestUploadUpgradesFastVariants(t *testing.T) {
 			t.Fatal(err)
 		}
 		prev = m
+	}
+}
+
+// TestVerifyAndRepair: Verify finds a live deploy's missing and corrupt
+// objects; an Upload in repair mode puts them back.
+func TestVerifyAndRepair(t *testing.T) {
+	f := newGCFixture(t)
+	files := map[string]string{"index.html": page("home"), "404.html": "gone", "a.css": "a{}"}
+	m := f.deploy(t, site.Production, "v1", files)
+	if _, problems, err := f.p.Verify(t.Context(), blog, site.Production, 10); err != nil || len(problems) != 0 {
+		t.Fatalf("intact deploy: problems %q, err %v", problems, err)
+	}
+	if _, _, err := f.p.Verify(t.Context(), blog, "pr-1", 10); !errors.Is(err, publish.ErrNotFound) {
+		t.Errorf("Verify of a missing channel: %v, want ErrNotFound", err)
+	}
+	// Lose one blob, corrupt another, and a variant.
+	blob := func(sha string) string { return filepath.Join(f.root, filepath.FromSlash(publish.BlobKey(sha))) }
+	if err := os.Remove(blob(m.Files["404.html"].SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sha := range []string{m.Files["a.css"].SHA256, m.Files["index.html"].Brotli.SHA256} {
+		if err := os.WriteFile(blob(sha), []byte("bit rot"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, problems, err := f.p.Verify(t.Context(), blog, site.Production, 10)
+	if err != nil || len(problems) != 3 {
+		t.Fatalf("problems %q, err %v; want 3", problems, err)
+	}
+	joined := strings.Join(problems, "\n")
+	for _, want := range []string{"404.html: blob", "is missing", "a.css: blob", "is corrupt", "index.html (br): blob"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("problems lack %q:\n%s", want, joined)
+		}
+	}
+
+	dir := t.TempDir()
+	writeTree(t, dir, files)
+	if _, _, err := f.p.Upload(t.Context(), publish.Deploy{Site: blog, Channel: site.Production, Commit: commit1, BuildKey: buildKey("v1"), Dir: dir, Repair: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, problems, err := f.p.Verify(t.Context(), blog, site.Production, 10); err != nil || len(problems) != 0 {
+		t.Errorf("after repair: problems %q, err %v", problems, err)
+	}
+
+	// A lost manifest is drift too, and a repair writes it again.
+	if err := os.Remove(filepath.Join(f.root, filepath.FromSlash(manifestKey(blog, m.ID)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, problems, _ := f.p.Verify(t.Context(), blog, site.Production, 10); len(problems) != 1 || !strings.Contains(problems[0], "manifest") {
+		t.Errorf("lost manifest: problems %q", problems)
 	}
 }

@@ -92,9 +92,12 @@ type Options struct {
 	PollInterval time.Duration
 	// Concurrency bounds builds running at once across all sites (default 1).
 	Concurrency int
-	Reporter    Reporter // optional
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// SelfHeal: how often every live channel is checked against the store;
+	// a missing or corrupt deploy is rebuilt and republished (0: never).
+	SelfHeal time.Duration
+	Reporter Reporter // optional
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Loop reconciles every site.
@@ -133,6 +136,7 @@ type worker struct {
 	pending   map[site.Channel]job
 	poll      bool   // list pull request refs on the next run
 	expire    bool   // remove expired previews on the next run
+	verify    bool   // check the live deploys on the next run
 	requested uint64 // requests received
 	completed uint64 // requests covered by finished runs
 	inflight  uint64 // requests the running run covers
@@ -144,17 +148,19 @@ type worker struct {
 // Status is a site's sync state: production at the top, every channel in
 // Channels.
 type Status struct {
-	Site       site.Name                      `json:"site"`
-	State      site.State                     `json:"state"`
-	Desired    site.Commit                    `json:"desired_commit,omitempty"`
-	LiveCommit site.Commit                    `json:"live_commit,omitempty"`
-	LiveDeploy site.DeployID                  `json:"live_deploy,omitempty"`
-	Error      string                         `json:"error,omitempty"`
-	FailedAt   site.Commit                    `json:"failed_commit,omitempty"`
-	LastSync   time.Time                      `json:"last_sync,omitzero"`
-	Builds     int                            `json:"builds"`
-	Reused     int                            `json:"reused"`
-	Channels   map[site.Channel]ChannelStatus `json:"channels,omitempty"`
+	Site       site.Name     `json:"site"`
+	State      site.State    `json:"state"`
+	Desired    site.Commit   `json:"desired_commit,omitempty"`
+	LiveCommit site.Commit   `json:"live_commit,omitempty"`
+	LiveDeploy site.DeployID `json:"live_deploy,omitempty"`
+	Error      string        `json:"error,omitempty"`
+	FailedAt   site.Commit   `json:"failed_commit,omitempty"`
+	LastSync   time.Time     `json:"last_sync,omitzero"`
+	Builds     int           `json:"builds"`
+	Reused     int           `json:"reused"`
+	// Repairs counts live deploys self-heal found broken and rebuilt.
+	Repairs  int                            `json:"repairs"`
+	Channels map[site.Channel]ChannelStatus `json:"channels,omitempty"`
 }
 
 // ChannelStatus is one channel's sync state.
@@ -215,7 +221,12 @@ func (l *Loop) Run(ctx context.Context) error {
 		wg.Go(func() { l.work(ctx, w) })
 		w.request(func() { l.wantAll(w) })
 	}
-	var poll, janitor <-chan time.Time
+	var poll, janitor, heal <-chan time.Time
+	if l.opts.SelfHeal > 0 {
+		t := time.NewTicker(l.opts.SelfHeal)
+		defer t.Stop()
+		heal = t.C
+	}
 	if l.opts.PollInterval > 0 {
 		t := time.NewTicker(l.opts.PollInterval)
 		defer t.Stop()
@@ -234,6 +245,10 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-poll:
 			for _, w := range l.sites {
 				w.request(func() { l.wantAll(w) })
+			}
+		case <-heal:
+			for _, w := range l.sites {
+				w.request(func() { w.verify = true })
 			}
 		case <-janitor:
 			for _, w := range l.sites {
@@ -293,6 +308,16 @@ func (l *Loop) Sync(ctx context.Context, name site.Name) (Status, error) {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
 	return l.wait(ctx, w, w.request(func() { l.wantAll(w) }))
+}
+
+// Heal checks a site's live deploys against the store now, repairs what is
+// broken, and waits until it is done.
+func (l *Loop) Heal(ctx context.Context, name site.Name) (Status, error) {
+	w, ok := l.sites[name]
+	if !ok {
+		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
+	}
+	return l.wait(ctx, w, w.request(func() { w.verify = true }))
 }
 
 // Settle waits until every request made so far has been worked off.
@@ -385,11 +410,14 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.inflight = target
 		jobs := w.pending
 		w.pending = make(map[site.Channel]job)
-		poll, expire := w.poll, w.expire
-		w.poll, w.expire = false, false
+		poll, expire, verify := w.poll, w.expire, w.verify
+		w.poll, w.expire, w.verify = false, false, false
 		w.mu.Unlock()
 
 		retry := l.runJobs(ctx, w, jobs, poll, expire)
+		if verify && ctx.Err() == nil {
+			retry = l.heal(ctx, w) || retry
+		}
 
 		w.mu.Lock()
 		w.completed = target

@@ -46,6 +46,7 @@ type fixture struct {
 	pub     *publish.Publisher
 	builder *countingBuilder
 	loop    *reconcile.Loop
+	store   string // the fsstore's folder
 }
 
 func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture {
@@ -53,7 +54,8 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
 	f.repo.Commit("one")
-	st, err := fsstore.New(filepath.Join(t.TempDir(), "store"))
+	f.store = filepath.Join(t.TempDir(), "store")
+	st, err := fsstore.New(f.store)
 	if err != nil {
 		t.Fatal(err)
 	}

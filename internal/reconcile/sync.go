@@ -227,7 +227,7 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 		w.status.Reused++
 		w.mu.Unlock()
 	case errors.Is(err, publish.ErrNotFound):
-		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key, toml)
+		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, false)
 		if err != nil {
 			return publish.Pointer{}, err
 		}
@@ -276,7 +276,7 @@ func (l *Loop) superseded(ctx context.Context, w *worker, c site.Channel, p plan
 
 // exportAndBuild exports the site's tree into scratch space, builds it and
 // uploads the result as a deploy (not yet live).
-func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string, toml []byte) (*publish.Manifest, error) {
+func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string, toml []byte, repair bool) (*publish.Manifest, error) {
 	spec := w.spec
 	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
 	if err != nil {
@@ -317,6 +317,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 		Build:       publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
 		Log:         res.Log,
 		NetlifyTOML: toml,
+		Repair:      repair,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,87 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// healSample is how many files of each live deploy self-heal reads back,
+// besides the home page and 404.html.
+const healSample = 20
+
+// heal checks every live channel of a site against the store and rebuilds
+// the ones found missing or corrupt (drift). It reports whether a
+// transient failure wants a retry.
+func (l *Loop) heal(ctx context.Context, w *worker) (retry bool) {
+	channels, err := l.opts.Publisher.Channels(ctx, w.spec.Name)
+	if err != nil {
+		w.log.Warn("self-heal could not list channels", "err", err)
+		return false // the store is down: the next check will tell
+	}
+	for c := range channels {
+		_, problems, err := l.opts.Publisher.Verify(ctx, w.spec.Name, c, healSample)
+		if errors.Is(err, publish.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			w.log.Warn("self-heal could not check a channel", "channel", c, "err", err)
+			continue
+		}
+		if len(problems) == 0 {
+			continue
+		}
+		ptr := channels[c]
+		w.log.Warn("drift: live deploy damaged in storage; rebuilding it", "channel", c, "deploy", ptr.Deploy,
+			"commit", ptr.Commit.Short(), "problems", problems)
+		if err := l.repair(ctx, w, c, ptr); err != nil {
+			w.log.Error("self-heal repair failed", "channel", c, "deploy", ptr.Deploy, "err", err)
+			retry = true
+			continue
+		}
+		w.mu.Lock()
+		w.status.Repairs++
+		w.mu.Unlock()
+		w.log.Info("self-heal repaired the live deploy", "channel", c, "deploy", ptr.Deploy)
+	}
+	return retry
+}
+
+// repair rebuilds the commit a channel serves and republishes it, writing
+// every object again. With unchanged settings the deploy ID is the same
+// and the pointer does not move; with changed ones the rebuilt deploy of
+// the same commit goes live.
+func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publish.Pointer) error {
+	p, ok := l.planFor(w, c, job{ref: string(ptr.Commit)})
+	if !ok {
+		return fmt.Errorf("channel %s is no longer wanted", c)
+	}
+	p.ref = string(ptr.Commit)
+	commit, err := w.repo.Fetch(ctx, p.ref)
+	if err != nil {
+		return err
+	}
+	info, err := w.repo.CommitInfo(commit)
+	if err != nil {
+		return err
+	}
+	tree, err := w.repo.TreeHash(commit, w.spec.Path)
+	if err != nil {
+		return err
+	}
+	toml, tomlKey, err := netlifyTOML(w.repo, commit, w.spec.Path)
+	if err != nil {
+		return err
+	}
+	key := build.Key(tree+tomlKey, p.settings, p.url)
+	m, err := l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, true)
+	if err != nil {
+		return err
+	}
+	_, err = l.opts.Publisher.Activate(ctx, w.spec.Name, c, m, commit)
+	return err
+}
