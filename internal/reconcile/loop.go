@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,10 +104,15 @@ type Options struct {
 // Loop reconciles every site.
 type Loop struct {
 	opts   Options
-	sites  map[site.Name]*worker
-	order  []site.Name
 	builds atomic.Int64
 	sem    chan struct{}
+
+	mu    sync.RWMutex
+	sites map[site.Name]*worker
+	order []site.Name
+	// run is Run's context and wait group, so Update can start workers.
+	run   context.Context
+	group *sync.WaitGroup
 }
 
 // job is a request for one channel; a newer one replaces an older one.
@@ -130,6 +136,8 @@ type worker struct {
 	repo    *gitsrc.Repo
 	trigger chan struct{}
 	log     *slog.Logger
+	stop    context.CancelFunc // ends this worker alone (the site left the config)
+	done    chan struct{}      // closed when the worker has stopped
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -191,19 +199,10 @@ func New(opts Options) (*Loop, error) {
 	}
 	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency)}
 	for _, spec := range opts.Sites {
-		logger := opts.Logger.With("site", spec.Name)
-		spec.Repo.Dir = filepath.Join(opts.DataDir, "git", string(spec.Name))
-		spec.Repo.Logger = logger
-		repo, err := gitsrc.Open(spec.Repo)
+		w, err := l.newWorker(spec)
 		if err != nil {
-			return nil, fmt.Errorf("opening git cache of %s: %w", spec.Name, err)
+			return nil, err
 		}
-		w := &worker{
-			spec: spec, repo: repo, trigger: make(chan struct{}, 1), log: logger,
-			pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
-		}
-		w.cond = sync.NewCond(&w.mu)
-		w.status = Status{Site: spec.Name, State: site.OutOfSync, Channels: map[site.Channel]ChannelStatus{}}
 		l.sites[spec.Name] = w
 		l.order = append(l.order, spec.Name)
 	}
@@ -212,15 +211,117 @@ func New(opts Options) (*Loop, error) {
 	return l, nil
 }
 
+func (l *Loop) newWorker(spec Spec) (*worker, error) {
+	logger := l.opts.Logger.With("site", spec.Name)
+	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
+	spec.Repo.Logger = logger
+	repo, err := gitsrc.Open(spec.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("opening git cache of %s: %w", spec.Name, err)
+	}
+	w := &worker{
+		spec: spec, repo: repo, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
+		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
+	}
+	w.cond = sync.NewCond(&w.mu)
+	w.status = Status{Site: spec.Name, State: site.OutOfSync, Channels: map[site.Channel]ChannelStatus{}}
+	return w, nil
+}
+
+// start runs w under ctx and asks for a first sync. The caller holds l.mu.
+func (l *Loop) start(ctx context.Context, w *worker) {
+	ctx, w.stop = context.WithCancel(ctx)
+	l.group.Go(func() {
+		defer close(w.done)
+		defer w.repo.Close()
+		l.work(ctx, w)
+	})
+	w.request(func() { l.wantAll(w) })
+}
+
+// workers returns the current workers, in config order.
+func (l *Loop) workers() []*worker {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]*worker, 0, len(l.order))
+	for _, name := range l.order {
+		out = append(out, l.sites[name])
+	}
+	return out
+}
+
+func (l *Loop) worker(name site.Name) (*worker, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	w, ok := l.sites[name]
+	return w, ok
+}
+
+// Update makes the loop work on specs from now on, as a reloaded config
+// says: new sites start, removed sites stop (their deploys stay in the
+// store), changed sites restart their worker, which syncs them; the other
+// sites are not touched. Before Run it only records specs.
+func (l *Loop) Update(specs []Spec) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := make(map[site.Name]Spec, len(specs))
+	var order []site.Name
+	for _, s := range specs {
+		want[s.Name] = s
+		order = append(order, s.Name)
+	}
+	var stopped []*worker
+	for name, w := range l.sites {
+		if s, ok := want[name]; !ok || !sameSpec(s, w.spec) {
+			delete(l.sites, name)
+			stopped = append(stopped, w)
+		}
+	}
+	// A changed site's git cache is reopened by its new worker: the old
+	// one must be gone first.
+	for _, w := range stopped {
+		if w.stop != nil {
+			w.stop()
+			<-w.done
+		} else {
+			w.repo.Close()
+		}
+		w.log.Info("site stopped", "reason", "config changed")
+	}
+	for _, name := range order {
+		if _, ok := l.sites[name]; ok {
+			continue
+		}
+		w, err := l.newWorker(want[name])
+		if err != nil {
+			return err
+		}
+		l.sites[name] = w
+		if l.run != nil {
+			l.start(l.run, w)
+			w.log.Info("site started", "reason", "config changed")
+		}
+	}
+	l.order = order
+	return nil
+}
+
+// sameSpec reports whether a reload leaves a site as it was.
+func sameSpec(a, b Spec) bool {
+	b.Repo.Dir, b.Repo.Logger = a.Repo.Dir, a.Repo.Logger // set by the loop
+	return reflect.DeepEqual(a, b)
+}
+
 // Run works until ctx ends: a first sync of every site, then one per
 // request and per poll tick.
 func (l *Loop) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	l.mu.Lock()
+	l.run, l.group = ctx, &wg
 	for _, name := range l.order {
-		w := l.sites[name]
-		wg.Go(func() { l.work(ctx, w) })
-		w.request(func() { l.wantAll(w) })
+		l.start(ctx, l.sites[name])
 	}
+	l.mu.Unlock()
 	var poll, janitor, heal <-chan time.Time
 	if l.opts.SelfHeal > 0 {
 		t := time.NewTicker(l.opts.SelfHeal)
@@ -243,15 +344,15 @@ func (l *Loop) Run(ctx context.Context) error {
 			wg.Wait()
 			return nil
 		case <-poll:
-			for _, w := range l.sites {
+			for _, w := range l.workers() {
 				w.request(func() { l.wantAll(w) })
 			}
 		case <-heal:
-			for _, w := range l.sites {
+			for _, w := range l.workers() {
 				w.request(func() { w.verify = true })
 			}
 		case <-janitor:
-			for _, w := range l.sites {
+			for _, w := range l.workers() {
 				if w.spec.Previews.TTL > 0 {
 					w.request(func() { w.expire = true })
 				}
@@ -264,7 +365,7 @@ func (l *Loop) Run(ctx context.Context) error {
 // the shortest TTL, between 1 s and 1 min.
 func (l *Loop) janitorInterval() time.Duration {
 	var every time.Duration
-	for _, w := range l.sites {
+	for _, w := range l.workers() {
 		if ttl := w.spec.Previews.TTL; ttl > 0 && (every == 0 || ttl/10 < every) {
 			every = ttl / 10
 		}
@@ -292,7 +393,7 @@ func (l *Loop) wantAll(w *worker) {
 
 // Trigger asks for a sync of everything of a site soon; requests coalesce.
 func (l *Loop) Trigger(name site.Name) error {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
@@ -303,7 +404,7 @@ func (l *Loop) Trigger(name site.Name) error {
 // Sync asks for a sync of everything of a site and waits until a run that
 // started after the request has finished, returning the status it left.
 func (l *Loop) Sync(ctx context.Context, name site.Name) (Status, error) {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
@@ -313,7 +414,7 @@ func (l *Loop) Sync(ctx context.Context, name site.Name) (Status, error) {
 // Heal checks a site's live deploys against the store now, repairs what is
 // broken, and waits until it is done.
 func (l *Loop) Heal(ctx context.Context, name site.Name) (Status, error) {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
@@ -322,7 +423,7 @@ func (l *Loop) Heal(ctx context.Context, name site.Name) (Status, error) {
 
 // Settle waits until every request made so far has been worked off.
 func (l *Loop) Settle(ctx context.Context, name site.Name) (Status, error) {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return Status{}, fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
@@ -353,16 +454,17 @@ func (l *Loop) wait(ctx context.Context, w *worker, want uint64) (Status, error)
 
 // Status returns every site's status, in config order.
 func (l *Loop) Status() []Status {
-	out := make([]Status, 0, len(l.order))
-	for _, name := range l.order {
-		out = append(out, l.status(l.sites[name]))
+	ws := l.workers()
+	out := make([]Status, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, l.status(w))
 	}
 	return out
 }
 
 // SiteStatus returns one site's status.
 func (l *Loop) SiteStatus(name site.Name) (Status, bool) {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return Status{}, false
 	}

@@ -47,6 +47,7 @@ type fixture struct {
 	builder *countingBuilder
 	loop    *reconcile.Loop
 	store   string // the fsstore's folder
+	spec    reconcile.Spec
 }
 
 func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture {
@@ -74,6 +75,7 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 	}
 	spec.Path = cmpOr(spec.Path, ".")
 	spec.Build.Tool = build.ToolNone
+	f.spec = spec
 	f.loop, err = reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
 		PollInterval: poll, Now: f.now, Reporter: &f.reports,

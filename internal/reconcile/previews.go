@@ -15,7 +15,7 @@ import (
 // and any branch deploy it moves, a pull request event updates or removes
 // its preview. It only enqueues: the webhook answers at once.
 func (l *Loop) Dispatch(_ context.Context, name site.Name, ev site.Event) error {
-	w, ok := l.sites[name]
+	w, ok := l.worker(name)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownSite, name)
 	}
