@@ -478,3 +478,32 @@ func BenchmarkServeRules45000(b *testing.B) {
 		})
 	}
 }
+
+// TestSetSites: a reloaded config reroutes at once — a changed domain
+// answers, a removed site's hosts are unknown, and rule settings apply.
+func TestSetSites(t *testing.T) {
+	e := newEnv(t, time.Hour, true)
+	e.live(t, "a", site.Production, map[string]string{"index.html": "a home", "_redirects": "/api/* https://api.example.invalid/:splat 200\n/* /index.html 200\n"})
+	e.live(t, "b", site.Production, map[string]string{"index.html": "b home"})
+	if code, body := get(t, e.h, "a.test", "/api/x"); code != 200 || body != "a home" {
+		t.Fatalf("before: %d %q (proxying is off)", code, body)
+	}
+	e.h.SetSites([]serve.Site{{Name: "a", Domains: []string{"new.test"}, Rules: serve.RuleOptions{Proxy: true, ProxyTimeout: time.Second}}})
+	for _, tt := range []struct {
+		host, path string
+		status     int
+	}{
+		{"new.test", "/", 200},
+		{"a.test", "/", 404},
+		{"b.test", "/", 404},
+		{"pr-1--b." + previewDomain, "/", 404},
+		{"new.test", "/api/x", 502}, // proxying now on: api.example.invalid does not resolve
+	} {
+		if code, body := get(t, e.h, tt.host, tt.path); code != tt.status {
+			t.Errorf("%s%s = %d %q, want %d", tt.host, tt.path, code, body, tt.status)
+		}
+	}
+	if e.h.Serves("b.test") || !e.h.Serves("new.test") {
+		t.Error("Serves does not follow SetSites")
+	}
+}

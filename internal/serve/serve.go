@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -85,8 +86,7 @@ type Options struct {
 // Handler serves every site.
 type Handler struct {
 	opts    Options
-	domains map[string]route // production host → route
-	sites   map[site.Name]*Site
+	routes  atomic.Pointer[routes] // swapped whole by SetSites
 	proxies proxies
 
 	refresh singleflight.Group // one store read per stale pointer
@@ -95,6 +95,13 @@ type Handler struct {
 	pointers map[pointerKey]cachedPointer
 	gens     map[pointerKey]uint64 // bumped by Invalidate
 	deploys  map[site.DeployID]*deploy
+	sitesGen uint64 // bumped by SetSites: deploys compiled before are not cached
+}
+
+// routes are the served sites and their production hosts.
+type routes struct {
+	domains map[string]route // production host → route
+	sites   map[site.Name]*Site
 }
 
 type route struct {
@@ -137,30 +144,41 @@ func New(opts Options) *Handler {
 	}
 	h := &Handler{
 		opts:     opts,
-		domains:  make(map[string]route),
-		sites:    make(map[site.Name]*Site),
 		pointers: make(map[pointerKey]cachedPointer),
 		gens:     make(map[pointerKey]uint64),
 		deploys:  make(map[site.DeployID]*deploy),
 	}
 	h.proxies.logger = opts.Logger
-	for _, s := range opts.Sites {
+	h.SetSites(opts.Sites)
+	return h
+}
+
+// SetSites serves sites from now on (a reloaded config): new hosts answer,
+// removed ones 404, and changed rule settings apply to the next request.
+func (h *Handler) SetSites(sites []Site) {
+	rt := &routes{domains: make(map[string]route), sites: make(map[site.Name]*Site)}
+	for _, s := range sites {
 		if s.Rules.ProxyTimeout <= 0 {
 			s.Rules.ProxyTimeout = 26 * time.Second
 		}
 		if s.Rules.ProxyMaxBytes <= 0 {
 			s.Rules.ProxyMaxBytes = 64 << 20
 		}
-		h.sites[s.Name] = &s
+		rt.sites[s.Name] = &s
 		for i, d := range s.Domains {
 			r := route{site: s.Name}
 			if i > 0 {
 				r.redirect = s.Domains[0]
 			}
-			h.domains[strings.ToLower(d)] = r
+			rt.domains[strings.ToLower(d)] = r
 		}
 	}
-	return h
+	h.routes.Store(rt)
+	// Compiled deploys depend on their site's settings (proxying).
+	h.mu.Lock()
+	clear(h.deploys)
+	h.sitesGen++
+	h.mu.Unlock()
 }
 
 // Serves reports whether host is one of the sites' hosts: a production or
@@ -168,11 +186,12 @@ func New(opts Options) *Handler {
 // (whether or not that channel exists).
 func (h *Handler) Serves(host string) bool {
 	host = hostOnly(host)
-	if _, ok := h.domains[host]; ok {
+	rt := h.routes.Load()
+	if _, ok := rt.domains[host]; ok {
 		return true
 	}
 	t, ok := preview.ParseHost(host, h.opts.PreviewDomain)
-	return ok && h.sites[t.Site] != nil
+	return ok && rt.sites[t.Site] != nil
 }
 
 // Invalidate marks a cached pointer stale, so a new deploy serves at once.
@@ -198,13 +217,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id      site.DeployID
 		noindex bool
 	)
-	if rt, ok := h.domains[host]; ok {
+	routes := h.routes.Load()
+	if rt, ok := routes.domains[host]; ok {
 		if rt.redirect != "" {
-			h.serveAlias(w, r, rt, host)
+			h.serveAlias(w, r, routes.sites[rt.site], rt, host)
 			return
 		}
 		name, channel = rt.site, site.Production
-	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && h.sites[t.Site] != nil {
+	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && routes.sites[t.Site] != nil {
 		name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
 	} else {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
@@ -223,16 +243,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.serveDeploy(w, r, h.sites[name], d, ptr, host)
+	h.serveDeploy(w, r, routes.sites[name], d, ptr, host)
 }
 
 // serveAlias answers an alias domain: its domain-level rules first
 // ("https://old.example.com/* https://new.example.com/:splat 301!"), then
 // 301 to the primary, same path, query and port.
-func (h *Handler) serveAlias(w http.ResponseWriter, r *http.Request, rt route, host string) {
+func (h *Handler) serveAlias(w http.ResponseWriter, r *http.Request, st *Site, rt route, host string) {
 	if d, _, err := h.deploy(r.Context(), rt.site, site.Production, ""); err == nil && d.hostRules != nil {
-		if m, ok := d.hostRules.Match(h.ruleRequest(r, h.sites[rt.site], host), false); ok {
-			h.applyRule(w, r, h.sites[rt.site], d, m)
+		if m, ok := d.hostRules.Match(h.ruleRequest(r, st, host), false); ok {
+			h.applyRule(w, r, st, d, m)
 			return
 		}
 	}
@@ -281,15 +301,22 @@ func (h *Handler) loadDeploy(ctx context.Context, s site.Name, id site.DeployID)
 	if ok && d.m.Site == s {
 		return d, nil
 	}
-	res, err, _ := h.refresh.Do("deploy "+string(s)+"/"+string(id), func() (any, error) {
+	h.mu.Lock()
+	gen := h.sitesGen
+	h.mu.Unlock()
+	res, err, _ := h.refresh.Do(fmt.Sprintf("deploy %s/%s@%d", s, id, gen), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
 		defer cancel()
 		m, err := h.opts.Reader.Manifest(ctx, s, id)
 		if err != nil {
 			return nil, err
 		}
-		d := compile(m, h.sites[s])
+		d := compile(m, h.routes.Load().sites[s])
 		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.sitesGen != gen {
+			return d, nil // the sites changed meanwhile: serve it once, do not keep it
+		}
 		if len(h.deploys) >= maxDeploys {
 			for k := range h.deploys {
 				delete(h.deploys, k)
@@ -297,7 +324,6 @@ func (h *Handler) loadDeploy(ctx context.Context, s site.Name, id site.DeployID)
 			}
 		}
 		h.deploys[id] = d
-		h.mu.Unlock()
 		return d, nil
 	})
 	if err != nil {
