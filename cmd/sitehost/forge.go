@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/config"
@@ -16,13 +17,21 @@ import (
 // statuses for the sites that configure `forge:`.
 type statusReporter struct {
 	reporter *forge.Reporter
-	clients  map[site.Name]forge.Client
+	logger   *slog.Logger
+	clients  atomic.Pointer[map[site.Name]forge.Client]
 }
 
 var _ reconcile.Reporter = (*statusReporter)(nil)
 
 func newStatusReporter(cfg *config.Config, getenv func(string) string, logger *slog.Logger) (*statusReporter, error) {
-	r := &statusReporter{reporter: forge.NewReporter(logger, forge.ReporterOptions{}), clients: map[site.Name]forge.Client{}}
+	r := &statusReporter{reporter: forge.NewReporter(logger, forge.ReporterOptions{}), logger: logger}
+	return r, r.setSites(cfg, getenv)
+}
+
+// setSites makes a forge client for each site of cfg that configures one.
+func (r *statusReporter) setSites(cfg *config.Config, getenv func(string) string) error {
+	logger := r.logger
+	clients := map[site.Name]forge.Client{}
 	httpClient := &http.Client{Timeout: 30 * time.Second}
 	for _, sc := range cfg.Sites {
 		if sc.Forge.Kind == "" {
@@ -35,16 +44,17 @@ func newStatusReporter(cfg *config.Config, getenv func(string) string, logger *s
 		}
 		c, err := forge.New(forge.Config{Kind: sc.Forge.Kind, API: sc.Forge.API, Token: token, Repo: sc.Repo}, httpClient)
 		if err != nil {
-			return nil, fmt.Errorf("site %s: forge: %w", sc.Name, err)
+			return fmt.Errorf("site %s: forge: %w", sc.Name, err)
 		}
-		r.clients[sc.Name] = c
+		clients[sc.Name] = c
 	}
-	return r, nil
+	r.clients.Store(&clients)
+	return nil
 }
 
 // Report never blocks: the forge reporter queues and retries.
 func (r *statusReporter) Report(name site.Name, rep reconcile.Report) {
-	c, ok := r.clients[name]
+	c, ok := (*r.clients.Load())[name]
 	if !ok {
 		return
 	}

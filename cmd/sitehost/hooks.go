@@ -45,10 +45,17 @@ func (r repoSites) SitesForRepo(urls []string) []hooks.SiteSecret {
 	return out
 }
 
+// reloadable routes webhooks by the current config's repositories.
+type reloadable struct{ s *server }
+
+func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
+	return (*r.s.repos.Load()).SitesForRepo(urls)
+}
+
 // webhookHandlers are the /hooks/{name} endpoints of the admin handler.
 func (s *server) webhookHandlers(token string, getenv func(string) string) map[string]http.Handler {
 	forge := &hooks.Forge{
-		Sites:    newRepoSites(s.cfg, getenv, s.log),
+		Sites:    reloadable{s},
 		Dispatch: s.loop,
 		Logger:   s.log.With("component", "hooks"),
 	}

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -84,7 +86,15 @@ type serverOptions struct {
 
 // server is sitehost with everything wired: listeners bound, loop ready.
 type server struct {
+	// cfg is the config the server started with: its server settings hold
+	// until a restart. current is the latest valid config, whose sites are
+	// served; a reload replaces it.
 	cfg       *config.Config
+	current   atomic.Pointer[config.Config]
+	getenv    func(string) string
+	primary   atomic.Pointer[map[site.Name]string] // production domain per site, for base URLs
+	repos     atomic.Pointer[repoSites]            // webhook routing
+	infos     atomic.Pointer[map[site.Name]admin.SiteInfo]
 	log       *slog.Logger
 	httpLn    net.Listener
 	httpsLn   net.Listener // nil without server.https
@@ -101,7 +111,8 @@ type server struct {
 }
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
-	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval}
+	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval, getenv: opts.Getenv}
+	s.current.Store(cfg)
 	if s.gcEvery <= 0 {
 		s.gcEvery = time.Hour
 	}
@@ -129,17 +140,6 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return nil, fmt.Errorf("listening on server.admin %s: %w", cfg.Server.Admin, err)
 	}
 
-	var sites []serve.Site
-	for _, sc := range cfg.Sites {
-		sites = append(sites, serve.Site{
-			Name: sc.Name, Domains: sc.Domains,
-			Rules: serve.RuleOptions{
-				Proxy: sc.Rules.Proxy, ProxyPrivate: sc.Rules.ProxyPrivate, ProxyTimeout: sc.Rules.ProxyTimeout,
-				ProxyMaxBytes: int64(sc.Rules.ProxyMaxBytes), CountryHeader: sc.Rules.CountryHeader,
-			},
-			Skew: serve.SkewOptions{Deploys: sc.Skew.Deploys, Grace: sc.Skew.Grace},
-		})
-	}
 	tmp := filepath.Join(cfg.Server.DataDir, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("making scratch dir: %w", err)
@@ -151,7 +151,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s.data = serve.New(serve.Options{Sites: sites, PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs, Logger: s.log.With("component", "serve")})
+	s.data = serve.New(serve.Options{Sites: serveSites(cfg), PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs, Logger: s.log.With("component", "serve")})
 
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
@@ -165,50 +165,14 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 			return nil, err
 		}
 	}
-	httpPort := portOf(s.httpLn.Addr())
-	primary := map[site.Name]string{}
-	for _, sc := range cfg.Sites {
-		primary[sc.Name] = sc.PrimaryDomain()
-	}
-	scheme, port := "http", httpPort
-	if s.httpsLn != nil {
-		scheme, port = "https", portOf(s.httpsLn.Addr())
-	}
-	channelURL := func(n site.Name, c site.Channel) string {
-		if c == site.Production {
-			return baseURL(scheme, primary[n], port)
-		}
-		return baseURL(scheme, preview.ChannelHost(c, n, cfg.Server.PreviewDomain), port)
-	}
-	var specs []reconcile.Spec
-	var infos []admin.SiteInfo
-	for _, sc := range cfg.Sites {
-		url := channelURL(sc.Name, site.Production)
-		s.urls[sc.Name] = url
-		secrets := map[string]string{}
-		for _, name := range sc.Build.SecretEnv {
-			v := opts.Getenv(name)
-			if v == "" {
-				s.log.Warn("secret_env is not set in sitehost's environment", "site", sc.Name, "name", name)
-			}
-			secrets[name] = v
-		}
-		specs = append(specs, reconcile.Spec{
-			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
-			Branches:    sc.Branches,
-			Previews:    reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
-			Build:       build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
-			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy,
-		})
-		infos = append(infos, admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url})
-	}
+	specs := s.siteSettings(cfg)
 	s.statuses, err = newStatusReporter(cfg, opts.Getenv, s.log.With("component", "forge"))
 	if err != nil {
 		return nil, err
 	}
 	s.loop, err = reconcile.New(reconcile.Options{
 		Reporter: s.statuses,
-		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: channelURL,
+		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Logger: s.log.With("component", "reconcile"),
 	})
@@ -224,7 +188,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		certStatus = func(d string) any { return s.certs.Status(d) }
 	}
 	s.admin = admin.New(admin.Options{
-		Token: token, Sites: infos, PreviewDomain: cfg.Server.PreviewDomain,
+		Token: token, SiteInfo: s.siteInfo, PreviewDomain: cfg.Server.PreviewDomain,
 		Loop: s.loop, Deploys: s.publisher, Logger: s.log.With("component", "admin"),
 		Hooks: s.webhookHandlers(token, opts.Getenv), Certificate: certStatus,
 	})
@@ -296,7 +260,7 @@ func (s *server) gcLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		opts := publish.GCOptions{Retention: s.cfg.Server.Retention}
-		for _, sc := range s.cfg.Sites {
+		for _, sc := range s.current.Load().Sites {
 			opts.SkewDeploys = max(opts.SkewDeploys, sc.Skew.Deploys)
 			opts.SkewGrace = max(opts.SkewGrace, sc.Skew.Grace)
 		}
@@ -359,7 +323,7 @@ func (s *server) newCerts(st store.Store, opts serverOptions) (*certs.Manager, e
 // every production domain and the control host.
 func (s *server) managedDomains() []string {
 	var out []string
-	for _, sc := range s.cfg.Sites {
+	for _, sc := range s.current.Load().Sites {
 		out = append(out, sc.Domains...)
 	}
 	if s.cfg.Server.ControlHost != "" {
@@ -374,7 +338,7 @@ func (s *server) managedDomains() []string {
 // does not serve.
 func (s *server) onDemand(ctx context.Context, host string) error {
 	t, ok := preview.ParseHost(host, s.cfg.Server.PreviewDomain)
-	if _, known := s.cfg.Site(t.Site); !ok || !known {
+	if _, known := s.current.Load().Site(t.Site); !ok || !known {
 		return errors.New("not a host sitehost serves")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -535,4 +499,130 @@ func recoverPanics(h http.Handler, logger *slog.Logger) http.Handler {
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// serveSites is what the data plane needs of each site.
+func serveSites(cfg *config.Config) []serve.Site {
+	var out []serve.Site
+	for _, sc := range cfg.Sites {
+		out = append(out, serve.Site{
+			Name: sc.Name, Domains: sc.Domains,
+			Rules: serve.RuleOptions{
+				Proxy: sc.Rules.Proxy, ProxyPrivate: sc.Rules.ProxyPrivate, ProxyTimeout: sc.Rules.ProxyTimeout,
+				ProxyMaxBytes: int64(sc.Rules.ProxyMaxBytes), CountryHeader: sc.Rules.CountryHeader,
+			},
+			Skew: serve.SkewOptions{Deploys: sc.Skew.Deploys, Grace: sc.Skew.Grace},
+		})
+	}
+	return out
+}
+
+// siteSettings records cfg's per-site lookups (primary domains, admin
+// info, webhook routing) and returns the control loop's specs.
+func (s *server) siteSettings(cfg *config.Config) []reconcile.Spec {
+	primary := map[site.Name]string{}
+	for _, sc := range cfg.Sites {
+		primary[sc.Name] = sc.PrimaryDomain()
+	}
+	s.primary.Store(&primary)
+	var specs []reconcile.Spec
+	infos := map[site.Name]admin.SiteInfo{}
+	for _, sc := range cfg.Sites {
+		url := s.channelURL(sc.Name, site.Production)
+		s.urls[sc.Name] = url
+		secrets := map[string]string{}
+		for _, name := range sc.Build.SecretEnv {
+			v := s.getenv(name)
+			if v == "" {
+				s.log.Warn("secret_env is not set in sitehost's environment", "site", sc.Name, "name", name)
+			}
+			secrets[name] = v
+		}
+		specs = append(specs, reconcile.Spec{
+			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
+			Branches:    sc.Branches,
+			Previews:    reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
+			Build:       build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
+			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy,
+		})
+		infos[sc.Name] = admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url}
+	}
+	s.infos.Store(&infos)
+	repos := newRepoSites(cfg, s.getenv, s.log)
+	s.repos.Store(&repos)
+	return specs
+}
+
+func (s *server) siteInfo(n site.Name) (admin.SiteInfo, bool) {
+	info, ok := (*s.infos.Load())[n]
+	return info, ok
+}
+
+// channelURL is a channel's public URL: its build's base URL.
+func (s *server) channelURL(n site.Name, c site.Channel) string {
+	scheme, port := "http", portOf(s.httpLn.Addr())
+	if s.httpsLn != nil {
+		scheme, port = "https", portOf(s.httpsLn.Addr())
+	}
+	if c == site.Production {
+		return baseURL(scheme, (*s.primary.Load())[n], port)
+	}
+	return baseURL(scheme, preview.ChannelHost(c, n, s.cfg.Server.PreviewDomain), port)
+}
+
+// reload applies a new, valid config while running: sites start, stop and
+// change, domains are rerouted and get certificates; the other sites are
+// not touched. Server settings need a restart: they keep their running
+// values, and a change to them is logged.
+func (s *server) reload(ctx context.Context, cfg *config.Config) error {
+	if changed := serverChanges(s.cfg, cfg); len(changed) > 0 {
+		s.log.Warn("config reloaded, but these server settings only change on restart", "keys", changed)
+	}
+	specs := s.siteSettings(cfg)
+	if err := s.statuses.setSites(cfg, s.getenv); err != nil {
+		return err
+	}
+	s.data.SetSites(serveSites(cfg))
+	s.current.Store(cfg)
+	if err := s.loop.Update(specs); err != nil {
+		return err
+	}
+	if s.certs != nil {
+		if err := s.certs.Manage(ctx, s.managedDomains()); err != nil {
+			return err
+		}
+	}
+	s.log.Info("config reloaded", "sites", len(cfg.Sites))
+	return nil
+}
+
+// serverChanges names the server settings that differ between a and b.
+func serverChanges(a, b *config.Config) []string {
+	var out []string
+	av, bv := reflect.ValueOf(a.Server), reflect.ValueOf(b.Server)
+	for i := range av.NumField() {
+		if !reflect.DeepEqual(av.Field(i).Interface(), bv.Field(i).Interface()) {
+			out = append(out, "server."+strings.Split(av.Type().Field(i).Tag.Get("yaml"), ",")[0])
+		}
+	}
+	return out
+}
+
+// reloadFile parses a new version of the config file and applies it. An
+// invalid one is rejected with every problem logged; the running config
+// stays.
+func (s *server) reloadFile(ctx context.Context, path string, data []byte) error {
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		probs := config.Problems(err)
+		for _, p := range probs {
+			s.log.Error("config rejected", "problem", p.Error())
+		}
+		if len(probs) == 0 {
+			s.log.Error("config rejected", "err", err)
+		}
+		s.log.Error("config reload refused: the running config stays", "file", path, "problems", max(len(probs), 1))
+		return fmt.Errorf("reloading %s: %w", path, err)
+	}
+	return s.reload(ctx, cfg)
 }

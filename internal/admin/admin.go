@@ -44,8 +44,10 @@ type SiteInfo struct {
 
 // Options configure the handler.
 type Options struct {
-	Token         string
-	Sites         []SiteInfo
+	Token string
+	Sites []SiteInfo
+	// SiteInfo, when set, replaces Sites: it follows a reloaded config.
+	SiteInfo      func(site.Name) (SiteInfo, bool)
 	PreviewDomain string
 	Loop          Loop
 	Deploys       Deploys
@@ -121,6 +123,9 @@ type siteJSON struct {
 
 func (a *api) siteJSON(st reconcile.Status) siteJSON {
 	info := a.sites[st.Site]
+	if a.opts.SiteInfo != nil {
+		info, _ = a.opts.SiteInfo(st.Site)
+	}
 	domains := info.Domains
 	if domains == nil {
 		domains = []string{}
