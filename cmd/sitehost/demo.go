@@ -44,10 +44,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	cfgPath := filepath.Join(*dir, "sites.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, demoConfig, cfgPath, *httpAddr, *adminAddr), 0o644); err != nil {
+	data := fmt.Appendf(nil, demoConfig, cfgPath, *httpAddr, *adminAddr)
+	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
 		return fmt.Errorf("writing demo config: %w", err)
 	}
-	cfg, err := loadConfig(cfgPath, stderr)
+	cfg, err := parseConfig(cfgPath, data, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -86,5 +87,43 @@ func TestReload(t *testing.T) {
 	}
 	if _, err := srv.publisher.Pointer(t.Context(), "two", site.Production); err != nil {
 		t.Errorf("removed site's deploy: %v", err)
+	}
+}
+
+// TestConfigWatch: `sitehost serve` follows its config file — an editor's
+// rename-save adding a site is applied without a restart, and an invalid
+// save is refused while the running config keeps serving.
+func TestConfigWatch(t *testing.T) {
+	repo := gittest.New(t, "")
+	repo.Write("index.html", "<h1>watched</h1>")
+	repo.Commit("one")
+	cfg := testConfig(t, t.TempDir(), "  - name: one\n    repo: "+repo.URL()+"\n    domains: [one.test]\n    build: {tool: none}\n")
+	data, err := os.ReadFile(cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerUntil(t, cfg, nil, serverOptions{ConfigData: data, ConfigPoll: time.Hour})
+	t.Cleanup(func() { ts.stop(t) })
+	syncSite(t, ts.server, "one")
+
+	save := func(doc string) { // write a temp file and rename it over, as editors do
+		tmp := cfg.File + ".swp"
+		if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfg.File); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(string(data) + "  - name: two\n    repo: " + repo.URL() + "\n    domains: [two.test]\n    build: {tool: none}\n")
+	waitFor(t, func() bool { return get(t, ts.server, "two.test", "/").status == 200 })
+
+	save(string(data) + "  - name: two\n    repo: nowhere\n")
+	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), "config reload refused") })
+	if !strings.Contains(ts.logs.String(), "sites[1].repo") {
+		t.Errorf("the refused config's problem is not logged:\n%s", ts.logs)
+	}
+	if r := get(t, ts.server, "two.test", "/"); r.status != 200 {
+		t.Errorf("after an invalid save: %d, want the running config to keep serving", r.status)
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 	"github.com/sitehost/sitehost/internal/store/s3store"
+	"github.com/sitehost/sitehost/internal/watch"
 )
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -44,21 +45,25 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return exitError{err}
 	}
-	cfg, err := loadConfig(*path, stderr)
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return fmt.Errorf("loading config: %w", err)
+	}
+	cfg, err := parseConfig(*path, data, stderr)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(stderr, getenv)
-	srv, err := newServer(ctx, cfg, serverOptions{Getenv: getenv, Logger: logger})
+	srv, err := newServer(ctx, cfg, serverOptions{Getenv: getenv, Logger: logger, ConfigData: data})
 	if err != nil {
 		return err
 	}
 	return srv.run(ctx)
 }
 
-// loadConfig loads and validates, printing every problem.
-func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
-	cfg, err := config.Load(path)
+// parseConfig parses and validates, printing every problem.
+func parseConfig(path string, data []byte, stderr io.Writer) (*config.Config, error) {
+	cfg, err := config.Parse(path, data)
 	if err != nil {
 		for _, p := range config.Problems(err) {
 			fmt.Fprintln(stderr, p)
@@ -82,6 +87,12 @@ type serverOptions struct {
 	GCGrace    time.Duration
 	// Turn off one ACME challenge type (tests prove each alone).
 	DisableHTTPChallenge, DisableTLSALPNChallenge bool
+	// ConfigData is the config file as loaded: when set, the file
+	// (cfg.File) is watched and every valid change applied.
+	ConfigData []byte
+	// ConfigPoll re-reads the file this often whatever the events say
+	// (default 30s).
+	ConfigPoll time.Duration
 }
 
 // server is sitehost with everything wired: listeners bound, loop ready.
@@ -89,29 +100,32 @@ type server struct {
 	// cfg is the config the server started with: its server settings hold
 	// until a restart. current is the latest valid config, whose sites are
 	// served; a reload replaces it.
-	cfg       *config.Config
-	current   atomic.Pointer[config.Config]
-	getenv    func(string) string
-	primary   atomic.Pointer[map[site.Name]string] // production domain per site, for base URLs
-	repos     atomic.Pointer[repoSites]            // webhook routing
-	infos     atomic.Pointer[map[site.Name]admin.SiteInfo]
-	log       *slog.Logger
-	httpLn    net.Listener
-	httpsLn   net.Listener // nil without server.https
-	adminLn   net.Listener
-	loop      *reconcile.Loop
-	publisher *publish.Publisher
-	data      *serve.Handler
-	admin     http.Handler
-	urls      map[site.Name]string
-	statuses  *statusReporter
-	blobs     *blobcache.Cache
-	gcEvery   time.Duration
-	certs     *certs.Manager // nil without server.https
+	cfg        *config.Config
+	current    atomic.Pointer[config.Config]
+	getenv     func(string) string
+	configData []byte // the watched config file as loaded; nil: not watched
+	configPoll time.Duration
+	primary    atomic.Pointer[map[site.Name]string] // production domain per site, for base URLs
+	repos      atomic.Pointer[repoSites]            // webhook routing
+	infos      atomic.Pointer[map[site.Name]admin.SiteInfo]
+	log        *slog.Logger
+	httpLn     net.Listener
+	httpsLn    net.Listener // nil without server.https
+	adminLn    net.Listener
+	loop       *reconcile.Loop
+	publisher  *publish.Publisher
+	data       *serve.Handler
+	admin      http.Handler
+	urls       map[site.Name]string
+	statuses   *statusReporter
+	blobs      *blobcache.Cache
+	gcEvery    time.Duration
+	certs      *certs.Manager // nil without server.https
 }
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
-	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval, getenv: opts.Getenv}
+	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval, getenv: opts.Getenv,
+		configData: opts.ConfigData, configPoll: opts.ConfigPoll}
 	s.current.Store(cfg)
 	if s.gcEvery <= 0 {
 		s.gcEvery = time.Hour
@@ -409,6 +423,12 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return s.loop.Run(ctx) })
+	if s.configData != nil {
+		g.Go(func() error {
+			return watch.Run(ctx, watch.Options{Path: s.cfg.File, Poll: s.configPoll, MaxSize: config.MaxFileSize, Logger: s.log},
+				s.configData, func(data []byte) { s.reloadFile(ctx, s.cfg.File, data) }) //nolint:errcheck // logged
+		})
+	}
 	g.Go(func() error { s.statuses.reporter.Run(ctx); return nil })
 	g.Go(func() error { s.gcLoop(ctx); return nil })
 	g.Go(func() error {
@@ -538,12 +558,22 @@ func (s *server) siteSettings(cfg *config.Config) []reconcile.Spec {
 			}
 			secrets[name] = v
 		}
+		cr := sc.Credentials
+		creds := gitsrc.Credentials{Username: cr.Username, SSHKeyFile: cr.SSHKeyFile}
+		if cr.PasswordEnv != "" {
+			if creds.Password = s.getenv(cr.PasswordEnv); creds.Password == "" {
+				s.log.Warn("credentials.password_env is not set in sitehost's environment", "site", sc.Name, "name", cr.PasswordEnv)
+			}
+		}
+		if cr.SSHKeyPassphraseEnv != "" {
+			creds.SSHKeyPassphrase = s.getenv(cr.SSHKeyPassphraseEnv)
+		}
 		specs = append(specs, reconcile.Spec{
-			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
+			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo, Credentials: creds}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
 			Branches:    sc.Branches,
 			Previews:    reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
 			Build:       build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env, SecretEnv: secrets},
-			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy,
+			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack,
 		})
 		infos[sc.Name] = admin.SiteInfo{Name: sc.Name, Repo: sc.Repo, Ref: sc.Ref, Domains: sc.Domains, URL: url}
 	}

@@ -2,7 +2,9 @@
 // turns commits into build inputs: it resolves refs against the remote,
 // fetches full history incrementally, exports a tree without symlinks,
 // submodules or .git entries, and answers Hugo's enableGitInfo `git log`
-// from the cache so builds never need a git binary.
+// from the cache so builds never need a git binary. It can also record a
+// production publish in the site's repository as a tag and a git note
+// (PushTag, PushNote).
 //
 // It uses go-git only. A Repo is not safe for concurrent use; callers
 // serialise work per site.
@@ -41,8 +43,11 @@ type Options struct {
 	// Dir is the cache directory for this site, e.g. <data_dir>/git/<site>.
 	// A bare repository is created there on first use.
 	Dir string
-	// Auth may be nil.
+	// Auth may be nil. It is used for ls-remote, fetch and push.
 	Auth transport.AuthMethod
+	// Credentials, if not zero, are turned into Auth for URL by Open
+	// (see Credentials.AuthMethod); setting both is an error.
+	Credentials Credentials
 	// Logger must not be nil.
 	Logger *slog.Logger
 	// Limits bound Export; zero fields take the defaults.
@@ -82,6 +87,16 @@ type Repo struct {
 func Open(opts Options) (*Repo, error) {
 	if opts.URL == "" {
 		return nil, errors.New("opening git cache: empty URL")
+	}
+	if !opts.Credentials.IsZero() {
+		if opts.Auth != nil {
+			return nil, errors.New("opening git cache: both Auth and Credentials are set")
+		}
+		auth, err := opts.Credentials.AuthMethod(opts.URL)
+		if err != nil {
+			return nil, fmt.Errorf("opening git cache: %w", err)
+		}
+		opts.Auth = auth
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating git cache %s: %w", opts.Dir, err)

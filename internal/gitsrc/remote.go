@@ -24,9 +24,10 @@ type remoteRefs struct {
 }
 
 // Resolve asks the remote what ref points to. ref is a branch name, a tag
-// name, a full ref ("refs/pull/7/head"), "HEAD" or a 40-hex commit SHA,
-// which is returned without network access. Branches win over tags.
-// Annotated tags resolve to the tagged commit.
+// name, a full ref ("refs/pull/7/head"), "HEAD", a semver range such as
+// "v1.*" or "^1.2" (see IsRange and MatchRange: the newest matching tag)
+// or a 40-hex commit SHA, which is returned without network access.
+// Branches win over tags. Annotated tags resolve to the tagged commit.
 func (r *Repo) Resolve(ctx context.Context, ref string) (site.Commit, error) {
 	if isSHA(ref) {
 		return site.Commit(strings.ToLower(ref)), nil
@@ -35,11 +36,37 @@ func (r *Repo) Resolve(ctx context.Context, ref string) (site.Commit, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolving %s from %s: %w", ref, r.maskedURL(), err)
 	}
-	_, h, ok := refs.lookup(ref)
-	if !ok {
-		return "", fmt.Errorf("resolving %s from %s: %w", ref, r.maskedURL(), ErrRefNotFound)
+	_, h, err := r.resolveIn(ctx, refs, ref)
+	if err != nil {
+		return "", fmt.Errorf("resolving %s from %s: %w", ref, r.maskedURL(), err)
 	}
 	return site.Commit(h.String()), nil
+}
+
+// resolveIn finds ref in an ls-remote answer and returns the remote ref to
+// fetch: a range picks the newest matching tag, anything else goes
+// through lookup.
+func (r *Repo) resolveIn(ctx context.Context, refs remoteRefs, ref string) (string, plumbing.Hash, error) {
+	if !IsRange(ref) {
+		name, h, ok := refs.lookup(ref)
+		if !ok {
+			return "", plumbing.ZeroHash, ErrRefNotFound
+		}
+		return name, h, nil
+	}
+	var tags []string
+	for name := range refs.hashes {
+		if tag, ok := strings.CutPrefix(name, "refs/tags/"); ok {
+			tags = append(tags, tag)
+		}
+	}
+	tag, err := MatchRange(ref, tags)
+	if err != nil {
+		return "", plumbing.ZeroHash, err
+	}
+	name := "refs/tags/" + tag
+	r.log.DebugContext(ctx, "resolved range", "range", ref, "tag", tag)
+	return name, refs.hashes[name], nil
 }
 
 // ListRefs returns the remote's refs (full name to commit, tags peeled,
@@ -57,7 +84,8 @@ func (r *Repo) ListRefs(ctx context.Context) (map[string]site.Commit, error) {
 }
 
 // Fetch makes the commit ref points to present in the cache with full
-// history (Hugo's git info needs it), fetching only that ref's refspec.
+// history (Hugo's git info needs it), fetching only that ref's refspec;
+// a semver range fetches the tag Resolve would pick.
 // A SHA ref fetches all heads and tags unless the commit is already cached.
 func (r *Repo) Fetch(ctx context.Context, ref string) (site.Commit, error) {
 	start := time.Now()
@@ -89,9 +117,9 @@ func (r *Repo) fetchRef(ctx context.Context, ref string) (site.Commit, error) {
 	if err != nil {
 		return "", err
 	}
-	name, _, ok := refs.lookup(ref)
-	if !ok {
-		return "", ErrRefNotFound
+	name, _, err := r.resolveIn(ctx, refs, ref)
+	if err != nil {
+		return "", err
 	}
 	local := localRefName(name)
 	if err := r.fetch(ctx, config.RefSpec("+"+name+":"+local)); err != nil {

@@ -79,6 +79,9 @@ type Spec struct {
 	// Proxy: the site lets rules proxy; without it they are ignored, which
 	// a publish logs.
 	Proxy bool
+	// WriteBack records production publishes in the repository: "note",
+	// "tag", or "" / "off".
+	WriteBack string
 }
 
 // Options configure a Loop.

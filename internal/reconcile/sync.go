@@ -113,7 +113,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	desired, err := w.repo.Resolve(ctx, p.ref)
 	if err != nil {
 		// A ref that does not exist is the user's to fix; a network error is not.
-		user := errors.Is(err, gitsrc.ErrRefNotFound)
+		user := errors.Is(err, gitsrc.ErrRefNotFound) || errors.Is(err, gitsrc.ErrInvalidRange)
 		l.fail(w, c, "", fmt.Errorf("resolving %s: %w", p.ref, err), user)
 		return !user
 	}
@@ -152,6 +152,9 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 		return !user && ctx.Err() == nil && !errors.Is(err, errSuperseded)
 	}
 	w.log.Info("live", "channel", c, "commit", ptr.Commit.Short(), "deploy", ptr.Deploy, "url", p.url, "took", time.Since(start).Round(time.Millisecond).String())
+	if c == site.Production {
+		l.writeBack(ctx, w, ptr, p.url)
+	}
 	l.done(w, c, ptr, p.pinned)
 	l.report(w, c, ptr.Commit, "success", p.url, "live at "+p.url)
 	return false
@@ -428,4 +431,27 @@ func tail(log []byte, n int) string {
 func mkdirAll(dir string) string {
 	os.MkdirAll(dir, 0o755) //nolint:errcheck // MkdirTemp reports the failure
 	return dir
+}
+
+// writeBack records a production publish in the site's own repository, so
+// the repository shows what is live and since when: a note on the commit
+// or a tag sitehost/<site>/live. The site is live already; a failure is
+// logged and the next publish tries again.
+func (l *Loop) writeBack(ctx context.Context, w *worker, ptr publish.Pointer, url string) {
+	var err error
+	switch w.spec.WriteBack {
+	case "tag":
+		err = w.repo.PushTag(ctx, "sitehost/"+string(w.spec.Name)+"/live", ptr.Commit)
+	case "note":
+		text := fmt.Sprintf("sitehost: live on production of %s at %s\ndeploy %s\nurl %s", w.spec.Name,
+			ptr.PublishedAt.UTC().Format(time.RFC3339), ptr.Deploy, url)
+		err = w.repo.PushNote(ctx, gitsrc.DefaultNotesRef, ptr.Commit, text)
+	default:
+		return
+	}
+	if err != nil {
+		w.log.Warn("write-back failed", "mode", w.spec.WriteBack, "commit", ptr.Commit.Short(), "err", err)
+		return
+	}
+	w.log.Info("wrote back", "mode", w.spec.WriteBack, "commit", ptr.Commit.Short())
 }
