@@ -49,18 +49,27 @@ func (r repoSites) SitesForRepo(urls []string) []hooks.SiteSecret {
 type reloadable struct{ s *server }
 
 func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
-	return (*r.s.repos.Load()).SitesForRepo(urls)
+	out := (*r.s.repos.Load()).SitesForRepo(urls)
+	if cr := r.s.configRepo; cr != nil {
+		for _, u := range urls {
+			if hooks.RepoKey(u) == hooks.RepoKey(cr.url) {
+				out = append(out, hooks.SiteSecret{Name: configSite, Secret: cr.secret})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // webhookHandlers are the /hooks/{name} endpoints of the admin handler.
 func (s *server) webhookHandlers(token string, getenv func(string) string) map[string]http.Handler {
 	forge := &hooks.Forge{
 		Sites:    reloadable{s},
-		Dispatch: s.loop,
+		Dispatch: configDispatch{s},
 		Logger:   s.log.With("component", "hooks"),
 	}
 	h := map[string]http.Handler{
-		"generic": &hooks.Generic{Token: token, Dispatch: s.loop, Logger: s.log.With("component", "hooks")},
+		"generic": &hooks.Generic{Token: token, Dispatch: configDispatch{s}, Logger: s.log.With("component", "hooks")},
 	}
 	for _, name := range []string{"github", "gitlab", "gitea", "forgejo", "bitbucket"} {
 		h[name] = forge

@@ -42,19 +42,49 @@ import (
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	path := fs.String("c", "sites.yaml", "config file")
+	repoURL := fs.String("config-repo", "", "keep the config in this git repository instead of a local file")
+	repoRef := fs.String("config-ref", "main", "with --config-repo: the branch, tag or commit to follow")
+	repoPath := fs.String("config-path", "sites.yaml", "with --config-repo: the config file's path in the repository")
+	repoPoll := fs.Duration("config-poll", time.Minute, "with --config-repo: how often to look for new commits")
+	repoSecret := fs.String("config-webhook-secret-env", "", "with --config-repo: environment variable holding its webhook secret")
 	if err := fs.Parse(args); err != nil {
 		return exitError{err}
 	}
-	data, err := os.ReadFile(*path)
-	if err != nil {
-		return fmt.Errorf("loading config: %w", err)
+	logger := newLogger(stderr, getenv)
+	opts := serverOptions{Getenv: getenv, Logger: logger}
+	var data []byte
+	name := *path
+	if *repoURL != "" {
+		secret := ""
+		if *repoSecret != "" {
+			secret = getenv(*repoSecret)
+		}
+		cr, err := openConfigRepo(*repoURL, *repoRef, *repoPath, configRepoPath(), secret, logger.With("component", "config-repo"))
+		if err != nil {
+			return err
+		}
+		commit, d, err := cr.read(ctx)
+		if err != nil {
+			return err
+		}
+		// Relative paths in a config from git resolve against the working
+		// directory: the file's folder exists only in the repository.
+		cr.commit, data, name = commit, d, filepath.Base(*repoPath)
+		opts.ConfigRepo, opts.ConfigPoll = cr, *repoPoll
+		logger.Info("config from git", "repo", gitsrc.MaskCredentials(*repoURL), "ref", *repoRef, "path", *repoPath, "commit", commit.Short())
+	} else {
+		d, err := os.ReadFile(*path)
+		if err != nil {
+			return fmt.Errorf("loading config: %w", err)
+		}
+		data = d
 	}
-	cfg, err := parseConfig(*path, data, stderr)
+	cfg, err := parseConfig(name, data, stderr)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr, getenv)
-	srv, err := newServer(ctx, cfg, serverOptions{Getenv: getenv, Logger: logger, ConfigData: data})
+	opts.ConfigData = data
+	srv, err := newServer(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -91,8 +121,11 @@ type serverOptions struct {
 	// (cfg.File) is watched and every valid change applied.
 	ConfigData []byte
 	// ConfigPoll re-reads the file this often whatever the events say
-	// (default 30s).
+	// (default 30s), or polls the config repository.
 	ConfigPoll time.Duration
+	// ConfigRepo, when set, is where the config comes from instead of a
+	// watched file (serve --config-repo).
+	ConfigRepo *configRepo
 }
 
 // server is sitehost with everything wired: listeners bound, loop ready.
@@ -105,6 +138,7 @@ type server struct {
 	getenv     func(string) string
 	configData []byte // the watched config file as loaded; nil: not watched
 	configPoll time.Duration
+	configRepo *configRepo                          // serve --config-repo
 	primary    atomic.Pointer[map[site.Name]string] // production domain per site, for base URLs
 	repos      atomic.Pointer[repoSites]            // webhook routing
 	infos      atomic.Pointer[map[site.Name]admin.SiteInfo]
@@ -125,7 +159,7 @@ type server struct {
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval, getenv: opts.Getenv,
-		configData: opts.ConfigData, configPoll: opts.ConfigPoll}
+		configData: opts.ConfigData, configPoll: opts.ConfigPoll, configRepo: opts.ConfigRepo}
 	s.current.Store(cfg)
 	if s.gcEvery <= 0 {
 		s.gcEvery = time.Hour
@@ -423,7 +457,13 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { return s.loop.Run(ctx) })
-	if s.configData != nil {
+	switch {
+	case s.configRepo != nil:
+		g.Go(func() error {
+			s.configRepo.follow(ctx, s.configPoll, func(data []byte) { s.reloadFile(ctx, s.cfg.File, data) }) //nolint:errcheck // logged
+			return nil
+		})
+	case s.configData != nil:
 		g.Go(func() error {
 			return watch.Run(ctx, watch.Options{Path: s.cfg.File, Poll: s.configPoll, MaxSize: config.MaxFileSize, Logger: s.log},
 				s.configData, func(data []byte) { s.reloadFile(ctx, s.cfg.File, data) }) //nolint:errcheck // logged

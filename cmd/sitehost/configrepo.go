@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/config"
+	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// configSite is the name webhooks use for the config repository itself;
+// site names are [a-z0-9-], so no site can have it.
+const configSite site.Name = "_config"
+
+// configRepo keeps sitehost's own configuration in git (serve
+// --config-repo): the file is read from the ref's newest commit, and
+// changes arrive by poll or webhook, like any site's.
+type configRepo struct {
+	url, ref, path string
+	secret         string // webhook secret for the config repository, if any
+	repo           *gitsrc.Repo
+	log            *slog.Logger
+	trigger        chan struct{}
+	commit         site.Commit // last read
+}
+
+// openConfigRepo opens the fetch cache of the config repository under dir.
+func openConfigRepo(url, ref, path, dir, secret string, logger *slog.Logger) (*configRepo, error) {
+	sum := sha256.Sum256([]byte(url))
+	repo, err := gitsrc.Open(gitsrc.Options{URL: url, Dir: filepath.Join(dir, hex.EncodeToString(sum[:8])), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("opening config repository: %w", err)
+	}
+	return &configRepo{url: url, ref: ref, path: path, secret: secret, repo: repo, log: logger, trigger: make(chan struct{}, 1)}, nil
+}
+
+// read fetches the ref and returns the config file at its commit.
+func (c *configRepo) read(ctx context.Context) (site.Commit, []byte, error) {
+	commit, err := c.repo.Fetch(ctx, c.ref)
+	if err != nil {
+		return "", nil, fmt.Errorf("fetching config repository: %w", err)
+	}
+	data, _, err := c.repo.ReadFile(commit, c.path, config.MaxFileSize)
+	if err != nil {
+		return commit, nil, fmt.Errorf("reading %s at %s: %w", c.path, commit.Short(), err)
+	}
+	return commit, data, nil
+}
+
+// follow polls the config repository (and reads it at once when a webhook
+// says it moved) until ctx ends, handing each new commit's file to apply.
+func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func([]byte)) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.trigger:
+		}
+		commit, data, err := c.read(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("config repository not read; the running config stays", "err", err)
+			}
+			continue
+		}
+		if commit == c.commit {
+			continue
+		}
+		c.log.Info("config repository moved", "commit", commit.Short())
+		c.commit = commit
+		apply(data)
+	}
+}
+
+// poke asks follow to read the repository now.
+func (c *configRepo) poke() {
+	select {
+	case c.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// configDispatch lets webhooks for the config repository reach it, and
+// passes every other one on to the control loop.
+type configDispatch struct {
+	s *server
+}
+
+func (d configDispatch) Dispatch(ctx context.Context, name site.Name, ev site.Event) error {
+	if name == configSite && d.s.configRepo != nil {
+		d.s.configRepo.poke()
+		return nil
+	}
+	return d.s.loop.Dispatch(ctx, name, ev)
+}
+
+func (d configDispatch) Trigger(name site.Name) error {
+	if name == configSite && d.s.configRepo != nil {
+		d.s.configRepo.poke()
+		return nil
+	}
+	return d.s.loop.Trigger(name)
+}
+
+// configRepoPath is where config repositories are cached: under the user's
+// cache dir, since data_dir is in the config that is not read yet.
+func configRepoPath() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "sitehost", "config-repo")
+	}
+	return filepath.Join(os.TempDir(), "sitehost-config-repo")
+}
