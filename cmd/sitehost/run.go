@@ -23,6 +23,7 @@ const usage = `sitehost builds static sites from git and serves them.
 Usage:
   sitehost serve    [-c sites.yaml]   run everything (control + data plane)
   sitehost validate [-c sites.yaml]   check a config; exit 1 with every problem listed
+  sitehost status   [site] [--json]   sites, channels, live and desired commits, sync state
   sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
   sitehost version
 `
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdServe(ctx, rest, getenv, stdout, stderr)
 	case "validate":
 		return cmdValidate(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
