@@ -55,7 +55,7 @@ func (r *statusReporter) setSites(cfg *config.Config, getenv func(string) string
 // Report never blocks: the forge reporter queues and retries.
 func (r *statusReporter) Report(name site.Name, rep reconcile.Report) {
 	c, ok := (*r.clients.Load())[name]
-	if !ok {
+	if !ok || rep.State == "removed" {
 		return
 	}
 	state := forge.Pending

@@ -152,6 +152,7 @@ type server struct {
 	admin      http.Handler
 	urls       map[site.Name]string
 	statuses   *statusReporter
+	notes      *notifications
 	blobs      *blobcache.Cache
 	gcEvery    time.Duration
 	certs      *certs.Manager // nil without server.https
@@ -218,8 +219,9 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	s.notes = newNotifications(cfg, opts.Getenv, s.log.With("component", "notify"))
 	s.loop, err = reconcile.New(reconcile.Options{
-		Reporter: s.statuses,
+		Reporter: reporters{s.statuses, s.notes},
 		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Logger: s.log.With("component", "reconcile"),
@@ -473,6 +475,13 @@ func (s *server) run(ctx context.Context) error {
 	g.Go(func() error { s.gcLoop(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.notes.close(cctx)
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for _, x := range servers {
@@ -653,6 +662,7 @@ func (s *server) reload(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	s.data.SetSites(serveSites(cfg))
+	s.notes.setSites(cfg)
 	s.current.Store(cfg)
 	if err := s.loop.Update(specs); err != nil {
 		return err

@@ -44,9 +44,17 @@ type Reporter interface {
 type Report struct {
 	Channel site.Channel
 	Commit  site.Commit
-	State   string // "pending", "success" or "failure"
+	State   string // "pending", "success", "failure", or "removed" (a channel deleted)
 	URL     string // the channel's public URL
 	Message string
+	// On success: the deploy now live, the one it replaced, and whether
+	// that was a rollback (the deploy had been live on this channel
+	// before: a revert, published by build-key reuse). Subject is the
+	// commit's subject line.
+	Deploy   site.DeployID
+	Previous site.DeployID
+	Rollback bool
+	Subject  string
 }
 
 // Forks say what happens to pull requests from forks.

@@ -132,7 +132,6 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	w.mu.Lock()
 	w.setChannel(c, func(cs *ChannelStatus) { cs.State = site.Progressing })
 	w.mu.Unlock()
-	l.report(w, c, desired, "pending", p.url, "sitehost is deploying "+desired.Short())
 	start := time.Now()
 	ptr, err := l.deploy(ctx, w, c, p, desired, j.maxAge)
 	switch {
@@ -156,7 +155,15 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 		l.writeBack(ctx, w, ptr, p.url)
 	}
 	l.done(w, c, ptr, p.pinned)
-	l.report(w, c, ptr.Commit, "success", p.url, "live at "+p.url)
+	rep := Report{Channel: c, Commit: ptr.Commit, State: "success", URL: p.url, Message: "live at " + p.url,
+		Deploy: ptr.Deploy, Previous: live.Deploy,
+		Rollback: live.Deploy != "" && live.Deploy != ptr.Deploy && slices.Contains(live.History, ptr.Deploy)}
+	if info, err := w.repo.CommitInfo(ptr.Commit); err == nil {
+		rep.Subject = info.Subject
+	}
+	if l.opts.Reporter != nil {
+		l.opts.Reporter.Report(w.spec.Name, rep)
+	}
 	return false
 }
 
@@ -211,6 +218,8 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	if maxAge > 0 && l.opts.Now().Sub(info.Committed) > maxAge {
 		return publish.Pointer{}, errTooOld
 	}
+	// Reported only now: a head too old to preview is not a deploy.
+	l.report(w, c, commit, "pending", p.url, "sitehost is deploying "+commit.Short())
 	// The build key needs only the tree hash, which the cache has: a tree
 	// built before is published without exporting anything.
 	tree, err := w.repo.TreeHash(commit, spec.Path)
@@ -340,6 +349,7 @@ func (l *Loop) deleteChannel(ctx context.Context, w *worker, c site.Channel, why
 		return true
 	}
 	w.log.Info("removed channel", "channel", c, "why", why)
+	l.report(w, c, "", "removed", "", why)
 	w.mu.Lock()
 	delete(w.status.Channels, c)
 	delete(w.failed, c)
