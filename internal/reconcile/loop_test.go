@@ -26,12 +26,18 @@ import (
 type countingBuilder struct {
 	b     *build.Builder
 	n     atomic.Int64
-	delay time.Duration
+	// active and most count builds running at once.
+	active, most atomic.Int64
+	delay        time.Duration
 	reqs  chan build.Request // every request, when set
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
 	c.n.Add(1)
+	now := c.active.Add(1)
+	defer c.active.Add(-1)
+	for m := c.most.Load(); now > m && !c.most.CompareAndSwap(m, now); m = c.most.Load() {
+	}
 	time.Sleep(c.delay)
 	if c.reqs != nil {
 		c.reqs <- req

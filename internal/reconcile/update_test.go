@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
@@ -63,4 +64,34 @@ func statusNames(l *reconcile.Loop) []site.Name {
 		out = append(out, st.Site)
 	}
 	return out
+}
+
+// TestConcurrencyAcrossSites: server.build.concurrency (1 here) holds
+// across sites: three sites with new commits never build at once.
+func TestConcurrencyAcrossSites(t *testing.T) {
+	f := newFixture(t, reconcile.Spec{}, 0)
+	f.builder.delay = 100 * time.Millisecond
+	specs := []reconcile.Spec{f.spec}
+	for _, name := range []site.Name{"t", "u"} {
+		s := f.spec
+		s.Name = name
+		specs = append(specs, s)
+	}
+	if err := f.loop.Update(specs); err != nil {
+		t.Fatal(err)
+	}
+	// All three at once: the workers race for the one build slot.
+	for _, s := range specs {
+		if err := f.loop.Trigger(s.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range specs {
+		if st, err := f.loop.Settle(t.Context(), s.Name); err != nil || st.State != site.Synced {
+			t.Fatalf("%s: %+v, %v", s.Name, st, err)
+		}
+	}
+	if f.builder.n.Load() != 3 || f.builder.most.Load() != 1 {
+		t.Errorf("%d builds, at most %d at once; want 3, one at a time", f.builder.n.Load(), f.builder.most.Load())
+	}
 }
