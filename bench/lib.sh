@@ -57,3 +57,18 @@ wait_ok() {
   tail -n 40 "$log" >&2
   die "$name did not answer $url within 2 minutes"
 }
+
+# need_wrk installs wrk with apt-get when it is missing.
+need_wrk() {
+  command -v wrk >/dev/null && return 0
+  echo "installing wrk…" >&2
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+}
+
+# machine_info prints what a figure depends on: date, CPU, memory, Go.
+machine_info() {
+  echo "date:  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu:   $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "mem:   $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "go:    $(go version)"
+}

@@ -28,15 +28,9 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/sitehost-compression-bench.XXXXXX")"
 
 # --- tools ---------------------------------------------------------------
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk…" >&2
-  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+need_wrk
 
-echo "date:  $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "cpu:   $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "mem:   $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
-echo "go:    $(go version)"
+machine_info
 echo "wrk:   $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 echo "tmp:   $TMP"
 echo "load:  $(cut -d' ' -f1-3 /proc/loadavg)"

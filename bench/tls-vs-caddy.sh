@@ -85,10 +85,7 @@ find_bin() {
 
 # --- tools ---------------------------------------------------------------
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk…" >&2
-  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+need_wrk
 for t in go git curl openssl; do command -v "$t" >/dev/null || die "$t is needed"; done
 caddy="${SITEHOST_CADDY:-$(find_bin caddy "")}"
 [ -n "$caddy" ] && [ -x "$caddy" ] || die "no caddy binary: go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9, or set SITEHOST_CADDY"

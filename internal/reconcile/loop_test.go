@@ -24,12 +24,12 @@ import (
 // countingBuilder is the real builder (tool none) with a count and an
 // optional delay, so coalescing has time to show.
 type countingBuilder struct {
-	b     *build.Builder
-	n     atomic.Int64
+	b *build.Builder
+	n atomic.Int64
 	// active and most count builds running at once.
 	active, most atomic.Int64
 	delay        time.Duration
-	reqs  chan build.Request // every request, when set
+	reqs         chan build.Request // every request, when set
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
