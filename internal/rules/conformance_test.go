@@ -14,11 +14,12 @@ import (
 	"testing"
 )
 
-// fixtures returns the folder of Netlify's parser fixtures, shared by the
-// workspace (see its README.md).
+// fixtures returns the folder of Netlify's parser fixtures, kept in the
+// repository (copied from the workspace's shared testdata; see its
+// README.md).
 func fixtures(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "testdata", "netlify")
+	dir := filepath.Join("..", "..", "testdata", "netlify")
 	if _, err := os.Stat(filepath.Join(dir, "redirects-parse-cases.json")); err != nil {
 		t.Fatalf("Netlify fixtures missing: %v", err)
 	}

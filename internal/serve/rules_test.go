@@ -449,7 +449,7 @@ func TestProxy(t *testing.T) {
 // fixture as its _redirects: a redirect near the end of the file, a file
 // the rules do not touch, and a miss that every rule is checked against.
 func BenchmarkServeRules45000(b *testing.B) {
-	data, err := os.ReadFile("../../../shared/testdata/netlify/build/redirect-parser/fixtures/redirects_file/large_45000_redirects_file")
+	data, err := os.ReadFile("../../testdata/netlify/build/redirect-parser/fixtures/redirects_file/large_45000_redirects_file")
 	if err != nil {
 		b.Skipf("fixture: %v", err)
 	}
