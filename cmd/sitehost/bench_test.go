@@ -63,7 +63,7 @@ func BenchmarkPushToLive(b *testing.B) {
 		src := filepath.Join(dir, "src")
 		benchCopyTree(b, repo.Work, src)
 		req := build.Request{
-			Site: "bench", Src: src, Out: filepath.Join(dir, "out"), BaseURL: srv.urls[sc.Name],
+			Site: "bench", Src: src, Out: filepath.Join(dir, "out"), BaseURL: srv.channelURL(sc.Name, site.Production),
 			CacheDir: bareCache,
 			Settings: build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(), Env: sc.Build.Env},
 			// The same git history the pipeline's build reads, through the same shim.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sitehost/sitehost/internal/demo"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 const demoConfig = `# Written by 'sitehost demo'. Edit it and run: sitehost serve -c %[1]s
@@ -67,7 +68,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	printDemoHelp(stdout, demoHelp{
-		Repo: repo, Created: created, Config: cfgPath, URL: srv.urls["demo"],
+		Repo: repo, Created: created, Config: cfgPath, URL: srv.channelURL("demo", site.Production),
 		Admin: "http://" + srv.adminLn.Addr().String(), Token: token,
 	})
 	return srv.run(ctx)

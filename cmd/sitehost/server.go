@@ -150,7 +150,6 @@ type server struct {
 	publisher  *publish.Publisher
 	data       *serve.Handler
 	admin      http.Handler
-	urls       map[site.Name]string
 	statuses   *statusReporter
 	notes      *notifications
 	blobs      *blobcache.Cache
@@ -159,7 +158,7 @@ type server struct {
 }
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
-	s := &server{cfg: cfg, log: opts.Logger, urls: map[site.Name]string{}, gcEvery: opts.GCInterval, getenv: opts.Getenv,
+	s := &server{cfg: cfg, log: opts.Logger, gcEvery: opts.GCInterval, getenv: opts.Getenv,
 		configData: opts.ConfigData, configPoll: opts.ConfigPoll, configRepo: opts.ConfigRepo}
 	s.current.Store(cfg)
 	if s.gcEvery <= 0 {
@@ -598,7 +597,6 @@ func (s *server) siteSettings(cfg *config.Config) []reconcile.Spec {
 	infos := map[site.Name]admin.SiteInfo{}
 	for _, sc := range cfg.Sites {
 		url := s.channelURL(sc.Name, site.Production)
-		s.urls[sc.Name] = url
 		secrets := map[string]string{}
 		for _, name := range sc.Build.SecretEnv {
 			v := s.getenv(name)

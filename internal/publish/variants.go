@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sitehost/sitehost/internal/compress"
-	"github.com/sitehost/sitehost/internal/rules"
 )
 
 // maxCompressSize bounds the files that get precompressed variants; larger
@@ -170,31 +167,4 @@ func (c *countWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	c.n += int64(n)
 	return n, err
-}
-
-// parseRules reads the rules files of a built directory and parses them
-// with the site's netlify.toml. A file that cannot be read is an error on
-// the deploy, like a syntax error: the rest still apply.
-func parseRules(dir string, toml []byte) rules.Set {
-	var errs []rules.Error
-	read := func(name string) []byte {
-		f, err := os.Open(filepath.Join(dir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err == nil {
-			defer f.Close()
-			var data []byte
-			// One byte more than allowed, so the parser sees it is too big.
-			data, err = io.ReadAll(io.LimitReader(f, rules.MaxFileSize+1))
-			if err == nil {
-				return data
-			}
-		}
-		errs = append(errs, rules.Error{File: name, Message: "reading: " + err.Error()})
-		return nil
-	}
-	set := rules.Parse(read(rules.RedirectsFile), read(rules.HeadersFile), toml)
-	set.Errors = append(errs, set.Errors...)
-	return set
 }

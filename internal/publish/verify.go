@@ -48,9 +48,12 @@ func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n i
 		if err := check("", Variant{SHA256: f.SHA256, Size: f.Size}); err != nil {
 			return ptr, nil, err
 		}
-		for what, v := range map[string]*Variant{" (gzip)": f.Gzip, " (br)": f.Brotli} {
-			if v != nil {
-				if err := check(what, *v); err != nil {
+		for _, v := range []struct {
+			what string
+			v    *Variant
+		}{{" (gzip)", f.Gzip}, {" (br)", f.Brotli}} {
+			if v.v != nil {
+				if err := check(v.what, *v.v); err != nil {
 					return ptr, nil, err
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -69,15 +68,10 @@ func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publis
 	if err != nil {
 		return err
 	}
-	tree, err := w.repo.TreeHash(commit, w.spec.Path)
+	key, toml, err := buildKey(w, commit, p)
 	if err != nil {
 		return err
 	}
-	toml, tomlKey, err := netlifyTOML(w.repo, commit, w.spec.Path)
-	if err != nil {
-		return err
-	}
-	key := build.Key(tree+tomlKey, p.settings, p.url)
 	m, err := l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, true)
 	if err != nil {
 		return err

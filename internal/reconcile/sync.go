@@ -167,6 +167,21 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	return false
 }
 
+// buildKey is what commit builds to on channel plan p, with the site's
+// netlify.toml. It needs only the tree hash, which the cache has: a tree
+// built before is published without exporting anything.
+func buildKey(w *worker, commit site.Commit, p plan) (key string, toml []byte, err error) {
+	tree, err := w.repo.TreeHash(commit, w.spec.Path)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading %s at %s: %w", w.spec.Path, commit.Short(), err)
+	}
+	toml, tomlKey, err := netlifyTOML(w.repo, commit, w.spec.Path)
+	if err != nil {
+		return "", nil, err
+	}
+	return build.Key(tree+tomlKey, p.settings, p.url), toml, nil
+}
+
 // ErrRules: the deploy's rules have errors and the site has rules.strict.
 var ErrRules = errors.New("rule errors (rules.strict is on)")
 
@@ -220,17 +235,10 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	}
 	// Reported only now: a head too old to preview is not a deploy.
 	l.report(w, c, commit, "pending", p.url, "sitehost is deploying "+commit.Short())
-	// The build key needs only the tree hash, which the cache has: a tree
-	// built before is published without exporting anything.
-	tree, err := w.repo.TreeHash(commit, spec.Path)
-	if err != nil {
-		return publish.Pointer{}, fmt.Errorf("reading %s at %s: %w", spec.Path, commit.Short(), err)
-	}
-	toml, tomlKey, err := netlifyTOML(w.repo, commit, spec.Path)
+	key, toml, err := buildKey(w, commit, p)
 	if err != nil {
 		return publish.Pointer{}, err
 	}
-	key := build.Key(tree+tomlKey, p.settings, p.url)
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
 	switch {
 	case err == nil:

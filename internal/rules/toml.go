@@ -54,35 +54,44 @@ func decodeTOML(data []byte) (doc map[string]any, err error) {
 }
 
 func parseTOMLRedirects(v any, at tableLines, el *errorList) []Redirect {
+	return tomlTables(v, at, el, "redirects", "Redirects must be objects not: %s", func(m map[string]any, line int) (Redirect, bool) {
+		raw, ok := tomlRedirect(m, line, el)
+		if !ok {
+			return Redirect{}, false
+		}
+		return raw.finish(NetlifyTOML, line, el)
+	})
+}
+
+// tomlTables walks the array of tables under key ("redirects", "headers"),
+// reading each with read and reporting what is not a table, with its line,
+// in upstream's words; past maxRules the rest are ignored.
+func tomlTables[T any](v any, at tableLines, el *errorList, key, notTable string, read func(map[string]any, int) (T, bool)) []T {
 	if v == nil {
 		return nil
 	}
 	list, ok := v.([]any)
 	if !ok {
-		el.add(at.key, `Could not parse configuration file: "redirects" must be an array, not %s`, describe(v))
+		el.add(at.key, `Could not parse configuration file: %q must be an array, not %s`, key, describe(v))
 		return nil
 	}
-	var rs []Redirect
+	var out []T
 	for i, item := range list {
 		line := at.element(i)
-		if len(rs) == maxRules {
-			el.add(line, "more than %d redirects; this one and the rest are ignored", maxRules)
+		if len(out) == maxRules {
+			el.add(line, "more than %d [[%s]] tables; this one and the rest are ignored", maxRules, key)
 			break
 		}
 		m, ok := item.(map[string]any)
 		if !ok {
-			el.add(line, "Redirects must be objects not: %s", describe(item))
+			el.add(line, notTable, describe(item))
 			continue
 		}
-		raw, ok := tomlRedirect(m, line, el)
-		if !ok {
-			continue
-		}
-		if r, ok := raw.finish(NetlifyTOML, line, el); ok {
-			rs = append(rs, r)
+		if r, ok := read(m, line); ok {
+			out = append(out, r)
 		}
 	}
-	return rs
+	return out
 }
 
 // tomlRedirect reads one [[redirects]] table, with upstream's older field
@@ -196,31 +205,9 @@ func tomlStatus(v any) (int, bool) {
 }
 
 func parseTOMLHeaders(v any, at tableLines, el *errorList) []HeaderRule {
-	if v == nil {
-		return nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		el.add(at.key, `Could not parse configuration file: "headers" must be an array, not %s`, describe(v))
-		return nil
-	}
-	var hs []HeaderRule
-	for i, item := range list {
-		line := at.element(i)
-		if len(hs) == maxRules {
-			el.add(line, "more than %d headers rules; this one and the rest are ignored", maxRules)
-			break
-		}
-		m, ok := item.(map[string]any)
-		if !ok {
-			el.add(line, "Header must be an object not: %s", describe(item))
-			continue
-		}
-		if h, ok := tomlHeaderRule(m, line, el); ok {
-			hs = append(hs, h)
-		}
-	}
-	return hs
+	return tomlTables(v, at, el, "headers", "Header must be an object not: %s", func(m map[string]any, line int) (HeaderRule, bool) {
+		return tomlHeaderRule(m, line, el)
+	})
 }
 
 // tomlHeaderRule reads one [[headers]] table. A value is a string, whose
