@@ -99,6 +99,9 @@ type Request struct {
 	CacheDir string // per-site Hugo cache, kept between builds
 	Settings Settings
 	Git      *GitHistory // nil: no history available
+	// Log, when set, also receives the build's output as it is written,
+	// for followers of a running build.
+	Log io.Writer
 }
 
 // Result describes a finished build, successful or not.
@@ -196,7 +199,11 @@ func New(opts Options) (*Builder, error) {
 func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
 	if req.Settings.Tool == ToolNone {
-		return Result{Dir: req.Src, Log: []byte("build.tool is none: publishing the tree as it is\n"), Duration: time.Since(start)}, nil
+		msg := []byte("build.tool is none: publishing the tree as it is\n")
+		if req.Log != nil {
+			req.Log.Write(msg) //nolint:errcheck // a follower's problem
+		}
+		return Result{Dir: req.Src, Log: msg, Duration: time.Since(start)}, nil
 	}
 	if req.Settings.Tool != ToolHugo {
 		return Result{}, &UserError{Problems: []Problem{{Message: fmt.Sprintf("unknown build tool %q", req.Settings.Tool)}}}
@@ -258,7 +265,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	cmd.Dir = req.Src
 	cmd.Env = env
 	cmd.Stdin = bytes.NewReader(in)
-	logw := &capped{max: b.opts.MaxLog}
+	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
 	cmd.Stdout, cmd.Stderr = logw, logw
 	// Its own process group, so a timeout kills Hugo and anything it started;
 	// Pdeathsig, so a dying server takes its builds with it.
@@ -409,18 +416,24 @@ type capped struct {
 	buf     bytes.Buffer
 	max     int
 	dropped int
+	tee     io.Writer // optional: also gets what is kept
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	room := c.max - c.buf.Len()
+	kept := p
 	switch {
 	case room >= len(p):
-		c.buf.Write(p)
 	case room > 0:
-		c.buf.Write(p[:room])
+		kept = p[:room]
 		c.dropped += len(p) - room
 	default:
+		kept = nil
 		c.dropped += len(p)
+	}
+	c.buf.Write(kept)
+	if c.tee != nil && len(kept) > 0 {
+		c.tee.Write(kept) //nolint:errcheck // a follower's problem, not the build's
 	}
 	return len(p), nil
 }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -23,6 +22,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/sitehost/sitehost/internal/redact"
 )
 
 // Sentinel errors callers branch on.
@@ -148,12 +149,10 @@ func setOrigin(repo *git.Repository, url string) error {
 	return repo.SetConfig(cfg)
 }
 
-var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@`)
-
 // MaskCredentials replaces the userinfo of every URL in s with "***", so
 // tokens embedded in repo URLs never reach logs or statuses.
 func MaskCredentials(s string) string {
-	return userinfoRE.ReplaceAllString(s, "${1}***@")
+	return redact.Credentials(s)
 }
 
 // maskedError masks credentials in the message but keeps the chain for

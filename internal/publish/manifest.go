@@ -72,10 +72,15 @@ type CommitInfo struct {
 
 // BuildSummary records how a deploy was built.
 type BuildSummary struct {
-	Tool       string        `json:"tool"`
-	Hugo       string        `json:"hugo,omitempty"`
-	BaseURL    string        `json:"base_url,omitempty"`
-	Duration   time.Duration `json:"duration_ns"`
+	Tool     string        `json:"tool"`
+	Hugo     string        `json:"hugo,omitempty"`
+	BaseURL  string        `json:"base_url,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+	// Queue, Fetch and Upload are the other phases of the deploy: waiting
+	// for a build slot, git fetch, and the upload up to the manifest.
+	Queue      time.Duration `json:"queue_ns,omitempty"`
+	Fetch      time.Duration `json:"fetch_ns,omitempty"`
+	Upload     time.Duration `json:"upload_ns,omitempty"`
 	MaxRSS     int64         `json:"max_rss_bytes,omitempty"`
 	SkippedGit []string      `json:"skipped,omitempty"` // symlinks and submodules left out of the tree
 }

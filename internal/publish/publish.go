@@ -130,6 +130,7 @@ type UploadStats struct {
 // harmless: the second finds everything in place.
 func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStats, error) {
 	var stats UploadStats
+	began := time.Now()
 	// The deploy ID is the key's prefix and the key is a storage key
 	// element: anything but 16–64 lowercase hex would store a deploy that
 	// Manifest and Reuse can never find.
@@ -181,6 +182,7 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 			return nil, stats, fmt.Errorf("writing %s build log: %w", d.Site, err)
 		}
 	}
+	m.Build.Upload = time.Since(began)
 	// Manifests are immutable: if one exists for this key (an upload that
 	// died before recording the key, or a race), it stands.
 	err = p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: !d.Repair})

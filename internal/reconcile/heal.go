@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -37,7 +40,7 @@ func (l *Loop) heal(ctx context.Context, w *worker) (retry bool) {
 		ptr := channels[c]
 		w.log.Warn("drift: live deploy damaged in storage; rebuilding it", "channel", c, "deploy", ptr.Deploy,
 			"commit", ptr.Commit.Short(), "problems", problems)
-		if err := l.repair(ctx, w, c, ptr); err != nil {
+		if err := l.repair(ctx, w, c, ptr, problems); err != nil {
 			w.log.Error("self-heal repair failed", "channel", c, "deploy", ptr.Deploy, "err", err)
 			retry = true
 			continue
@@ -54,12 +57,20 @@ func (l *Loop) heal(ctx context.Context, w *worker) (retry bool) {
 // every object again. With unchanged settings the deploy ID is the same
 // and the pointer does not move; with changed ones the rebuilt deploy of
 // the same commit goes live.
-func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publish.Pointer) error {
+func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publish.Pointer, problems []string) (err error) {
 	p, ok := l.planFor(w, c, job{ref: string(ptr.Commit)})
 	if !ok {
 		return fmt.Errorf("channel %s is no longer wanted", c)
 	}
 	p.ref = string(ptr.Commit)
+	e := l.opts.Journal.Start(w.spec.Name, c, ptr.Commit)
+	e.Logf("Self-heal: the live deploy %s is damaged in storage (%s); rebuilding %s and writing it again", ptr.Deploy, strings.Join(problems, "; "), ptr.Commit.Short())
+	defer func() {
+		if err != nil {
+			finish(e, err, false)
+		}
+	}()
+	t := time.Now()
 	commit, err := w.repo.Fetch(ctx, p.ref)
 	if err != nil {
 		return err
@@ -68,14 +79,24 @@ func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publis
 	if err != nil {
 		return err
 	}
+	e.Update(func(s *journal.Snapshot) {
+		s.Subject, s.Author, s.CommitTime, s.Timings.Fetch = info.Subject, info.Author, info.Time, time.Since(t)
+	})
 	key, toml, err := buildKey(w, commit, p)
 	if err != nil {
 		return err
 	}
-	m, err := l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, true)
+	e.Update(func(s *journal.Snapshot) { s.Deploy = publish.DeployIDFor(key) })
+	m, err := l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, true, e)
 	if err != nil {
 		return err
 	}
-	_, err = l.opts.Publisher.Activate(ctx, w.spec.Name, c, m, commit)
-	return err
+	t = time.Now()
+	if _, err = l.opts.Publisher.Activate(ctx, w.spec.Name, c, m, commit); err != nil {
+		return err
+	}
+	e.Update(func(s *journal.Snapshot) { s.Timings.Publish = time.Since(t) })
+	e.Logf("Repaired: live on %s again", c)
+	e.Finish(journal.Live, nil, false)
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -108,8 +109,11 @@ type Options struct {
 	// a missing or corrupt deploy is rebuilt and republished (0: never).
 	SelfHeal time.Duration
 	Reporter Reporter // optional
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Journal records every deploy attempt with its log (default: a
+	// private one).
+	Journal *journal.Journal
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Loop reconciles every site.
@@ -204,6 +208,9 @@ func New(opts Options) (*Loop, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Journal == nil {
+		opts.Journal = journal.New(journal.Options{})
 	}
 	if opts.URL == nil {
 		opts.URL = func(site.Name, site.Channel) string { return "/" }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
@@ -133,9 +134,12 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	w.setChannel(c, func(cs *ChannelStatus) { cs.State = site.Progressing })
 	w.mu.Unlock()
 	start := time.Now()
-	ptr, err := l.deploy(ctx, w, c, p, desired, j.maxAge)
+	e := l.opts.Journal.Start(w.spec.Name, c, desired)
+	e.Logf("Deploying %s (%s) to %s of %s", desired.Short(), p.ref, c, w.spec.Name)
+	ptr, err := l.deploy(ctx, w, c, p, desired, j.maxAge, e)
 	switch {
 	case errors.Is(err, errTooOld):
+		l.opts.Journal.Discard(e)
 		w.log.Debug("not previewing an old head", "channel", c, "commit", desired.Short())
 		w.mu.Lock()
 		delete(w.status.Channels, c)
@@ -144,12 +148,15 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	case err != nil:
 		user := build.IsUserError(err) || errors.Is(err, gitsrc.ErrPathNotFound) || errors.Is(err, ErrRules) ||
 			errors.Is(err, gitsrc.ErrTooLarge) || errors.Is(err, publish.ErrTooLarge)
+		finish(e, err, user)
 		l.fail(w, c, desired, err, user)
 		if !errors.Is(err, errSuperseded) && ctx.Err() == nil {
 			l.report(w, c, desired, "failure", p.url, err.Error())
 		}
 		return !user && ctx.Err() == nil && !errors.Is(err, errSuperseded)
 	}
+	e.Logf("Live on %s at %s (%s in all)", c, p.url, roundDur(time.Since(start)))
+	e.Finish(journal.Live, nil, false)
 	w.log.Info("live", "channel", c, "commit", ptr.Commit.Short(), "deploy", ptr.Deploy, "url", p.url, "took", time.Since(start).Round(time.Millisecond).String())
 	if c == site.Production {
 		l.writeBack(ctx, w, ptr, p.url)
@@ -218,13 +225,27 @@ var (
 	errTooOld     = errors.New("head older than the preview TTL")
 )
 
-// deploy fetches commit, reuses or builds it, and flips the channel to it.
-func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, maxAge time.Duration) (publish.Pointer, error) {
+// finish ends a failed attempt in the journal, saying why in its log.
+func finish(e *journal.Entry, err error, user bool) {
+	if errors.Is(err, errSuperseded) {
+		e.Logf("Not published: %v", err)
+		e.Finish(journal.Superseded, err, false)
+		return
+	}
+	e.Logf("Failed: %v", err)
+	e.Finish(journal.Failed, err, user)
+}
+
+// deploy fetches commit, reuses or builds it, and flips the channel to it,
+// telling e's log each step.
+func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, maxAge time.Duration, e *journal.Entry) (publish.Pointer, error) {
 	spec := w.spec
+	t := time.Now()
 	got, err := w.repo.Fetch(ctx, p.ref)
 	if err != nil {
 		return publish.Pointer{}, err
 	}
+	fetched := time.Since(t)
 	commit = got // the ref may have moved since it was resolved: take the newer
 	info, err := w.repo.CommitInfo(commit)
 	if err != nil {
@@ -233,21 +254,29 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	if maxAge > 0 && l.opts.Now().Sub(info.Committed) > maxAge {
 		return publish.Pointer{}, errTooOld
 	}
+	e.Update(func(s *journal.Snapshot) {
+		s.Commit, s.Subject, s.Author, s.CommitTime = commit, info.Subject, info.Author, info.Time
+		s.Timings.Fetch = fetched
+	})
+	e.Logf("Fetched %s in %s: %q by %s", commit.Short(), roundDur(fetched), info.Subject, info.Author)
 	// Reported only now: a head too old to preview is not a deploy.
 	l.report(w, c, commit, "pending", p.url, "sitehost is deploying "+commit.Short())
 	key, toml, err := buildKey(w, commit, p)
 	if err != nil {
 		return publish.Pointer{}, err
 	}
+	e.Update(func(s *journal.Snapshot) { s.Deploy = publish.DeployIDFor(key) })
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
 	switch {
 	case err == nil:
 		w.log.Info("reusing deploy built before: same tree and settings", "channel", c, "commit", commit.Short(), "deploy", m.ID)
+		e.Update(func(s *journal.Snapshot) { s.Reused = true })
+		e.Logf("Reusing deploy %s, built %s from the same tree and settings: nothing to build", m.ID, m.Created.UTC().Format(time.RFC3339))
 		w.mu.Lock()
 		w.status.Reused++
 		w.mu.Unlock()
 	case errors.Is(err, publish.ErrNotFound):
-		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, false)
+		m, err = l.exportAndBuild(ctx, w, c, p, commit, info, key, toml, false, e)
 		if err != nil {
 			return publish.Pointer{}, err
 		}
@@ -258,12 +287,17 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 		for _, r := range m.Rules.Redirects {
 			if r.Proxy {
 				w.log.Warn("proxy rules are ignored: the site does not set rules.proxy", "channel", c, "deploy", m.ID, "first", fmt.Sprintf("%s:%d", r.Source, r.Line))
+				e.Logf("Proxy rules are ignored: the site does not set rules.proxy (the first: %s:%d)", r.Source, r.Line)
 				break
 			}
 		}
 	}
+	e.Logf("Rules: %d redirects, %d header rules, %d errors", len(m.Rules.Redirects), len(m.Rules.Headers), len(m.Rules.Errors))
 	if n := len(m.Rules.Errors); n > 0 {
 		w.log.Warn("rule errors", "channel", c, "deploy", m.ID, "count", n, "first", m.Rules.Errors[0].Error())
+		for _, re := range m.Rules.Errors {
+			e.Logf("rules: %s", re)
+		}
 		if spec.StrictRules {
 			return publish.Pointer{}, fmt.Errorf("%w: %d in deploy %s, the first: %s", ErrRules, n, m.ID, m.Rules.Errors[0])
 		}
@@ -271,7 +305,18 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	if stale, newer := l.superseded(ctx, w, c, p, commit); stale {
 		return publish.Pointer{}, fmt.Errorf("%s is no longer desired (ref now at %s): %w", commit.Short(), newer.Short(), errSuperseded)
 	}
-	return l.opts.Publisher.Activate(ctx, spec.Name, c, m, commit)
+	t = time.Now()
+	ptr, err := l.opts.Publisher.Activate(ctx, spec.Name, c, m, commit)
+	e.Update(func(s *journal.Snapshot) { s.Timings.Publish = time.Since(t) })
+	return ptr, err
+}
+
+// roundDur rounds for people: 1.234s, 56ms.
+func roundDur(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }
 
 // superseded checks, when a new request for the channel came in during the
@@ -296,7 +341,7 @@ func (l *Loop) superseded(ctx context.Context, w *worker, c site.Channel, p plan
 
 // exportAndBuild exports the site's tree into scratch space, builds it and
 // uploads the result as a deploy (not yet live).
-func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string, toml []byte, repair bool) (*publish.Manifest, error) {
+func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p plan, commit site.Commit, info gitsrc.CommitInfo, key string, toml []byte, repair bool, e *journal.Entry) (*publish.Manifest, error) {
 	spec := w.spec
 	scratch, err := os.MkdirTemp(mkdirAll(filepath.Join(l.opts.DataDir, "tmp")), string(spec.Name)+"-")
 	if err != nil {
@@ -308,40 +353,62 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 	if err != nil {
 		return nil, fmt.Errorf("exporting %s at %s: %w", spec.Path, commit.Short(), err)
 	}
+	e.Logf("Exported the tree of %s at %s", spec.Path, commit.Short())
+	t := time.Now()
 	select {
 	case l.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+	queued := time.Since(t)
+	e.Update(func(s *journal.Snapshot) { s.Timings.Queue = queued })
+	if queued >= 100*time.Millisecond {
+		e.Logf("Waited %s for a build slot (server.build.concurrency)", roundDur(queued))
 	}
 	l.builds.Add(1)
 	w.mu.Lock()
 	w.status.Builds++
 	w.mu.Unlock()
 	w.log.Info("building", "channel", c, "commit", commit.Short(), "tool", p.settings.Tool)
+	if v := hugoVersion(p.settings.Tool); v != "" {
+		e.Logf("Building with Hugo %s (base URL %s)", v, p.url)
+	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: p.url,
 		CacheDir: filepath.Join(l.opts.DataDir, "cache", string(spec.Name)),
 		Settings: p.settings,
 		Git:      &build.GitHistory{Dir: w.repo.Dir(), Commit: string(commit), Prefix: spec.Path},
+		Log:      e,
 	})
 	<-l.sem
+	e.Update(func(s *journal.Snapshot) { s.Timings.Build = res.Duration })
 	if err != nil {
 		// The first error goes to the status; the end of the log, where
 		// Hugo reports the rest, goes to the server log.
 		w.log.Warn("build failed", "channel", c, "commit", commit.Short(), "log_tail", tail(res.Log, 4096))
 		return nil, err
 	}
+	e.Logf("Built in %s%s", roundDur(res.Duration), peak(res.MaxRSS))
+	e.Logf("Uploading")
+	timings := e.Snapshot().Timings
 	m, stats, err := l.opts.Publisher.Upload(ctx, publish.Deploy{
 		Site: spec.Name, Channel: c, Commit: commit, Tree: exp.Tree, BuildKey: key, Dir: res.Dir,
-		Info:        publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
-		Build:       publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url, Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped},
-		Log:         res.Log,
+		Info: publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time},
+		Build: publish.BuildSummary{Tool: p.settings.Tool, Hugo: hugoVersion(p.settings.Tool), BaseURL: p.url,
+			Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped, Queue: timings.Queue, Fetch: timings.Fetch},
+		Log:         e.Log(),
 		NetlifyTOML: toml,
 		Repair:      repair,
 	})
 	if err != nil {
 		return nil, err
 	}
+	e.Update(func(s *journal.Snapshot) {
+		s.Timings.Upload, s.Files, s.BytesUploaded = m.Build.Upload, stats.Files, stats.BytesUploaded
+	})
+	e.Logf("Uploaded deploy %s in %s: %d files (%s), %d new blobs (%s), %d already stored, %d compressed variants made",
+		m.ID, roundDur(m.Build.Upload), stats.Files, humanBytes(stats.Bytes), stats.BlobsUploaded, humanBytes(stats.BytesUploaded),
+		stats.BlobsKnown+stats.BlobsChecked-stats.BlobsUploaded, stats.Variants)
 	w.log.Info("uploaded", "channel", c, "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "blobs_known", stats.BlobsKnown, "build", res.Duration.Round(time.Millisecond).String())
 	return m, nil
 }
@@ -363,6 +430,27 @@ func (l *Loop) deleteChannel(ctx context.Context, w *worker, c site.Channel, why
 	delete(w.failed, c)
 	w.mu.Unlock()
 	return false
+}
+
+func peak(rss int64) string {
+	if rss <= 0 {
+		return ""
+	}
+	return ", peak memory " + humanBytes(rss)
+}
+
+// humanBytes: 1.5 MiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func hugoVersion(tool string) string {

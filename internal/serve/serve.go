@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/sitehost/sitehost/internal/accesslog"
 	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
@@ -77,6 +78,9 @@ type Options struct {
 	Logger *slog.Logger
 	// PointerTTL bounds how stale a cached channel pointer may be (default 2s).
 	PointerTTL time.Duration
+	// Observe, when set, is told about every answer: the access log and
+	// the request metrics.
+	Observe func(*http.Request, accesslog.Entry)
 	// StoreTimeout bounds one read of a pointer or manifest (default 5s):
 	// when storage hangs, a request falls back to what is cached or
 	// answers 503 instead of waiting for the client to give up.
@@ -210,6 +214,20 @@ func (h *Handler) Invalidate(s site.Name, c site.Channel) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Observe == nil {
+		h.serve(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &accesslog.Recorder{ResponseWriter: w}
+	name := h.serve(rec, r)
+	e := rec.Entry("", r, start)
+	e.Site, e.Host = string(name), hostOnly(r.Host)
+	h.opts.Observe(r, e)
+}
+
+// serve answers r and returns the site it belongs to ("" for none).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) site.Name {
 	host := hostOnly(r.Host)
 	var (
 		name    site.Name
@@ -221,14 +239,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt, ok := routes.domains[host]; ok {
 		if rt.redirect != "" {
 			h.serveAlias(w, r, routes.sites[rt.site], rt, host)
-			return
+			return rt.site
 		}
 		name, channel = rt.site, site.Production
 	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && routes.sites[t.Site] != nil {
 		name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
 	} else {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
-		return
+		return ""
 	}
 	if noindex {
 		w.Header().Set("X-Robots-Tag", "noindex")
@@ -237,13 +255,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, publish.ErrNotFound):
 		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
-		return
+		return name
 	case err != nil:
 		h.opts.Logger.Error("resolving deploy", "site", name, "channel", channel, "deploy", id, "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
-		return
+		return name
 	}
 	h.serveDeploy(w, r, routes.sites[name], d, ptr, host)
+	return name
 }
 
 // serveAlias answers an alias domain: its domain-level rules first
