@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"io"
 	"net/http"
@@ -105,15 +106,11 @@ func TestDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var sites struct {
-			Sites []struct {
-				Status struct{ Builds int } `json:"status"`
-			} `json:"sites"`
-		}
+		var sites api.SiteList
 		if err := json.NewDecoder(resp.Body).Decode(&sites); err != nil || len(sites.Sites) != 1 {
 			t.Fatalf("status API: %v %+v", err, sites)
 		}
-		return sites.Sites[0].Status.Builds
+		return sites.Sites[0].Builds
 	}
 	before := builds()
 	gitCmd("revert", "--no-edit", "HEAD")

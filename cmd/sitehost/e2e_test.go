@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -122,18 +123,9 @@ func TestCommitToLive(t *testing.T) {
 	}
 
 	// 5. The admin API shows the live commit, deploy and status.
-	var sites struct {
-		Sites []struct {
-			Name   string `json:"name"`
-			Status struct {
-				State      string `json:"state"`
-				LiveCommit string `json:"live_commit"`
-				LiveDeploy string `json:"live_deploy"`
-			} `json:"status"`
-		} `json:"sites"`
-	}
+	var sites api.SiteList
 	apiGet(t, srv, "/api/v1/sites", testToken, http.StatusOK, &sites)
-	if len(sites.Sites) != 1 || sites.Sites[0].Status.LiveCommit != reverted || sites.Sites[0].Status.State != "Synced" || sites.Sites[0].Status.LiveDeploy != string(first.LiveDeploy) {
+	if len(sites.Sites) != 1 || sites.Sites[0].LiveCommit != site.Commit(reverted) || sites.Sites[0].State != site.Synced || sites.Sites[0].LiveDeploy != first.LiveDeploy {
 		t.Errorf("GET /api/v1/sites = %+v", sites)
 	}
 	apiGet(t, srv, "/api/v1/sites", "wrong", http.StatusUnauthorized, nil)

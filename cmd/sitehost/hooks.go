@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sitehost/sitehost/internal/accesslog"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -74,5 +75,22 @@ func (s *server) webhookHandlers(token string, getenv func(string) string) map[s
 	for _, name := range []string{"github", "gitlab", "gitea", "forgejo", "bitbucket"} {
 		h[name] = forge
 	}
+	for name, hh := range h {
+		h[name] = s.countWebhooks(name, hh)
+	}
 	return h
+}
+
+// countWebhooks counts deliveries to a /hooks/{forge} endpoint by the
+// answer they got.
+func (s *server) countWebhooks(forge string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &accesslog.Recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		status := rec.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		s.metrics.Webhook(forge, status)
+	})
 }

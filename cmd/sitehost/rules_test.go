@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -73,20 +74,11 @@ func TestNetlifyRules(t *testing.T) {
 
 	// The deploy lists its rule errors with their lines, in the API and the
 	// build log.
-	var detail struct {
-		Rules struct {
-			Redirects int `json:"redirects"`
-			Errors    []struct {
-				File    string `json:"file"`
-				Line    int    `json:"line"`
-				Message string `json:"message"`
-			} `json:"errors"`
-		} `json:"rules"`
-	}
+	var detail api.DeployDetail
 	apiGet(t, srv, "/api/v1/sites/blog/deploys/"+string(st.LiveDeploy), testToken, 200, &detail)
 	var where []string
 	for _, e := range detail.Rules.Errors {
-		where = append(where, e.File+":"+strconv.Itoa(e.Line))
+		where = append(where, e.Source+":"+strconv.Itoa(e.Line))
 	}
 	if detail.Rules.Redirects != 3 || strings.Join(where, " ") != "_redirects:3 _headers:3" {
 		t.Errorf("deploy rules: %d redirects, errors at %q; want 3 and _redirects:3 _headers:3", detail.Rules.Redirects, where)

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sitehost/sitehost/internal/accesslog"
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/build"
@@ -28,6 +30,8 @@ import (
 	"github.com/sitehost/sitehost/internal/certs/certstore"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/metrics"
 	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -155,6 +159,13 @@ type server struct {
 	blobs      *blobcache.Cache
 	gcEvery    time.Duration
 	certs      *certs.Manager // nil without server.https
+	metrics    *metrics.Metrics
+	journal    *journal.Journal
+	accessLog  *slog.Logger // nil: requests are not logged
+	// ready is set once the config is loaded and every site's live
+	// pointer has been read; notReady says what it is waiting for.
+	ready    atomic.Bool
+	notReady atomic.Pointer[string]
 }
 
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
@@ -164,6 +175,14 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if s.gcEvery <= 0 {
 		s.gcEvery = time.Hour
 	}
+	why := "reading the live pointers"
+	s.notReady.Store(&why)
+	if cfg.Server.AccessLogOn() {
+		s.accessLog = s.log.With("component", "access")
+	}
+	reg := prometheus.NewRegistry()
+	s.metrics = metrics.New(reg)
+	s.journal = journal.New(journal.Options{OnFinish: s.recordAttempt})
 	st, err := openStore(ctx, cfg, opts.Getenv, s.log.With("component", "store"))
 	if err != nil {
 		return nil, err
@@ -199,7 +218,12 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s.data = serve.New(serve.Options{Sites: serveSites(cfg), PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs, Logger: s.log.With("component", "serve")})
+	s.data = serve.New(serve.Options{Sites: serveSites(cfg), PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs,
+		Logger: s.log.With("component", "serve"), Observe: s.observe})
+	s.metrics.WatchCache(func() metrics.CacheStats {
+		st := s.blobs.Stats()
+		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
+	})
 
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
@@ -223,10 +247,14 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		Reporter: reporters{s.statuses, s.notes},
 		Sites:    specs, DataDir: cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
-		Logger: s.log.With("component", "reconcile"),
+		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
 	})
 	if err != nil {
 		return nil, err
+	}
+	s.metrics.WatchSites(s.channelStates)
+	if s.certs != nil {
+		s.metrics.WatchCertificates(s.certExpiries)
 	}
 	token := opts.Getenv(cfg.Server.APITokenEnv)
 	if token == "" {
@@ -236,12 +264,127 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if s.certs != nil {
 		certStatus = func(d string) any { return s.certs.Status(d) }
 	}
-	s.admin = admin.New(admin.Options{
-		Token: token, SiteInfo: s.siteInfo, PreviewDomain: cfg.Server.PreviewDomain,
-		Loop: s.loop, Deploys: s.publisher, Logger: s.log.With("component", "admin"),
-		Hooks: s.webhookHandlers(token, opts.Getenv), Certificate: certStatus,
-	})
+	adminLog := s.log.With("component", "admin")
+	s.admin = accesslog.Handler("admin", admin.New(admin.Options{
+		Token: token, SiteInfo: s.siteInfo, Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
+		Permalink: s.permalink, Logger: adminLog, Certificate: certStatus,
+		Hooks: s.webhookHandlers(token, opts.Getenv), Ready: s.readiness, Metrics: s.metrics.Handler(),
+	}), s.observeAdmin)
+	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		s.log.Warn("the admin listener is reachable from other machines: keep server.api_token_env's token secret and long, or bind server.admin to 127.0.0.1",
+			"addr", s.adminLn.Addr().String())
+	}
 	return s, nil
+}
+
+// observe counts and logs one answer of the data plane.
+func (s *server) observe(r *http.Request, e accesslog.Entry) {
+	s.metrics.Request(e.Site, e.Status, e.Bytes)
+	if s.accessLog != nil {
+		e.Listener = "http"
+		if r.TLS != nil {
+			e.Listener = "https"
+		}
+		accesslog.Log(r.Context(), s.accessLog, e)
+	}
+}
+
+// observeAdmin logs one answer of the admin listener; probes and scrapes
+// only at debug level, they come every few seconds.
+func (s *server) observeAdmin(r *http.Request, e accesslog.Entry) {
+	if s.accessLog == nil {
+		return
+	}
+	switch e.Path {
+	case "/metrics", "/healthz", "/readyz":
+		if !s.accessLog.Enabled(r.Context(), slog.LevelDebug) {
+			return
+		}
+	}
+	accesslog.Log(r.Context(), s.accessLog, e)
+}
+
+// recordAttempt feeds a finished deploy attempt to the metrics.
+func (s *server) recordAttempt(a journal.Snapshot) {
+	result := "failure"
+	switch {
+	case a.State == journal.Live && a.Reused:
+		result = "reused"
+	case a.State == journal.Live:
+		result = "success"
+	case a.State == journal.Superseded:
+		result = "superseded"
+	}
+	s.metrics.Deploy(metrics.Attempt{Site: string(a.Site), Result: result, Build: a.Timings.Build,
+		Publish: a.Timings.Upload + a.Timings.Publish, BytesUploaded: a.BytesUploaded})
+}
+
+// channelStates is every channel's sync state, for the metrics.
+func (s *server) channelStates() []metrics.SiteState {
+	var out []metrics.SiteState
+	for _, st := range s.loop.Status() {
+		if _, ok := st.Channels[site.Production]; !ok && st.State != "" {
+			out = append(out, metrics.SiteState{Site: string(st.Site), Channel: string(site.Production), State: string(st.State)})
+		}
+		for c, cs := range st.Channels {
+			if cs.State != "" {
+				out = append(out, metrics.SiteState{Site: string(st.Site), Channel: string(c), State: string(cs.State)})
+			}
+		}
+	}
+	return out
+}
+
+// certExpiries are the managed domains' certificate expiry times.
+func (s *server) certExpiries() []metrics.Certificate {
+	var out []metrics.Certificate
+	for _, d := range s.managedDomains() {
+		out = append(out, metrics.Certificate{Domain: d, NotAfter: s.certs.Status(d).NotAfter})
+	}
+	return out
+}
+
+// permalink is a deploy's immutable URL (DESIGN §5).
+func (s *server) permalink(n site.Name, id site.DeployID) string {
+	scheme, port := s.publicScheme()
+	return baseURL(scheme, string(id)+"--"+string(n)+"."+s.cfg.Server.PreviewDomain, port)
+}
+
+// publicScheme is how sites are reached: HTTPS when it is on.
+func (s *server) publicScheme() (scheme, port string) {
+	if s.httpsLn != nil {
+		return "https", portOf(s.httpsLn.Addr())
+	}
+	return "http", portOf(s.httpLn.Addr())
+}
+
+// readiness is nil once the server can serve: config loaded, and every
+// site's live pointer read (warm) once.
+func (s *server) readiness() error {
+	if s.ready.Load() {
+		return nil
+	}
+	return errors.New(*s.notReady.Load())
+}
+
+// warm reads the live pointers until it can, then marks the server ready.
+func (s *server) warm(ctx context.Context) {
+	for {
+		err := s.data.Warm(ctx)
+		if err == nil {
+			s.ready.Store(true)
+			s.log.Info("ready: every site's live pointer is read")
+			return
+		}
+		why := "waiting for storage: " + err.Error()
+		s.notReady.Store(&why)
+		s.log.Warn("not ready yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // openStore opens the object store of server.storage.
@@ -457,6 +600,7 @@ func (s *server) run(ctx context.Context) error {
 			return nil
 		})
 	}
+	g.Go(func() error { s.warm(ctx); return nil })
 	g.Go(func() error { return s.loop.Run(ctx) })
 	switch {
 	case s.configRepo != nil:
@@ -637,10 +781,7 @@ func (s *server) siteInfo(n site.Name) (admin.SiteInfo, bool) {
 
 // channelURL is a channel's public URL: its build's base URL.
 func (s *server) channelURL(n site.Name, c site.Channel) string {
-	scheme, port := "http", portOf(s.httpLn.Addr())
-	if s.httpsLn != nil {
-		scheme, port = "https", portOf(s.httpsLn.Addr())
-	}
+	scheme, port := s.publicScheme()
 	if c == site.Production {
 		return baseURL(scheme, (*s.primary.Load())[n], port)
 	}

@@ -8,23 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/config"
-	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
-
-// siteView is one site as the admin API shows it.
-type siteView struct {
-	Name    site.Name        `json:"name"`
-	Domains []string         `json:"domains"`
-	URL     string           `json:"url"`
-	Status  reconcile.Status `json:"status"`
-}
 
 // cmdStatus prints sites, channels, live and desired commits and sync
 // states, from the admin API of a running server.
@@ -39,12 +30,12 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	var sites []siteView
+	var sites []api.Site
 	var raw json.RawMessage
 	if name := fs.Arg(0); name != "" {
 		raw, err = apiCall(ctx, endpoint+"/api/v1/sites/"+name, token)
 		if err == nil {
-			sites = append(sites, siteView{})
+			sites = append(sites, api.Site{})
 			err = json.Unmarshal(raw, &sites[0])
 		}
 	} else {
@@ -68,21 +59,8 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SITE\tCHANNEL\tSTATE\tLIVE\tDESIRED\tDEPLOY\tURL\tERROR")
 	for _, s := range sites {
-		st := s.Status
-		channels := make([]site.Channel, 0, len(st.Channels))
-		for c := range st.Channels {
-			channels = append(channels, c)
-		}
-		slices.Sort(channels)
-		if _, ok := st.Channels[site.Production]; !ok {
-			channels = append([]site.Channel{site.Production}, channels...)
-		}
-		for _, c := range channels {
-			cs := st.Channels[c]
-			if c == site.Production {
-				cs = reconcile.ChannelStatus{State: st.State, LiveCommit: st.LiveCommit, Desired: st.Desired, LiveDeploy: st.LiveDeploy, Error: st.Error, URL: s.URL}
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, c, cs.State, short(cs.LiveCommit), short(cs.Desired), cs.LiveDeploy, cs.URL, oneLine(cs.Error, 60))
+		for _, cs := range s.Channels {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, cs.Name, cs.State, short(cs.LiveCommit), short(cs.Desired), cs.LiveDeploy, cs.URL, oneLine(cs.Error, 60))
 		}
 	}
 	return tw.Flush()

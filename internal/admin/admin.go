@@ -1,21 +1,27 @@
-// Package admin is the admin listener's API (DESIGN §10): JSON over HTTP
-// behind a bearer token, plus health endpoints and the webhook intake.
+// Package admin is the admin listener (DESIGN §10): the JSON API behind a
+// bearer token, build logs streamed as Server-Sent Events, the dashboard,
+// health and readiness, metrics, and the webhook intake.
 package admin
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/dashboard"
 	"github.com/sitehost/sitehost/internal/hooks"
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
-	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -31,6 +37,7 @@ type Loop interface {
 type Deploys interface {
 	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error)
 	Log(ctx context.Context, s site.Name, id site.DeployID) ([]byte, error)
+	Channels(ctx context.Context, s site.Name) (map[site.Channel]publish.Pointer, error)
 }
 
 // SiteInfo is the static part of a site the API reports.
@@ -47,29 +54,53 @@ type Options struct {
 	Token string
 	Sites []SiteInfo
 	// SiteInfo, when set, replaces Sites: it follows a reloaded config.
-	SiteInfo      func(site.Name) (SiteInfo, bool)
-	PreviewDomain string
-	Loop          Loop
-	Deploys       Deploys
-	Hooks         map[string]http.Handler // "generic" → handler, mounted at /hooks/{name}
+	SiteInfo func(site.Name) (SiteInfo, bool)
+	Loop     Loop
+	Deploys  Deploys
+	// Journal holds this server's deploy attempts and their live logs.
+	Journal *journal.Journal
+	// Permalink is a deploy's immutable URL (nil: none given).
+	Permalink func(site.Name, site.DeployID) string
+	Hooks     map[string]http.Handler // "generic" → handler, mounted at /hooks/{name}
 	// Certificate reports a domain's TLS certificate (nil without HTTPS).
 	Certificate func(domain string) any
-	Logger      *slog.Logger
+	// Ready says why the server cannot serve yet (nil error: ready); nil
+	// means always ready.
+	Ready func() error
+	// Metrics serves /metrics (nil: not offered).
+	Metrics http.Handler
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Handler is the admin listener's handler.
+type Handler struct {
+	root  http.Handler
+	model *model
+	dash  *dashboard.Handler
+	opts  Options
 }
 
 // New returns the admin handler.
-func New(opts Options) http.Handler {
+func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &api{opts: opts, sites: map[site.Name]SiteInfo{}}
-	for _, s := range opts.Sites {
-		a.sites[s.Name] = s
+	if opts.Journal == nil {
+		opts.Journal = journal.New(journal.Options{})
 	}
+	m := newModel(opts)
+	a := &Handler{model: m, opts: opts}
+	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Logger: opts.Logger, Now: opts.Now})
+
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	r.HandleFunc("/readyz", a.readyz)
+	if opts.Metrics != nil {
+		r.Handle("/metrics", opts.Metrics)
+	}
 	for name, h := range opts.Hooks {
 		r.Handle("/hooks/"+name, h)
 	}
@@ -77,30 +108,46 @@ func New(opts Options) http.Handler {
 	// subrouter in gorilla/mux v1.8.1 answers a wrong method with 404
 	// instead of 405 (gorilla/mux#739).
 	v1 := func(method, path string, h http.HandlerFunc) {
-		r.Handle("/api/v1"+path, a.auth(h)).Methods(method)
+		r.Handle(api.Prefix+path, a.auth(h)).Methods(method)
 	}
 	v1(http.MethodGet, "/sites", a.listSites)
 	v1(http.MethodGet, "/sites/{site}", a.getSite)
 	v1(http.MethodPost, "/sites/{site}/sync", a.sync)
+	v1(http.MethodGet, "/sites/{site}/deploys", a.listDeploys)
 	v1(http.MethodGet, "/sites/{site}/deploys/{id}", a.getDeploy)
 	v1(http.MethodGet, "/sites/{site}/deploys/{id}/log", a.getLog)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
-	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, r.Method+" not allowed on "+r.URL.Path)
 	})
-	return r
+	// Everything else is the dashboard; unknown API and webhook paths get
+	// JSON. (A catch-all route would hide wrong methods: mux prefers any
+	// full match over a method mismatch.)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, api.Prefix+"/"):
+			writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		case strings.HasPrefix(r.URL.Path, "/hooks/"):
+			writeError(w, http.StatusNotFound, "no such webhook endpoint: "+r.URL.Path+" (use /hooks/github, gitlab, gitea, forgejo, bitbucket or generic)")
+		default:
+			a.dash.ServeHTTP(w, r)
+		}
+	})
+	// Browsers send Sec-Fetch-Site/Origin: a cross-site POST (a form on
+	// another site aimed at the dashboard) is refused. Forges and the CLI
+	// send neither and pass.
+	a.root = http.NewCrossOriginProtection().Handler(r)
+	return a
 }
 
-type api struct {
-	opts  Options
-	sites map[site.Name]SiteInfo
-}
+func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.root.ServeHTTP(w, r) }
 
-func (a *api) auth(next http.Handler) http.Handler {
+// auth lets a request through with the bearer token, or, for reads, with
+// the dashboard's session cookie: the dashboard's scripts stream logs
+// with EventSource, which cannot send headers.
+func (a *Handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hooks.BearerOK(r, a.opts.Token) {
+		read := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if !hooks.BearerOK(r, a.opts.Token) && !(read && a.dash.SessionOK(r)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -109,121 +156,118 @@ func (a *api) auth(next http.Handler) http.Handler {
 	})
 }
 
-// siteJSON is one site in API answers.
-type siteJSON struct {
-	Name    site.Name        `json:"name"`
-	Repo    string           `json:"repo"`
-	Ref     string           `json:"ref"`
-	Domains []string         `json:"domains"`
-	URL     string           `json:"url"`
-	Status  reconcile.Status `json:"status"`
-	// Certificates of the site's domains, when sitehost serves HTTPS.
-	Certificates []any `json:"certificates,omitempty"`
-}
-
-func (a *api) siteJSON(st reconcile.Status) siteJSON {
-	info := a.sites[st.Site]
-	if a.opts.SiteInfo != nil {
-		info, _ = a.opts.SiteInfo(st.Site)
-	}
-	domains := info.Domains
-	if domains == nil {
-		domains = []string{}
-	}
-	out := siteJSON{Name: st.Site, Repo: info.Repo, Ref: info.Ref, Domains: domains, URL: info.URL, Status: st}
-	if a.opts.Certificate != nil {
-		for _, d := range domains {
-			out.Certificates = append(out.Certificates, a.opts.Certificate(d))
+func (a *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if a.opts.Ready != nil {
+		if err := a.opts.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
 		}
 	}
-	return out
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (a *api) listSites(w http.ResponseWriter, _ *http.Request) {
-	out := []siteJSON{}
-	for _, st := range a.opts.Loop.Status() {
-		out = append(out, a.siteJSON(st))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sites": out})
-}
-
-func (a *api) getSite(w http.ResponseWriter, r *http.Request) {
-	st, ok := a.opts.Loop.SiteStatus(site.Name(mux.Vars(r)["site"]))
-	if !ok {
-		writeError(w, http.StatusNotFound, "no site named "+mux.Vars(r)["site"])
+func (a *Handler) listSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := a.model.Sites(r.Context())
+	if err != nil {
+		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.siteJSON(st))
+	writeJSON(w, http.StatusOK, api.SiteList{Sites: sites})
+}
+
+func (a *Handler) getSite(w http.ResponseWriter, r *http.Request) {
+	s, err := a.model.Site(r.Context(), site.Name(mux.Vars(r)["site"]))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
 }
 
 // sync requests a reconcile; with ?wait=true it answers when it is done.
-func (a *api) sync(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) sync(w http.ResponseWriter, r *http.Request) {
 	name := site.Name(mux.Vars(r)["site"])
 	if r.URL.Query().Get("wait") == "true" {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Minute)
 		defer cancel()
+		// A long build outlives the admin server's write timeout.
+		http.NewResponseController(w).SetWriteDeadline(time.Time{}) //nolint:errcheck // not every writer has deadlines
 		st, err := a.opts.Loop.Sync(ctx, name)
 		if errors.Is(err, reconcile.ErrUnknownSite) {
-			writeError(w, http.StatusNotFound, "no site named "+string(name))
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no site named %q", name))
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusGatewayTimeout, err.Error())
+			writeError(w, http.StatusGatewayTimeout, "sync of "+string(name)+" did not finish: "+err.Error())
 			return
 		}
-		writeJSON(w, http.StatusOK, a.siteJSON(st))
+		writeJSON(w, http.StatusOK, a.model.site(r.Context(), st))
 		return
 	}
 	if err := a.opts.Loop.Trigger(name); err != nil {
-		writeError(w, http.StatusNotFound, "no site named "+string(name))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no site named %q", name))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": "sync of " + string(name) + " requested"})
+	writeJSON(w, http.StatusAccepted, api.SyncAccepted{Message: "sync of " + string(name) + " requested"})
 }
 
-func (a *api) getDeploy(w http.ResponseWriter, r *http.Request) {
-	v := mux.Vars(r)
-	m, err := a.opts.Deploys.Manifest(r.Context(), site.Name(v["site"]), site.DeployID(v["id"]))
+func (a *Handler) listDeploys(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 20
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxHistory {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to "+strconv.Itoa(maxHistory))
+			return
+		}
+		limit = n
+	}
+	channel := site.Channel(q.Get("channel"))
+	if channel != "" && !channel.Valid() {
+		writeError(w, http.StatusBadRequest, "channel must be production, pr-<N> or branch-<name>")
+		return
+	}
+	list, err := a.model.Deploys(r.Context(), site.Name(mux.Vars(r)["site"]), channel, limit)
 	if err != nil {
-		a.deployError(w, err, v["site"], v["id"])
+		a.fail(w, err)
 		return
 	}
-	// The summary, without the file list and the rules, which can be huge
-	// (m may be shared): rules are counted, their errors listed in full.
-	sum := *m
-	sum.Files = nil
-	sum.Rules.Redirects, sum.Rules.Headers = nil, nil
-	if sum.Rules.Errors == nil {
-		sum.Rules.Errors = []rules.Error{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"deploy": &sum, "files": len(m.Files),
-		"rules": map[string]any{"redirects": len(m.Rules.Redirects), "headers": len(m.Rules.Headers), "errors": sum.Rules.Errors},
-	})
+	writeJSON(w, http.StatusOK, api.DeployList{Deploys: list})
 }
 
-func (a *api) getLog(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) getDeploy(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
-	log, err := a.opts.Deploys.Log(r.Context(), site.Name(v["site"]), site.DeployID(v["id"]))
+	d, err := a.model.Deploy(r.Context(), site.Name(v["site"]), site.DeployID(v["id"]))
 	if err != nil {
-		a.deployError(w, err, v["site"], v["id"])
+		a.fail(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(log) //nolint:errcheck // client gone
+	writeJSON(w, http.StatusOK, d)
 }
 
-func (a *api) deployError(w http.ResponseWriter, err error, s, id string) {
-	if errors.Is(err, publish.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no deploy "+id+" of site "+s)
+// fail answers an error from the model: 404 for what does not exist, 503
+// for storage trouble (logged, not shown: it may name internals).
+func (a *Handler) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, api.ErrNotFound) {
+		writeError(w, http.StatusNotFound, notFoundMessage(err))
 		return
 	}
-	a.opts.Logger.Error("reading deploy", "site", s, "deploy", id, "err", err)
-	writeError(w, http.StatusServiceUnavailable, "storage unavailable")
+	a.opts.Logger.Error("admin API", "err", err)
+	writeError(w, http.StatusServiceUnavailable, "storage unavailable; try again")
+}
+
+// notFoundMessage is err's text without the sentinel's ": not found".
+func notFoundMessage(err error) string {
+	msg := err.Error()
+	if suffix := ": " + api.ErrNotFound.Error(); len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
+		return msg[:len(msg)-len(suffix)]
+	}
+	return msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", api.MediaJSON)
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -231,5 +275,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, api.Error{Error: msg})
 }

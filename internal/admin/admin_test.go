@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/admin"
+	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/rules"
@@ -86,6 +88,17 @@ func (l *fakeLoop) calls() (triggered, synced []site.Name) {
 	return slices.Clone(l.triggered), slices.Clone(l.synced)
 }
 
+// stepClock starts at t and moves one second per reading.
+func stepClock(t time.Time) func() time.Time {
+	var mu sync.Mutex
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
+}
+
 // errStorage is a storage failure that is not "not found".
 var errStorage = errors.New("bucket unreachable")
 
@@ -94,6 +107,14 @@ var errStorage = errors.New("bucket unreachable")
 type fakeDeploys struct {
 	manifests map[string]*publish.Manifest
 	logs      map[string][]byte
+	pointers  map[site.Name]map[site.Channel]publish.Pointer
+}
+
+func (d *fakeDeploys) Channels(_ context.Context, s site.Name) (map[site.Channel]publish.Pointer, error) {
+	if s == "broken" {
+		return nil, errStorage
+	}
+	return d.pointers[s], nil
 }
 
 func (d *fakeDeploys) Manifest(_ context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error) {
@@ -143,6 +164,8 @@ type fixture struct {
 	loop    *fakeLoop
 	deploys *fakeDeploys
 	hook    *hookRecorder
+	journal *journal.Journal
+	now     time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -165,6 +188,8 @@ func newFixture(t *testing.T) *fixture {
 				"blog/d-blog-1": {
 					ID: "d-blog-1", Site: "blog", Commit: "1111111111111111111111111111111111111111",
 					Created: created, Bytes: 42,
+					Info:  publish.CommitInfo{Subject: "Add the spring post", Author: "Ada", Time: created.Add(-time.Hour)},
+					Build: publish.BuildSummary{Tool: "hugo", Duration: 1500 * time.Millisecond, Upload: 300 * time.Millisecond, Fetch: 200 * time.Millisecond},
 					Files: map[string]publish.File{"index.html": {}, "posts/a/index.html": {}, "css/site.css": {}},
 					Rules: rules.Set{
 						Redirects: []rules.Redirect{{From: "/old-index", To: "/", Status: 301}, {From: "/b", To: "/c", Status: 302}},
@@ -173,8 +198,14 @@ func newFixture(t *testing.T) *fixture {
 				},
 			},
 			logs: map[string][]byte{"blog/d-blog-1": []byte("Start building sites …\nTotal in 12 ms\n")},
+			pointers: map[site.Name]map[site.Channel]publish.Pointer{
+				"blog": {site.Production: {Deploy: "d-blog-1", Commit: "1111111111111111111111111111111111111111", PublishedAt: syncedAt,
+					History: []site.DeployID{"d-blog-1"}, Since: []time.Time{syncedAt}}},
+			},
 		},
-		hook: &hookRecorder{},
+		hook:    &hookRecorder{},
+		journal: journal.New(journal.Options{Now: stepClock(syncedAt)}),
+		now:     syncedAt.Add(time.Minute),
 	}
 	h := admin.New(admin.Options{
 		Token: token,
@@ -183,11 +214,15 @@ func newFixture(t *testing.T) *fixture {
 				Domains: []string{"blog.example.com", "www.blog.example.com"}, URL: "https://blog.example.com/"},
 			{Name: "docs", Repo: "git@github.com:acme/platform.git", Ref: "main"},
 		},
-		PreviewDomain: "localhost",
-		Loop:          f.loop,
-		Deploys:       f.deploys,
-		Hooks:         map[string]http.Handler{"generic": f.hook},
-		Logger:        slog.New(slog.DiscardHandler),
+		Loop:    f.loop,
+		Deploys: f.deploys,
+		Journal: f.journal,
+		Hooks:   map[string]http.Handler{"generic": f.hook},
+		Logger:  slog.New(slog.DiscardHandler),
+		Permalink: func(s site.Name, id site.DeployID) string {
+			return "http://" + string(id) + "--" + string(s) + ".localhost:8080/"
+		},
+		Now: func() time.Time { return f.now },
 	})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
@@ -292,17 +327,12 @@ func TestGetSite(t *testing.T) {
 	t.Run("known", func(t *testing.T) {
 		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/docs", "")
 		wantStatus(t, resp, body, http.StatusOK)
-		var got struct {
-			Name    string           `json:"name"`
-			Repo    string           `json:"repo"`
-			Domains []string         `json:"domains"`
-			Status  reconcile.Status `json:"status"`
-		}
+		var got api.Site
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Name != "docs" || got.Repo != "git@github.com:acme/platform.git" || got.Status.State != site.Failed ||
-			got.Status.Error != "hugo: template error" {
+		if got.Name != "docs" || got.Repo != "git@github.com:acme/platform.git" || got.State != site.Failed ||
+			got.Error != "hugo: template error" || len(got.Channels) != 1 || got.Channels[0].Name != site.Production {
 			t.Errorf("got %+v", got)
 		}
 		if got.Domains == nil || len(got.Domains) != 0 {
@@ -311,7 +341,7 @@ func TestGetSite(t *testing.T) {
 	})
 	t.Run("unknown", func(t *testing.T) {
 		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/nosuch", "")
-		wantJSONError(t, resp, body, http.StatusNotFound, "no site named nosuch")
+		wantJSONError(t, resp, body, http.StatusNotFound, `no site named "nosuch"`)
 	})
 }
 
@@ -326,10 +356,10 @@ func TestSync(t *testing.T) {
 		{name: "request", path: "/api/v1/sites/blog/sync", status: http.StatusAccepted,
 			msgKey: "message", msg: "sync of blog requested", triggered: []site.Name{"blog"}},
 		{name: "request unknown", path: "/api/v1/sites/nosuch/sync", status: http.StatusNotFound,
-			msgKey: "error", msg: "no site named nosuch"},
+			msgKey: "error", msg: `no site named "nosuch"`},
 		{name: "wait", path: "/api/v1/sites/blog/sync?wait=true", status: http.StatusOK, synced: []site.Name{"blog"}},
 		{name: "wait unknown", path: "/api/v1/sites/nosuch/sync?wait=true", status: http.StatusNotFound,
-			msgKey: "error", msg: "no site named nosuch"},
+			msgKey: "error", msg: `no site named "nosuch"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,14 +375,11 @@ func TestSync(t *testing.T) {
 					t.Errorf("body = %v, want %q containing %q", m, tt.msgKey, tt.msg)
 				}
 			} else {
-				var got struct {
-					Name   site.Name        `json:"name"`
-					Status reconcile.Status `json:"status"`
-				}
+				var got api.Site
 				if err := json.Unmarshal(body, &got); err != nil {
 					t.Fatalf("body %q: %v", body, err)
 				}
-				if got.Name != "blog" || got.Status.Site != "blog" || got.Status.Builds != 4 {
+				if got.Name != "blog" || got.Builds != 4 {
 					t.Errorf("got %+v, want blog's status after one more build", got)
 				}
 			}
@@ -369,32 +396,22 @@ func TestGetDeploy(t *testing.T) {
 	t.Run("found", func(t *testing.T) {
 		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-1", "")
 		wantStatus(t, resp, body, http.StatusOK)
-		var got struct {
-			Deploy map[string]json.RawMessage `json:"deploy"`
-			Files  int                        `json:"files"`
-			Rules  struct {
-				Redirects int           `json:"redirects"`
-				Headers   int           `json:"headers"`
-				Errors    []rules.Error `json:"errors"`
-			} `json:"rules"`
-		}
+		var got api.DeployDetail
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("body %q: %v", body, err)
 		}
-		if got.Files != 3 {
-			t.Errorf("files = %d, want 3", got.Files)
+		if got.Files != 3 || got.Bytes != 42 || got.ID != "d-blog-1" || got.State != api.Live ||
+			!slices.Equal(got.LiveOn, []site.Channel{site.Production}) || got.Channel != site.Production {
+			t.Errorf("got %+v; want the live deploy with 3 files", got)
 		}
-		if r := got.Rules; r.Redirects != 2 || r.Headers != 0 || len(r.Errors) != 1 || r.Errors[0].Line != 3 || r.Errors[0].File != "_redirects" {
+		if r := got.Rules; r.Redirects != 2 || r.Headers != 0 || len(r.Errors) != 1 || r.Errors[0].Line != 3 || r.Errors[0].Source != "_redirects" {
 			t.Errorf("rules = %+v; want 2 redirects counted and the error at _redirects:3", r)
 		}
 		if bytes.Contains(body, []byte("old-index")) {
 			t.Errorf("body lists the rules: %s", body)
 		}
-		if id := string(got.Deploy["id"]); id != `"d-blog-1"` {
-			t.Errorf("deploy.id = %s, want \"d-blog-1\"", id)
-		}
-		if files := string(got.Deploy["files"]); files != "null" && files != "" {
-			t.Errorf("deploy.files = %s, want no file list", files)
+		if got.URL != "http://d-blog-1--blog.localhost:8080/" || got.LogURL != "/api/v1/sites/blog/deploys/d-blog-1/log" {
+			t.Errorf("links: url %q, log_url %q", got.URL, got.LogURL)
 		}
 		if bytes.Contains(body, []byte("index.html")) {
 			t.Errorf("body lists files: %s", body)
@@ -407,6 +424,10 @@ func TestGetDeploy(t *testing.T) {
 	t.Run("not found", func(t *testing.T) {
 		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-nope", "")
 		wantJSONError(t, resp, body, http.StatusNotFound, "no deploy d-nope of site blog")
+	})
+	t.Run("unknown site", func(t *testing.T) {
+		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/nosuch/deploys/d-blog-1", "")
+		wantJSONError(t, resp, body, http.StatusNotFound, `no site named "nosuch"`)
 	})
 	t.Run("storage error", func(t *testing.T) {
 		resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/broken", "")
@@ -455,7 +476,7 @@ func TestRouting(t *testing.T) {
 		status             int
 		msg                string
 	}{
-		{"unknown path", http.MethodGet, "/nope", http.StatusNotFound, "no such endpoint: /nope"},
+		{"unknown hook", http.MethodPost, "/hooks/nope", http.StatusNotFound, "no such webhook endpoint: /hooks/nope"},
 		{"unknown api path", http.MethodGet, "/api/v1/nope", http.StatusNotFound, "no such endpoint: /api/v1/nope"},
 		{"wrong method", http.MethodDelete, "/api/v1/sites", http.StatusMethodNotAllowed, "DELETE not allowed on /api/v1/sites"},
 		{"wrong method on sync", http.MethodGet, "/api/v1/sites/blog/sync", http.StatusMethodNotAllowed, "GET not allowed"},
@@ -512,7 +533,8 @@ func golden(t *testing.T, path string, got []byte) {
 
 // A nil Logger must not turn a storage error into a panic.
 func TestNilLogger(t *testing.T) {
-	srv := httptest.NewServer(admin.New(admin.Options{Token: token, Loop: &fakeLoop{}, Deploys: &fakeDeploys{}}))
+	loop := &fakeLoop{statuses: []reconcile.Status{{Site: "blog"}}}
+	srv := httptest.NewServer(admin.New(admin.Options{Token: token, Loop: loop, Deploys: &fakeDeploys{}}))
 	defer srv.Close()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/sites/blog/deploys/broken", nil)
 	if err != nil {

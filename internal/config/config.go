@@ -56,7 +56,12 @@ type Server struct {
 	// (manifest present, a sample of blobs present and intact); default
 	// 10m, 0 = off.
 	SelfHeal time.Duration `yaml:"self_heal"`
+	// AccessLog writes one log line per request (default true).
+	AccessLog *bool `yaml:"access_log"`
 }
+
+// AccessLogOn reports whether requests are logged.
+func (s Server) AccessLogOn() bool { return s.AccessLog == nil || *s.AccessLog }
 
 // Notification is an outgoing webhook for deploy events.
 type Notification struct {

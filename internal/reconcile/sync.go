@@ -371,7 +371,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 	w.mu.Unlock()
 	w.log.Info("building", "channel", c, "commit", commit.Short(), "tool", p.settings.Tool)
 	if v := hugoVersion(p.settings.Tool); v != "" {
-		e.Logf("Building with Hugo %s (base URL %s)", v, p.url)
+		e.Logf("Building with Hugo v%s (base URL %s)", v, p.url)
 	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: p.url,

@@ -198,6 +198,18 @@ func (h *Handler) Serves(host string) bool {
 	return ok && rt.sites[t.Site] != nil
 }
 
+// Warm reads every served site's production pointer into the cache, so
+// the first requests do not wait for the store. It fails when the store
+// cannot be read; a site with nothing published yet is fine.
+func (h *Handler) Warm(ctx context.Context) error {
+	for name := range h.routes.Load().sites {
+		if _, err := h.pointer(ctx, name, site.Production); err != nil && !errors.Is(err, publish.ErrNotFound) {
+			return fmt.Errorf("reading the live pointer of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // Invalidate marks a cached pointer stale, so a new deploy serves at once.
 // The stale copy is kept: if the store cannot be read, it is still served.
 func (h *Handler) Invalidate(s site.Name, c site.Channel) {

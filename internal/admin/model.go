@@ -1,0 +1,474 @@
+package admin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/redact"
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// model answers questions about sites and deploys from the loop's status,
+// the store and the journal; the JSON API and the dashboard both read it.
+type model struct {
+	opts Options
+
+	mu        sync.Mutex
+	summaries map[summaryKey]summary // manifests are immutable: read once
+}
+
+type summaryKey struct {
+	site site.Name
+	id   site.DeployID
+}
+
+// summary is what lists need of a manifest, without its file list.
+type summary struct {
+	commit  api.Commit
+	created time.Time
+	build   publish.BuildSummary
+}
+
+// maxSummaries bounds the summary cache; any entry may go.
+const maxSummaries = 4096
+
+// maxHistory bounds one history answer.
+const maxHistory = 100
+
+func newModel(opts Options) *model {
+	return &model{opts: opts, summaries: map[summaryKey]summary{}}
+}
+
+// Sites is every configured site, in config order.
+func (m *model) Sites(ctx context.Context) ([]api.Site, error) {
+	out := []api.Site{}
+	for _, st := range m.opts.Loop.Status() {
+		out = append(out, m.site(ctx, st))
+	}
+	return out, nil
+}
+
+// Site is one site; api.ErrNotFound for a name not configured.
+func (m *model) Site(ctx context.Context, name site.Name) (api.Site, error) {
+	st, ok := m.opts.Loop.SiteStatus(name)
+	if !ok {
+		return api.Site{}, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+	}
+	return m.site(ctx, st), nil
+}
+
+func (m *model) info(name site.Name) SiteInfo {
+	if m.opts.SiteInfo != nil {
+		info, _ := m.opts.SiteInfo(name)
+		return info
+	}
+	for _, s := range m.opts.Sites {
+		if s.Name == name {
+			return s
+		}
+	}
+	return SiteInfo{}
+}
+
+func (m *model) site(ctx context.Context, st reconcile.Status) api.Site {
+	info := m.info(st.Site)
+	out := api.Site{
+		Name: st.Site, Repo: redact.Credentials(info.Repo), Ref: info.Ref, Domains: info.Domains, URL: info.URL,
+		State: st.State, Desired: st.Desired, LiveCommit: st.LiveCommit, LiveDeploy: st.LiveDeploy,
+		Error: st.Error, FailedAt: st.FailedAt, LastSync: st.LastSync,
+		Builds: st.Builds, Reused: st.Reused, Repairs: st.Repairs,
+	}
+	if out.Domains == nil {
+		out.Domains = []string{}
+	}
+	if out.State == "" {
+		out.State = site.OutOfSync
+	}
+	names := make([]site.Channel, 0, len(st.Channels)+1)
+	for c := range st.Channels {
+		if c != site.Production {
+			names = append(names, c)
+		}
+	}
+	slices.Sort(names)
+	prod, ok := st.Channels[site.Production]
+	if !ok {
+		prod = reconcile.ChannelStatus{State: out.State, Desired: st.Desired, LiveCommit: st.LiveCommit,
+			LiveDeploy: st.LiveDeploy, Error: st.Error, FailedAt: st.FailedAt, LastSync: st.LastSync}
+	}
+	if prod.URL == "" {
+		prod.URL = info.URL
+	}
+	out.Channels = append(out.Channels, m.channel(ctx, st.Site, site.Production, prod))
+	for _, c := range names {
+		out.Channels = append(out.Channels, m.channel(ctx, st.Site, c, st.Channels[c]))
+	}
+	if m.opts.Certificate != nil {
+		for _, d := range out.Domains {
+			out.Certificates = append(out.Certificates, m.opts.Certificate(d))
+		}
+	}
+	return out
+}
+
+func (m *model) channel(ctx context.Context, s site.Name, c site.Channel, cs reconcile.ChannelStatus) api.Channel {
+	ch := api.Channel{Name: c, State: cs.State, URL: cs.URL, Desired: cs.Desired, LiveCommit: cs.LiveCommit,
+		LiveDeploy: cs.LiveDeploy, Error: cs.Error, FailedAt: cs.FailedAt, LastSync: cs.LastSync}
+	if cs.LiveDeploy != "" {
+		if sum, err := m.summary(ctx, s, cs.LiveDeploy); err == nil {
+			ch.Live = &sum.commit
+		}
+	}
+	return ch
+}
+
+// summary reads a deploy's summary, once.
+func (m *model) summary(ctx context.Context, s site.Name, id site.DeployID) (summary, error) {
+	k := summaryKey{s, id}
+	m.mu.Lock()
+	sum, ok := m.summaries[k]
+	m.mu.Unlock()
+	if ok {
+		return sum, nil
+	}
+	man, err := m.opts.Deploys.Manifest(ctx, s, id)
+	if err != nil {
+		return summary{}, err
+	}
+	sum = summary{
+		commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
+		created: man.Created, build: man.Build,
+	}
+	m.mu.Lock()
+	if len(m.summaries) >= maxSummaries {
+		for k := range m.summaries {
+			delete(m.summaries, k)
+			break
+		}
+	}
+	m.summaries[k] = sum
+	m.mu.Unlock()
+	return sum, nil
+}
+
+// item is a history entry being assembled.
+type item struct {
+	d       api.Deploy
+	journal bool // timings came from an attempt of this server
+}
+
+func (it *item) at() time.Time {
+	if it.d.PublishedAt.After(it.d.Created) {
+		return it.d.PublishedAt
+	}
+	return it.d.Created
+}
+
+// Deploys is site name's history, newest first: every deploy a channel's
+// pointer remembers, merged with this server's attempts (running,
+// failed, superseded), one entry per deploy ID.
+func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channel, limit int) ([]api.Deploy, error) {
+	if _, ok := m.opts.Loop.SiteStatus(name); !ok {
+		return nil, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+	}
+	if limit <= 0 || limit > maxHistory {
+		limit = maxHistory
+	}
+	ptrs, err := m.opts.Deploys.Channels(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the channels of %s: %w", name, err)
+	}
+	byID := map[site.DeployID]*item{}
+	for _, c := range sortedChannels(ptrs) {
+		if channel != "" && c != channel {
+			continue
+		}
+		ptr := ptrs[c]
+		history := ptr.History
+		if len(history) == 0 && ptr.Deploy != "" {
+			history = []site.DeployID{ptr.Deploy}
+		}
+		for i, id := range history {
+			at := ptr.PublishedAt
+			if i > 0 {
+				at = time.Time{}
+				if i < len(ptr.Since) {
+					at = ptr.Since[i]
+				}
+			}
+			if it, ok := byID[id]; ok {
+				if at.After(it.d.PublishedAt) {
+					it.d.PublishedAt = at
+				}
+				continue
+			}
+			byID[id] = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: api.Ready, PublishedAt: at}}
+		}
+	}
+	for _, e := range m.journal().Entries(name) {
+		if e.Deploy == "" || channel != "" && e.Channel != channel {
+			continue // an attempt that failed before its deploy had an ID: the status tells
+		}
+		it, ok := byID[e.Deploy]
+		if !ok {
+			it = &item{d: api.Deploy{ID: e.Deploy, Site: name, Channel: e.Channel, State: attemptState(e)}}
+			byID[e.Deploy] = it
+		}
+		if it.journal {
+			continue // entries come newest first: this one is older
+		}
+		it.journal = true
+		m.fromAttempt(&it.d, e)
+	}
+	live := liveOn(ptrs)
+	items := make([]*item, 0, len(byID))
+	for _, it := range byID {
+		if on := live[it.d.ID]; len(on) > 0 && it.d.State != api.Building {
+			it.d.State, it.d.LiveOn = api.Live, on
+		}
+		items = append(items, it)
+	}
+	slices.SortFunc(items, func(a, b *item) int {
+		if c := b.at().Compare(a.at()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.d.ID, b.d.ID)
+	})
+	if len(items) > limit {
+		items = items[:limit]
+	}
+	out := make([]api.Deploy, 0, len(items))
+	for _, it := range items {
+		if it.d.State != api.Failed && it.d.State != api.Building && it.d.State != api.Superseded || it.d.Commit.Subject == "" {
+			if sum, err := m.summary(ctx, name, it.d.ID); err == nil {
+				m.fromSummary(&it.d, sum, !it.journal)
+			} else if !errors.Is(err, publish.ErrNotFound) {
+				m.opts.Logger.Warn("reading a deploy for the history", "site", name, "deploy", it.d.ID, "err", err)
+			}
+		}
+		m.links(&it.d)
+		out = append(out, it.d)
+	}
+	return out, nil
+}
+
+func (m *model) journal() *journal.Journal {
+	if m.opts.Journal == nil {
+		return journal.New(journal.Options{})
+	}
+	return m.opts.Journal
+}
+
+// attemptState maps an attempt's state to a deploy state.
+func attemptState(e journal.Snapshot) string {
+	switch e.State {
+	case journal.Building:
+		return api.Building
+	case journal.Failed:
+		return api.Failed
+	case journal.Superseded:
+		return api.Superseded
+	}
+	return api.Ready // live once; the pointers say whether it still is
+}
+
+// fromAttempt fills d from an attempt of this server: the newest word on
+// the deploy's state, and the only record of its queue and publish times.
+func (m *model) fromAttempt(d *api.Deploy, e journal.Snapshot) {
+	if e.State == journal.Building || d.State != api.Ready {
+		d.State = attemptState(e)
+	}
+	if e.State == journal.Failed || e.State == journal.Superseded {
+		d.Error = e.Error
+	}
+	d.Channel, d.Reused = e.Channel, e.Reused
+	d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
+	d.Created = e.Started
+	d.Timings = api.Timings{
+		Queue: ms(e.Timings.Queue), Fetch: ms(e.Timings.Fetch), Build: ms(e.Timings.Build),
+		Upload: ms(e.Timings.Upload), Publish: ms(e.Timings.Publish), Total: ms(e.Total(m.now())),
+	}
+	if e.State == journal.Live && e.Finished.After(d.PublishedAt) {
+		d.PublishedAt = e.Finished
+	}
+}
+
+// fromSummary fills d from its manifest; with timings, also the phases
+// the manifest recorded (a deploy this server did not make).
+func (m *model) fromSummary(d *api.Deploy, sum summary, timings bool) {
+	if d.Commit.SHA == "" || d.Commit.Subject == "" {
+		d.Commit = sum.commit
+	}
+	if d.Created.IsZero() {
+		d.Created = sum.created
+	}
+	if timings {
+		b := sum.build
+		d.Timings = api.Timings{Queue: ms(b.Queue), Fetch: ms(b.Fetch), Build: ms(b.Duration), Upload: ms(b.Upload)}
+		d.Timings.Total = d.Timings.Queue + d.Timings.Fetch + d.Timings.Build + d.Timings.Upload
+	}
+}
+
+func (m *model) links(d *api.Deploy) {
+	d.LogURL = fmt.Sprintf("%s/sites/%s/deploys/%s/log", api.Prefix, d.Site, d.ID)
+	if m.opts.Permalink != nil && (d.State == api.Live || d.State == api.Ready) {
+		d.URL = m.opts.Permalink(d.Site, d.ID)
+	}
+}
+
+func (m *model) now() time.Time {
+	if m.opts.Now != nil {
+		return m.opts.Now()
+	}
+	return time.Now()
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// liveOn maps each live deploy to the channels serving it.
+func liveOn(ptrs map[site.Channel]publish.Pointer) map[site.DeployID][]site.Channel {
+	out := map[site.DeployID][]site.Channel{}
+	for _, c := range sortedChannels(ptrs) {
+		if id := ptrs[c].Deploy; id != "" {
+			out[id] = append(out[id], c)
+		}
+	}
+	return out
+}
+
+// sortedChannels: production first, then by name.
+func sortedChannels(ptrs map[site.Channel]publish.Pointer) []site.Channel {
+	out := make([]site.Channel, 0, len(ptrs))
+	for c := range ptrs {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b site.Channel) int {
+		if (a == site.Production) != (b == site.Production) {
+			if a == site.Production {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
+	})
+	return out
+}
+
+// Deploy is one deploy in detail: its manifest's summary, this server's
+// attempt at it, and where it is live.
+func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (api.DeployDetail, error) {
+	if _, ok := m.opts.Loop.SiteStatus(name); !ok {
+		return api.DeployDetail{}, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+	}
+	man, err := m.opts.Deploys.Manifest(ctx, name, id)
+	if err != nil && !errors.Is(err, publish.ErrNotFound) {
+		return api.DeployDetail{}, fmt.Errorf("reading deploy %s of %s: %w", id, name, err)
+	}
+	entry, attempted := m.journal().Find(name, id)
+	if man == nil && !attempted {
+		return api.DeployDetail{}, fmt.Errorf("no deploy %s of site %s: %w", id, name, api.ErrNotFound)
+	}
+	ptrs, err := m.opts.Deploys.Channels(ctx, name)
+	if err != nil {
+		return api.DeployDetail{}, fmt.Errorf("reading the channels of %s: %w", name, err)
+	}
+	out := api.DeployDetail{Deploy: api.Deploy{ID: id, Site: name, State: api.Ready}, Rules: api.Rules{Errors: []api.RuleError{}}}
+	// Where it is or was live: its channel and when it last went live.
+	for _, c := range sortedChannels(ptrs) {
+		ptr := ptrs[c]
+		if i := slices.Index(ptr.History, id); i >= 0 || ptr.Deploy == id {
+			if out.Channel == "" {
+				out.Channel = c
+			}
+			at := ptr.PublishedAt
+			if i > 0 {
+				at = time.Time{}
+				if i < len(ptr.Since) {
+					at = ptr.Since[i]
+				}
+			}
+			if at.After(out.PublishedAt) {
+				out.PublishedAt = at
+			}
+		}
+	}
+	if man != nil {
+		sum := summary{
+			commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
+			created: man.Created, build: man.Build,
+		}
+		m.fromSummary(&out.Deploy, sum, true)
+		out.Tree, out.BuildKey, out.Files, out.Bytes = man.Tree, man.BuildKey, len(man.Files), man.Bytes
+		out.Build = api.Build{Tool: man.Build.Tool, Hugo: man.Build.Hugo, BaseURL: man.Build.BaseURL, MaxRSS: man.Build.MaxRSS, Skipped: man.Build.SkippedGit}
+		out.Rules.Redirects, out.Rules.Headers = len(man.Rules.Redirects), len(man.Rules.Headers)
+		for _, e := range man.Rules.Errors {
+			out.Rules.Errors = append(out.Rules.Errors, api.RuleError{Source: e.File, Line: e.Line, Message: e.Message})
+		}
+	}
+	if attempted {
+		snap := entry.Snapshot()
+		if man == nil {
+			out.State = attemptState(snap)
+		}
+		created := out.Created
+		m.fromAttempt(&out.Deploy, snap)
+		if man != nil && snap.Reused {
+			out.Created = created // built before: the manifest says when
+		}
+	}
+	if on := liveOn(ptrs)[id]; len(on) > 0 && out.State != api.Building {
+		out.State, out.LiveOn = api.Live, on
+	}
+	m.links(&out.Deploy)
+	return out, nil
+}
+
+// Log is a deploy's build log so far and the deploy's state. This
+// server's latest attempt at the deploy has the whole story (fetch to
+// pointer flip) and is what a stream follows, so it comes first; a reused
+// deploy's attempt is followed by the stored log of its build; older
+// deploys have their stored log (written up to the upload).
+func (m *model) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
+	d, err := m.Deploy(ctx, name, id)
+	if err != nil {
+		return nil, "", err
+	}
+	entry, attempted := m.journal().Find(name, id)
+	if attempted && !entry.Done() {
+		return entry.Log(), api.Building, nil
+	}
+	if attempted && !entry.Snapshot().Reused {
+		return entry.Log(), d.State, nil
+	}
+	stored, err := m.opts.Deploys.Log(ctx, name, id)
+	switch {
+	case err != nil && !errors.Is(err, publish.ErrNotFound):
+		return nil, "", fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
+	case attempted:
+		text := entry.Log()
+		if len(stored) > 0 {
+			text = fmt.Appendf(text, "\n--- the build log of deploy %s ---\n%s", id, stored)
+		}
+		return text, d.State, nil
+	case err != nil:
+		return nil, "", fmt.Errorf("deploy %s of %s has no build log: %w", id, name, api.ErrNotFound)
+	}
+	return stored, d.State, nil
+}
+
+// Trigger requests a sync of site name.
+func (m *model) Trigger(name site.Name) error {
+	if err := m.opts.Loop.Trigger(name); err != nil {
+		return fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+	}
+	return nil
+}
