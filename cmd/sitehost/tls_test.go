@@ -199,6 +199,14 @@ func TestHTTPS(t *testing.T) {
 	if len(info.Certificates) != 2 || info.Certificates[0].State != "valid" || info.Certificates[0].NotAfter.Before(time.Now()) {
 		t.Errorf("certificates in the API: %+v", info.Certificates)
 	}
+	// And the metrics, for alerting on renewals that do not happen.
+	text := scrape(t, srv)
+	for _, d := range []string{"blog.test", "www.blog.test"} {
+		v := metric(text, `sitehost_certificate_expiry_timestamp_seconds{domain="`+d+`"}`)
+		if exp := time.Unix(int64(v), 0); v <= 0 || !exp.Equal(cert.NotAfter.Truncate(time.Second)) && d == "blog.test" || exp.Before(time.Now()) {
+			t.Errorf("certificate expiry of %s in /metrics: %v (certificate: %s)", d, v, cert.NotAfter)
+		}
+	}
 }
 
 // TestHTTPSTLSALPN obtains a certificate with TLS-ALPN-01 alone.

@@ -353,7 +353,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 	if err != nil {
 		return nil, fmt.Errorf("exporting %s at %s: %w", spec.Path, commit.Short(), err)
 	}
-	e.Logf("Exported the tree of %s at %s", spec.Path, commit.Short())
+	e.Logf("Exported the site (path %s) at %s", spec.Path, commit.Short())
 	t := time.Now()
 	select {
 	case l.sem <- struct{}{}:
