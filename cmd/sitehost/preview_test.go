@@ -167,4 +167,12 @@ func TestControlHost(t *testing.T) {
 	if r := get(t, srv, "blog.test", "/healthz"); r.status != 404 {
 		t.Errorf("a site host must not reach the admin handler: %d", r.status)
 	}
+	// Metrics need no token, so they are not on the public control host;
+	// the dashboard is, behind its login.
+	if r := get(t, srv, "hooks.example.test", "/metrics"); r.status != 404 || strings.Contains(r.body, "sitehost_") {
+		t.Errorf("control host /metrics: %d", r.status)
+	}
+	if r := get(t, srv, "hooks.example.test", "/"); r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
+		t.Errorf("control host dashboard without a session: %d %q, want 303 to /login", r.status, r.header.Get("Location"))
+	}
 }

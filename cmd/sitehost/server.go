@@ -644,6 +644,12 @@ func (s *server) public() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if requestHost(r) == control {
+			// Metrics need no token: they stay on the admin listener,
+			// which is loopback unless said otherwise.
+			if r.URL.Path == "/metrics" {
+				http.Error(w, "404 not found: /metrics is served on the admin listener only", http.StatusNotFound)
+				return
+			}
 			s.admin.ServeHTTP(w, r)
 			return
 		}
