@@ -101,7 +101,10 @@ sitehost demo
   Roll it back, instantly (no rebuild: this tree was built before):
     git revert --no-edit HEAD
 
-  Status:  curl -H 'Authorization: Bearer %s' %s/api/v1/sites
+  Dashboard:  %[7]s/   (log in with the token %[6]s)
+  Terminal:   export SITEHOST_ADMIN=%[7]s SITEHOST_API_TOKEN=%[6]s
+              sitehost status; sitehost deploys demo; sitehost logs -f demo
+  API:        curl -H 'Authorization: Bearer %[6]s' %[7]s/api/v1/sites
   Stop with Ctrl-C. Run 'sitehost demo' again to continue where you left off.
 
 `, state, h.Repo, h.Config, h.URL, shellQuote(h.Repo), h.Token, h.Admin)
