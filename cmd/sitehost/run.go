@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 
@@ -31,6 +30,11 @@ Usage:
 // run is the whole program, minus process-level concerns, so tests can
 // call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return systemConsole().run(ctx, args, getenv, stdout, stderr)
+}
+
+// run is the program with con's clock and terminal test.
+func (con console) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{errors.New("no command")}
@@ -101,10 +105,8 @@ func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 		level.UnmarshalText([]byte(strings.ToUpper(l))) //nolint:errcheck // keep Info on nonsense
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, opts))
-		}
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
