@@ -23,8 +23,17 @@ Usage:
   sitehost serve    [-c sites.yaml]   run everything (control + data plane)
   sitehost validate [-c sites.yaml]   check a config; exit 1 with every problem listed
   sitehost status   [site] [--json]   sites, channels, live and desired commits, sync state
+  sitehost deploys  <site> [--channel C] [--limit N] [--json]
+                                      deploy history, newest first
+  sitehost logs     <site> [deploy] [-f] [--json]
+                                      build log of the newest (or given) deploy; -f follows it
+  sitehost sync     <site> [--timeout 30m] [--no-wait] [--json]
+                                      reconcile now, wait, print the channels; exit 1 if it failed
   sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
   sitehost version
+
+Client commands (status, deploys, logs, sync) find the admin API from
+SITEHOST_ADMIN and SITEHOST_API_TOKEN, else from the config given with -c.
 `
 
 // run is the whole program, minus process-level concerns, so tests can
@@ -47,6 +56,12 @@ func (con console) run(ctx context.Context, args []string, getenv func(string) s
 		return cmdValidate(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, rest, getenv, stdout, stderr)
+	case "deploys":
+		return con.cmdDeploys(ctx, rest, getenv, stdout, stderr)
+	case "logs":
+		return con.cmdLogs(ctx, rest, getenv, stdout, stderr)
+	case "sync":
+		return con.cmdSync(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
