@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 
@@ -24,13 +23,27 @@ Usage:
   sitehost serve    [-c sites.yaml]   run everything (control + data plane)
   sitehost validate [-c sites.yaml]   check a config; exit 1 with every problem listed
   sitehost status   [site] [--json]   sites, channels, live and desired commits, sync state
+  sitehost deploys  <site> [--channel C] [--limit N] [--json]
+                                      deploy history, newest first
+  sitehost logs     <site> [deploy] [-f] [--json]
+                                      build log of the newest (or given) deploy; -f follows it
+  sitehost sync     <site> [--timeout 30m] [--no-wait] [--json]
+                                      reconcile now, wait, print the channels; exit 1 if it failed
   sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
   sitehost version
+
+Client commands (status, deploys, logs, sync) find the admin API from
+SITEHOST_ADMIN and SITEHOST_API_TOKEN, else from the config given with -c.
 `
 
 // run is the whole program, minus process-level concerns, so tests can
 // call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return systemConsole().run(ctx, args, getenv, stdout, stderr)
+}
+
+// run is the program with con's clock and terminal test.
+func (con console) run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{errors.New("no command")}
@@ -43,6 +56,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdValidate(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, rest, getenv, stdout, stderr)
+	case "deploys":
+		return con.cmdDeploys(ctx, rest, getenv, stdout, stderr)
+	case "logs":
+		return con.cmdLogs(ctx, rest, getenv, stdout, stderr)
+	case "sync":
+		return con.cmdSync(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
@@ -101,10 +120,8 @@ func newLogger(w io.Writer, getenv func(string) string) *slog.Logger {
 		level.UnmarshalText([]byte(strings.ToUpper(l))) //nolint:errcheck // keep Info on nonsense
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, opts))
-		}
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }

@@ -1,150 +1,110 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
-	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
 // cmdStatus prints sites, channels, live and desired commits and sync
 // states, from the admin API of a running server.
 func cmdStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
-	path := fs.String("c", "", "config file, for the admin address and token (default: SITEHOST_ADMIN and SITEHOST_API_TOKEN, else sites.yaml)")
+	fs, path := clientFlags("status", "[site] [--json]", stderr)
 	asJSON := fs.Bool("json", false, "print the API's JSON")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return exitError{err}
 	}
-	endpoint, token, err := adminClient(*path, getenv)
+	if len(pos) > 1 {
+		return usageError(fs, "one site at most, got %q", pos)
+	}
+	c, err := newClient(*path, getenv)
 	if err != nil {
 		return err
 	}
 	var sites []api.Site
 	var raw json.RawMessage
-	if name := fs.Arg(0); name != "" {
-		raw, err = apiCall(ctx, endpoint+"/api/v1/sites/"+name, token)
-		if err == nil {
-			sites = append(sites, api.Site{})
-			err = json.Unmarshal(raw, &sites[0])
-		}
+	if len(pos) == 1 {
+		var s api.Site
+		raw, err = c.get(ctx, sitePath(pos[0]), &s)
+		sites = append(sites, s)
 	} else {
-		raw, err = apiCall(ctx, endpoint+"/api/v1/sites", token)
-		if err == nil {
-			var all struct {
-				Sites json.RawMessage `json:"sites"`
-			}
-			if err = json.Unmarshal(raw, &all); err == nil {
-				err = json.Unmarshal(all.Sites, &sites)
-			}
-		}
+		var list api.SiteList
+		raw, err = c.get(ctx, api.Prefix+"/sites", &list)
+		sites = list.Sites
 	}
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		_, err := fmt.Fprintln(stdout, string(raw))
+		return printJSON(stdout, raw)
+	}
+	return statusTable(stdout, sites)
+}
+
+// statusTable prints one row per channel of each site, production first.
+func statusTable(w io.Writer, sites []api.Site) error {
+	rows := [][]string{{"SITE", "CHANNEL", "STATE", "LIVE", "DESIRED", "DEPLOY", "URL", "ERROR"}}
+	for _, s := range sites {
+		for _, ch := range channels(s) {
+			rows = append(rows, []string{string(s.Name), string(ch.Name), string(ch.State),
+				short(ch.LiveCommit), short(ch.Desired), dash(string(ch.LiveDeploy)), dash(ch.URL), oneLine(ch.Error, 60)})
+		}
+	}
+	return printTable(w, rows)
+}
+
+// printTable prints rows in aligned columns, without trailing blanks.
+func printTable(w io.Writer, rows [][]string) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tCHANNEL\tSTATE\tLIVE\tDESIRED\tDEPLOY\tURL\tERROR")
-	for _, s := range sites {
-		for _, cs := range s.Channels {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, cs.Name, cs.State, short(cs.LiveCommit), short(cs.Desired), cs.LiveDeploy, cs.URL, oneLine(cs.Error, 60))
-		}
+	var out strings.Builder
+	for line := range strings.Lines(buf.String()) {
+		out.WriteString(strings.TrimRight(line, " \n") + "\n")
 	}
-	return tw.Flush()
+	_, err := io.WriteString(w, out.String())
+	return err
 }
 
-func short(c site.Commit) string {
-	if c == "" {
+// channels lists a site's channels with production first; a site that
+// reports none gets its production channel from the top-level fields.
+func channels(s api.Site) []api.Channel {
+	chs := slices.Clone(s.Channels)
+	slices.SortStableFunc(chs, func(a, b api.Channel) int {
+		return boolInt(b.Name == site.Production) - boolInt(a.Name == site.Production)
+	})
+	if len(chs) == 0 || chs[0].Name != site.Production {
+		prod := api.Channel{Name: site.Production, State: s.State, URL: s.URL, Desired: s.Desired,
+			LiveCommit: s.LiveCommit, LiveDeploy: s.LiveDeploy, Error: s.Error, FailedAt: s.FailedAt}
+		chs = append([]api.Channel{prod}, chs...)
+	}
+	return chs
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func dash(s string) string {
+	if s == "" {
 		return "-"
 	}
-	return c.Short()
-}
-
-func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n-1] + "…"
-	}
 	return s
-}
-
-// adminClient finds the admin API and its token: SITEHOST_ADMIN and
-// SITEHOST_API_TOKEN when set, else the config's server.admin and
-// api_token_env.
-func adminClient(path string, getenv func(string) string) (endpoint, token string, err error) {
-	addr, token := getenv("SITEHOST_ADMIN"), getenv("SITEHOST_API_TOKEN")
-	if addr == "" || token == "" {
-		if path == "" {
-			path = "sites.yaml"
-		}
-		cfg, err := config.Load(path)
-		if err != nil {
-			if addr == "" {
-				return "", "", fmt.Errorf("finding the admin API: set SITEHOST_ADMIN, or give the config with -c: %w", err)
-			}
-		} else {
-			if addr == "" {
-				addr = cfg.Server.Admin
-			}
-			if token == "" {
-				token = getenv(cfg.Server.APITokenEnv)
-			}
-		}
-	}
-	if !strings.Contains(addr, "://") {
-		if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-			addr = net.JoinHostPort("127.0.0.1", port)
-		}
-		addr = "http://" + addr
-	}
-	return strings.TrimSuffix(addr, "/"), token, nil
-}
-
-// apiCall GETs an admin API URL and returns its body, turning failures
-// into errors a person can act on.
-func apiCall(ctx context.Context, url, token string) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			return nil, fmt.Errorf("sitehost is not reachable at %s (is it running? SITEHOST_ADMIN / server.admin): %w", req.URL.Host, err)
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, errors.New("the admin API refused the token: set SITEHOST_API_TOKEN (or the config's api_token_env) to the server's token")
-	case resp.StatusCode != http.StatusOK:
-		var e struct {
-			Error string `json:"error"`
-		}
-		json.Unmarshal(body, &e) //nolint:errcheck // the status says enough without it
-		return nil, fmt.Errorf("%s: %s %s", url, resp.Status, e.Error)
-	}
-	return body, nil
 }

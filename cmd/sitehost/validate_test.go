@@ -159,6 +159,12 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// testName is the top-level test's name, for -run.
+func testName(t *testing.T) string {
+	name, _, _ := strings.Cut(t.Name(), "/")
+	return name
+}
+
 // golden compares got with the file at path, or rewrites it with -update.
 func golden(t *testing.T, path, got string) {
 	t.Helper()
@@ -170,9 +176,9 @@ func golden(t *testing.T, path, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -run Validate -update to create it)", err)
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, testName(t))
 	}
 	if got != string(want) {
-		t.Errorf("%s differs (go test -run Validate -update rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
+		t.Errorf("%s differs (go test -run %s -update rewrites it)\n--- got\n%s--- want\n%s", path, testName(t), got, want)
 	}
 }

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/api"
+)
+
+// cmdDeploys prints a site's deploy history, newest first.
+func (con console) cmdDeploys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, path := clientFlags("deploys", "<site> [--channel C] [--limit N] [--json]", stderr)
+	channel := fs.String("channel", "", "only deploys built for this channel (production, pr-<N>, branch-<slug>)")
+	limit := fs.Int("limit", 20, "how many deploys, newest first (the server allows up to 100)")
+	asJSON := fs.Bool("json", false, "print the API's JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return exitError{err}
+	}
+	if len(pos) != 1 {
+		return usageError(fs, "want one <site>, got %d arguments", len(pos))
+	}
+	if *limit < 1 {
+		return usageError(fs, "--limit %d: want at least 1", *limit)
+	}
+	c, err := newClient(*path, getenv)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	if *channel != "" {
+		q.Set("channel", *channel)
+	}
+	var list api.DeployList
+	raw, err := c.get(ctx, sitePath(pos[0], "deploys")+"?"+q.Encode(), &list)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, raw)
+	}
+	now := con.now()
+	rows := [][]string{{"ID", "CHANNEL", "STATE", "COMMIT", "SUBJECT", "AUTHOR", "CREATED", "TOOK"}}
+	for _, d := range list.Deploys {
+		rows = append(rows, []string{string(d.ID), string(d.Channel), deployState(d),
+			short(d.Commit.SHA), dash(oneLine(d.Commit.Subject, 50)), dash(oneLine(d.Commit.Author, 30)),
+			ago(now, d.Created), took(time.Duration(d.Timings.Total) * time.Millisecond)})
+	}
+	return printTable(stdout, rows)
+}
+
+// deployState is a deploy's state, saying where a live one is served:
+// "live (production, pr-3)".
+func deployState(d api.Deploy) string {
+	if d.State != api.Live || len(d.LiveOn) == 0 {
+		return d.State
+	}
+	on := make([]string, len(d.LiveOn))
+	for i, c := range d.LiveOn {
+		on[i] = string(c)
+	}
+	return d.State + " (" + strings.Join(on, ", ") + ")"
+}
