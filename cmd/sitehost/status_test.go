@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
 )
 
@@ -53,5 +55,54 @@ func TestStatusCommand(t *testing.T) {
 	admin = "127.0.0.1:1"
 	if _, err := status(testToken); err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Errorf("no server: %v", err)
+	}
+}
+
+// TestClientCommandsAgainstServer runs the client commands against the
+// real admin API (the golden tests use a fake of it): a sync that
+// publishes, the history, the build log; a sync that fails exits 1 with
+// Hugo's error, and the failed build is in the history with its log.
+func TestClientCommandsAgainstServer(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	srv := startServer(t, testConfig(t, t.TempDir(), siteYAML(repo.URL())), nil)
+	env := map[string]string{"SITEHOST_ADMIN": srv.adminLn.Addr().String(), "SITEHOST_API_TOKEN": testToken}
+	cli := func(args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		err := run(t.Context(), args, func(k string) string { return env[k] }, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	out, errOut, err := cli("sync", "blog")
+	if err != nil || !strings.Contains(out, "production") || !strings.Contains(out, "Synced") {
+		t.Fatalf("sync: %v\n%s%s", err, out, errOut)
+	}
+	out, _, err = cli("deploys", "blog")
+	if err != nil || !strings.Contains(out, "live (production)") || !strings.Contains(out, "Initial site") {
+		t.Errorf("deploys: %v\n%s", err, out)
+	}
+	out, _, err = cli("logs", "blog")
+	if err != nil || !strings.Contains(out, "Building with Hugo v") || !strings.Contains(out, "Live on production") {
+		t.Errorf("logs: %v\n%s", err, out)
+	}
+	out, _, err = cli("logs", "-f", "blog")
+	if err != nil || !strings.Contains(out, "Live on production") {
+		t.Errorf("logs -f of a finished build: %v\n%s", err, out)
+	}
+
+	repo.Write("layouts/page.html", "{{ define \"main\" }}\n{{ .NoSuchMethod }}\n{{ end }}\n")
+	repo.Commit("Break the page layout")
+	out, errOut, err = cli("sync", "blog")
+	if err == nil || !strings.Contains(errOut, "layouts/page.html") {
+		t.Errorf("sync of a broken commit: err %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+	out, _, err = cli("deploys", "--json", "blog")
+	var list api.DeployList
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Deploys) != 2 || list.Deploys[0].State != api.Failed {
+		t.Errorf("deploys --json: %v\n%s", err, out)
+	}
+	if _, _, err := cli("logs", "-f", "blog"); err == nil {
+		t.Error("logs -f of the failed build exited 0")
+	}
+	if _, errOut, err := cli("deploys", "nosuch"); err == nil || !strings.Contains(errOut+err.Error(), `no site named "nosuch"`) {
+		t.Errorf("deploys of an unknown site: %v %s", err, errOut)
 	}
 }
