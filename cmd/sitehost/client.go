@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/site"
@@ -33,14 +35,11 @@ func systemConsole() console {
 	return console{now: time.Now, isTerminal: isTerminal, backoff: 250 * time.Millisecond}
 }
 
-// isTerminal reports whether w is a character device.
+// isTerminal reports whether w is a terminal (not merely a character
+// device: /dev/null is one too, and wants JSON logs like a file).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // client talks to the admin API of a running server.
