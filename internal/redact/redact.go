@@ -34,36 +34,67 @@ var secretParams = map[string]bool{
 }
 
 func secretParam(name string) bool {
-	name = strings.ToLower(strings.ReplaceAll(name, "-", "_"))
+	if !needsFolding(name) {
+		return secretName(name)
+	}
+	return secretName(strings.ToLower(strings.ReplaceAll(name, "-", "_")))
+}
+
+// needsFolding: the name has upper case or '-' (rare; folding allocates).
+func needsFolding(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '-' || 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+func secretName(name string) bool {
 	return secretParams[name] || strings.HasSuffix(name, "_token") || strings.HasSuffix(name, "_secret") ||
 		strings.HasSuffix(name, "_key") || strings.HasSuffix(name, "password")
 }
 
 // Query masks the values of secret parameters in a raw query string,
-// keeping its order and everything else as it was.
+// keeping its order and everything else as it was. A query without
+// secrets is returned as it is, without allocating: this runs on every
+// logged request.
 func Query(raw string) string {
-	if raw == "" {
+	if !hasSecret(raw) {
 		return raw
 	}
 	var b strings.Builder
-	changed := false
-	for i, part := range strings.Split(raw, "&") {
-		if i > 0 {
+	b.Grow(len(raw))
+	rest := raw
+	for first := true; ; first = false {
+		part, more, found := strings.Cut(rest, "&")
+		if !first {
 			b.WriteByte('&')
 		}
 		name, _, hasValue := strings.Cut(part, "=")
 		if hasValue && secretParam(unescape(name)) {
 			b.WriteString(name)
 			b.WriteString("=" + Mask)
-			changed = true
-			continue
+		} else {
+			b.WriteString(part)
 		}
-		b.WriteString(part)
+		if !found {
+			return b.String()
+		}
+		rest = more
 	}
-	if !changed {
-		return raw
+}
+
+// hasSecret reports whether any parameter of raw is a secret one.
+func hasSecret(raw string) bool {
+	for rest := raw; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		if name, _, ok := strings.Cut(part, "="); ok && secretParam(unescape(name)) {
+			return true
+		}
 	}
-	return b.String()
+	return false
 }
 
 // unescape decodes the few escapes a parameter name may use, enough to
