@@ -211,14 +211,17 @@ func TestLogStream(t *testing.T) {
 		case 2:
 			e.Logf("Uploading")
 			e.Logf("Live on production")
+			// The pointer flip, then the end of the attempt (as the loop does).
+			f.deploys.pointers["blog"][site.Production] = publish.Pointer{Deploy: "d-blog-5", PublishedAt: syncedAt,
+				History: []site.DeployID{"d-blog-5", "d-blog-1"}, Since: []time.Time{syncedAt, syncedAt.Add(-time.Hour)}}
 			e.Finish(journal.Live, nil, false)
 		}
 	})
 	if got, want := text.String(), "Deploying 5555555\nStart building sites … half a line\nUploading\nLive on production\n"; got != want {
 		t.Errorf("streamed text %q, want %q", got, want)
 	}
-	if end := events[len(events)-1]; end.name != api.EventEnd || !strings.Contains(end.data, `"state":"ready"`) {
-		t.Errorf("last event %+v, want end with state ready (no pointer names it)", end)
+	if end := events[len(events)-1]; end.name != api.EventEnd || !strings.Contains(end.data, `"state":"live"`) {
+		t.Errorf("last event %+v, want end with state live (the pointer names it)", end)
 	}
 
 	// Reconnect after the second event: the rest, and nothing twice.
@@ -243,7 +246,7 @@ func TestLogStream(t *testing.T) {
 	// A finished deploy from the store streams whole, then ends.
 	resp = streamReq(t, f, "/api/v1/sites/blog/deploys/d-blog-1/log", "")
 	events = readEvents(t, resp.Body, nil)
-	if len(events) != 2 || !strings.Contains(events[0].data, "Total in 12 ms") || !strings.Contains(events[1].data, `"state":"live"`) {
+	if len(events) != 2 || !strings.Contains(events[0].data, "Total in 12 ms") || !strings.Contains(events[1].data, `"state":"ready"`) {
 		t.Errorf("stored log events = %+v", events)
 	}
 }

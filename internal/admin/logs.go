@@ -105,8 +105,14 @@ func (a *Handler) streamLog(w http.ResponseWriter, r *http.Request, name site.Na
 			off = next
 		}
 		if done {
+			// The pointers say whether it is live now (the attempt only
+			// knows that it went live).
 			snap := entry.Snapshot()
-			s.end(attemptState(snap), snap.Error)
+			state, msg := attemptState(snap), snap.Error
+			if d, err := a.model.Deploy(r.Context(), name, id); err == nil {
+				state, msg = d.State, d.Error
+			}
+			s.end(state, msg)
 			return
 		}
 		if s.err != nil {
