@@ -315,8 +315,11 @@ func (s *server) recordAttempt(a journal.Snapshot) {
 	case a.State == journal.Superseded:
 		result = "superseded"
 	}
-	s.metrics.Deploy(metrics.Attempt{Site: string(a.Site), Result: result, Build: a.Timings.Build,
-		Publish: a.Timings.Upload + a.Timings.Publish, BytesUploaded: a.BytesUploaded})
+	m := metrics.Attempt{Site: string(a.Site), Result: result, Build: a.Timings.Build, BytesUploaded: a.BytesUploaded}
+	if a.State == journal.Live {
+		m.Publish = a.Timings.Upload + a.Timings.Publish
+	}
+	s.metrics.Deploy(m)
 }
 
 // channelStates is every channel's sync state, for the metrics.
@@ -376,7 +379,8 @@ func (s *server) warm(ctx context.Context) {
 			s.log.Info("ready: every site's live pointer is read")
 			return
 		}
-		why := "waiting for storage: " + err.Error()
+		// /readyz needs no token: the reason names no internals; the log does.
+		why := "waiting for storage: the live pointers cannot be read yet (see the server log)"
 		s.notReady.Store(&why)
 		s.log.Warn("not ready yet", "err", err)
 		select {
@@ -801,6 +805,11 @@ func (s *server) channelURL(n site.Name, c site.Channel) string {
 func (s *server) reload(ctx context.Context, cfg *config.Config) error {
 	if changed := serverChanges(s.cfg, cfg); len(changed) > 0 {
 		s.log.Warn("config reloaded, but these server settings only change on restart", "keys", changed)
+	}
+	for _, old := range s.current.Load().Sites {
+		if _, kept := cfg.Site(old.Name); !kept {
+			s.journal.Forget(old.Name)
+		}
 	}
 	specs := s.siteSettings(cfg)
 	if err := s.statuses.setSites(cfg, s.getenv); err != nil {

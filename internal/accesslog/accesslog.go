@@ -63,13 +63,16 @@ type Recorder struct {
 
 // Entry describes the answer to r, started at start.
 func (r *Recorder) Entry(listener string, req *http.Request, start time.Time) Entry {
-	status := r.Status
+	status, n := r.Status, r.Bytes
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if req.Method == http.MethodHead {
+		n = 0 // net/http drops the body of an answer to HEAD
+	}
 	return Entry{
 		Listener: listener, Host: req.Host, Method: req.Method, Path: req.URL.Path, RawQuery: req.URL.RawQuery,
-		Remote: req.RemoteAddr, Status: status, Bytes: r.Bytes, Duration: time.Since(start),
+		Remote: req.RemoteAddr, Status: status, Bytes: n, Duration: time.Since(start),
 	}
 }
 

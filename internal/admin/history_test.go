@@ -356,3 +356,31 @@ func TestMetricsMounted(t *testing.T) {
 		t.Errorf("/metrics: %d %q", rec.Code, rec.Body)
 	}
 }
+
+// TestRefusedDeployWithManifest: an attempt that uploaded its deploy but
+// was not published (rules.strict, a newer commit) is failed everywhere —
+// list, detail, log state, stream end — not "ready" for having a manifest.
+func TestRefusedDeployWithManifest(t *testing.T) {
+	f := newFixture(t)
+	f.deploys.manifests["blog/d-blog-strict"] = &publish.Manifest{ID: "d-blog-strict", Site: "blog", Commit: "6666666666666666666666666666666666666666"}
+	e := f.journal.Start("blog", site.Production, "6666666666666666666666666666666666666666")
+	e.Update(func(s *journal.Snapshot) { s.Deploy = "d-blog-strict" })
+	e.Logf("Failed: rule errors (rules.strict is on)")
+	e.Finish(journal.Failed, errors.New("rule errors (rules.strict is on): 1 in deploy d-blog-strict"), true)
+
+	var d api.DeployDetail
+	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-strict", "")
+	wantStatus(t, resp, body, http.StatusOK)
+	json.Unmarshal(body, &d) //nolint:errcheck // checked by the fields
+	if d.State != api.Failed || d.Error == "" || d.URL != "" {
+		t.Errorf("detail: state %q, error %q, permalink %q; want failed, the error, no permalink", d.State, d.Error, d.URL)
+	}
+	resp, body = f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-strict/log", "")
+	if got := resp.Header.Get(api.LogState); got != api.Failed {
+		t.Errorf("log state %q, want failed (%s)", got, body)
+	}
+	events := readEvents(t, streamReq(t, f, "/api/v1/sites/blog/deploys/d-blog-strict/log", "").Body, nil)
+	if end := events[len(events)-1]; !strings.Contains(end.data, `"state":"failed"`) || !strings.Contains(end.data, "rules.strict") {
+		t.Errorf("stream end %+v, want failed with the error", end)
+	}
+}

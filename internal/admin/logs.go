@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -82,7 +83,6 @@ func (a *Handler) streamLog(w http.ResponseWriter, r *http.Request, name site.Na
 		}
 	}
 	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) //nolint:errcheck // a build outlives the server's write timeout
 	h := w.Header()
 	h.Set("Content-Type", api.MediaSSE)
 	h.Set("Cache-Control", "no-store")
@@ -140,6 +140,12 @@ func (a *Handler) errorOf(r *http.Request, name site.Name, id site.DeployID, sta
 	return d.Error
 }
 
+// deadline gives the next write two ping intervals: a stream outlives the
+// server's write timeout, but a client that stops reading is let go.
+func (s *sse) deadline() {
+	s.rc.SetWriteDeadline(time.Now().Add(2 * ssePing)) //nolint:errcheck // not every writer has deadlines
+}
+
 // sse writes events; after the first write error it writes nothing more.
 type sse struct {
 	w   io.Writer
@@ -156,6 +162,10 @@ func (s *sse) log(text []byte, off int) {
 			n = sseChunk
 			if i := bytes.LastIndexByte(text[:n], '\n'); i > 0 {
 				n = i + 1
+			} else {
+				for n > 0 && !utf8.RuneStart(text[n]) {
+					n-- // never split a character: JSON would mangle both halves
+				}
 			}
 		}
 		off += n
@@ -177,6 +187,7 @@ func (s *sse) event(name, id string, data any) {
 		s.err = err
 		return
 	}
+	s.deadline()
 	var buf bytes.Buffer
 	if id != "" {
 		fmt.Fprintf(&buf, "id: %s\n", id)
@@ -191,6 +202,7 @@ func (s *sse) comment(text string) {
 	if s.err != nil {
 		return
 	}
+	s.deadline()
 	if _, s.err = fmt.Fprintf(s.w, ": %s\n\n", text); s.err == nil {
 		s.err = s.rc.Flush()
 	}

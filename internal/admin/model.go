@@ -292,7 +292,9 @@ func (m *model) fromAttempt(d *api.Deploy, e journal.Snapshot) {
 	}
 	d.Channel, d.Reused = e.Channel, e.Reused
 	d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
-	d.Created = e.Started
+	if !e.Reused {
+		d.Created = e.Started // a reused deploy was created when it was built: its manifest says
+	}
 	d.Timings = api.Timings{
 		Queue: ms(e.Timings.Queue), Fetch: ms(e.Timings.Fetch), Build: ms(e.Timings.Build),
 		Upload: ms(e.Timings.Upload), Publish: ms(e.Timings.Publish), Total: ms(e.Total(m.now())),
@@ -416,14 +418,13 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	}
 	if attempted {
 		snap := entry.Snapshot()
-		if man == nil {
+		if man == nil || out.Channel == "" { // in no channel's history
+			// Never live: what became of the attempt is the state, even
+			// when its upload got as far as a manifest (strict rules, a
+			// newer commit, a failed pointer flip).
 			out.State = attemptState(snap)
 		}
-		created := out.Created
 		m.fromAttempt(&out.Deploy, snap)
-		if man != nil && snap.Reused {
-			out.Created = created // built before: the manifest says when
-		}
 	}
 	if on := liveOn(ptrs)[id]; len(on) > 0 && out.State != api.Building {
 		out.State, out.LiveOn = api.Live, on

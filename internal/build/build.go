@@ -440,7 +440,11 @@ func (c *capped) Write(p []byte) (int, error) {
 
 func (c *capped) bytes() []byte {
 	if c.dropped > 0 {
-		fmt.Fprintf(&c.buf, "\n… build log truncated: %d more bytes\n", c.dropped)
+		note := fmt.Sprintf("\n… build log truncated: %d more bytes\n", c.dropped)
+		c.buf.WriteString(note)
+		if c.tee != nil {
+			io.WriteString(c.tee, note) //nolint:errcheck // a follower's problem
+		}
 	}
 	return c.buf.Bytes()
 }

@@ -237,11 +237,15 @@ func (e *Entry) Snapshot() Snapshot {
 	return s
 }
 
-// Log returns a copy of the log so far.
+// Log returns a copy of the log so far, saying so when text was dropped.
 func (e *Entry) Log() []byte {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return slices.Clone(e.log)
+	out := slices.Clone(e.log)
+	if e.dropped > 0 {
+		out = fmt.Appendf(out, "… log truncated: %d more bytes so far\n", e.dropped)
+	}
+	return out
 }
 
 // Read returns the log from byte offset off to the end of its last whole

@@ -51,8 +51,17 @@ func needsFolding(name string) bool {
 }
 
 func secretName(name string) bool {
-	return secretParams[name] || strings.HasSuffix(name, "_token") || strings.HasSuffix(name, "_secret") ||
-		strings.HasSuffix(name, "_key") || strings.HasSuffix(name, "password")
+	if secretParams[name] {
+		return true
+	}
+	// camelCase folded to lowercase (accessToken → accesstoken) and
+	// snake_case alike: a name ending in one of these is a credential.
+	for _, suffix := range []string{"token", "secret", "password", "apikey", "api_key", "_key", "signature"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // Query masks the values of secret parameters in a raw query string,

@@ -28,6 +28,8 @@ func TestQuery(t *testing.T) {
 		"stripe-secret=s&flag":      "stripe-secret=***&flag",
 		"db_password=hunter2":       "db_password=***",
 		"code=oauth-code&state=xyz": "code=***&state=xyz",
+		"accessToken=a&clientSecret=b&refreshToken=c&apiKey=d&page=2": "accessToken=***&clientSecret=***&refreshToken=***&apiKey=***&page=2",
+		"monkey=1&keyboard=2&tokens_left=3":                           "monkey=1&keyboard=2&tokens_left=3",
 	} {
 		if got := Query(in); got != want {
 			t.Errorf("Query(%q) = %q, want %q", in, got, want)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,44 @@ func BenchmarkServeObserved(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestObserveProxyCutOff: a proxied answer cut off midway (over the size
+// limit while streaming) aborts the handler with a panic; it is counted
+// all the same, with its site and the status already sent.
+func TestObserveProxyCutOff(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.(http.Flusher).Flush() // no Content-Length: the limit applies while copying
+		for range 10 {
+			w.Write([]byte(strings.Repeat("y", 1000)))
+		}
+	}))
+	defer upstream.Close()
+	opts := serve.RuleOptions{Proxy: true, ProxyPrivate: true, ProxyMaxBytes: 4096}
+	withSites := []serve.Site{{Name: "a", Domains: []string{"a.test"}, Rules: opts}}
+	e := newEnvSites(t, time.Hour, true, withSites)
+	e.live(t, "a", site.Production, map[string]string{"index.html": "home", "_redirects": "/api/*  " + upstream.URL + "/:splat  200\n"})
+	observed := make(chan accesslog.Entry, 1)
+	h := serve.New(serve.Options{Sites: withSites, PreviewDomain: previewDomain, Reader: e.pub,
+		Observe: func(_ *http.Request, e accesslog.Entry) { observed <- e }})
+	// A real server: only under one does ReverseProxy abort with a panic.
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/stream", nil)
+	req.Host = "a.test"
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body) //nolint:errcheck // the body is cut off: that is the point
+	resp.Body.Close()
+	select {
+	case o := <-observed:
+		if o.Site != "a" || o.Status != http.StatusOK || o.Bytes < 1000 {
+			t.Errorf("observed %+v; want the cut-off answer of site a", o)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cut-off answer was not observed")
 	}
 }

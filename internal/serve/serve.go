@@ -227,54 +227,67 @@ func (h *Handler) Invalidate(s site.Name, c site.Channel) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Observe == nil {
-		h.serve(w, r)
+		var name site.Name
+		h.serve(w, r, &name)
 		return
 	}
 	start := time.Now()
 	rec := &accesslog.Recorder{ResponseWriter: w}
-	name := h.serve(rec, r)
-	e := rec.Entry("", r, start)
-	e.Site, e.Host = string(name), hostOnly(r.Host)
-	h.opts.Observe(r, e)
+	var name site.Name
+	// Deferred: a proxied answer cut off midway ends in a panic
+	// (http.ErrAbortHandler), and it must be counted too.
+	defer func() {
+		v := recover()
+		e := rec.Entry("", r, start)
+		if v != nil && rec.Status == 0 {
+			e.Status = http.StatusBadGateway
+		}
+		e.Site, e.Host = string(name), hostOnly(r.Host)
+		h.opts.Observe(r, e)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	h.serve(rec, r, &name)
 }
 
-// serve answers r and returns the site it belongs to ("" for none).
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) site.Name {
+// serve answers r, setting *name to the site it belongs to as soon as
+// that is known (left "" for none).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, name *site.Name) {
 	host := hostOnly(r.Host)
 	var (
-		name    site.Name
 		channel site.Channel
 		id      site.DeployID
 		noindex bool
 	)
 	routes := h.routes.Load()
 	if rt, ok := routes.domains[host]; ok {
+		*name = rt.site
 		if rt.redirect != "" {
 			h.serveAlias(w, r, routes.sites[rt.site], rt, host)
-			return rt.site
+			return
 		}
-		name, channel = rt.site, site.Production
+		channel = site.Production
 	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && routes.sites[t.Site] != nil {
-		name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
+		*name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
 	} else {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
-		return ""
+		return
 	}
 	if noindex {
 		w.Header().Set("X-Robots-Tag", "noindex")
 	}
-	d, ptr, err := h.deploy(r.Context(), name, channel, id)
+	d, ptr, err := h.deploy(r.Context(), *name, channel, id)
 	switch {
 	case errors.Is(err, publish.ErrNotFound):
 		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
-		return name
+		return
 	case err != nil:
-		h.opts.Logger.Error("resolving deploy", "site", name, "channel", channel, "deploy", id, "err", err)
+		h.opts.Logger.Error("resolving deploy", "site", *name, "channel", channel, "deploy", id, "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
-		return name
+		return
 	}
-	h.serveDeploy(w, r, routes.sites[name], d, ptr, host)
-	return name
+	h.serveDeploy(w, r, routes.sites[*name], d, ptr, host)
 }
 
 // serveAlias answers an alias domain: its domain-level rules first
