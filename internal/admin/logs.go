@@ -71,13 +71,13 @@ func (a *Handler) streamLog(w http.ResponseWriter, r *http.Request, name site.Na
 	entry, running := a.opts.Journal.Find(name, id)
 	running = running && !entry.Done()
 	var (
-		text  []byte
-		state string
+		text []byte
+		d    api.DeployDetail
 	)
 	if !running {
 		// Finished: the whole log is known; answer errors before the stream starts.
 		var err error
-		if text, state, err = a.model.Log(r.Context(), name, id); err != nil {
+		if text, d, err = a.model.log(r.Context(), name, id); err != nil {
 			a.fail(w, err)
 			return
 		}
@@ -93,7 +93,7 @@ func (a *Handler) streamLog(w http.ResponseWriter, r *http.Request, name site.Na
 	if !running {
 		off = min(off, len(text))
 		s.log(text[off:], off)
-		s.end(state, a.errorOf(r, name, id, state))
+		s.end(d.State, d.Error)
 		return
 	}
 	ping := time.NewTicker(ssePing)
@@ -126,18 +126,6 @@ func (a *Handler) streamLog(w http.ResponseWriter, r *http.Request, name site.Na
 			s.comment("ping")
 		}
 	}
-}
-
-// errorOf is the failure of a finished deploy, for its end event.
-func (a *Handler) errorOf(r *http.Request, name site.Name, id site.DeployID, state string) string {
-	if state != api.Failed && state != api.Superseded {
-		return ""
-	}
-	d, err := a.model.Deploy(r.Context(), name, id)
-	if err != nil {
-		return ""
-	}
-	return d.Error
 }
 
 // deadline gives the next write two ping intervals: a stream outlives the

@@ -214,7 +214,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 			byID[id] = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: api.Ready, PublishedAt: at}}
 		}
 	}
-	for _, e := range m.journal().Entries(name) {
+	for _, e := range m.opts.Journal.Entries(name) {
 		if e.Deploy == "" || channel != "" && e.Channel != channel {
 			continue // an attempt that failed before its deploy had an ID: the status tells
 		}
@@ -259,13 +259,6 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 		out = append(out, it.d)
 	}
 	return out, nil
-}
-
-func (m *model) journal() *journal.Journal {
-	if m.opts.Journal == nil {
-		return journal.New(journal.Options{})
-	}
-	return m.opts.Journal
 }
 
 // attemptState maps an attempt's state to a deploy state.
@@ -375,7 +368,7 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	if err != nil && !errors.Is(err, publish.ErrNotFound) {
 		return api.DeployDetail{}, fmt.Errorf("reading deploy %s of %s: %w", id, name, err)
 	}
-	entry, attempted := m.journal().Find(name, id)
+	entry, attempted := m.opts.Journal.Find(name, id)
 	if man == nil && !attempted {
 		return api.DeployDetail{}, fmt.Errorf("no deploy %s of site %s: %w", id, name, api.ErrNotFound)
 	}
@@ -433,37 +426,40 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	return out, nil
 }
 
-// Log is a deploy's build log so far and the deploy's state. This
-// server's latest attempt at the deploy has the whole story (fetch to
-// pointer flip) and is what a stream follows, so it comes first; a reused
-// deploy's attempt is followed by the stored log of its build; older
-// deploys have their stored log (written up to the upload).
+// Log is a deploy's build log so far and the deploy's state.
 func (m *model) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
+	text, d, err := m.log(ctx, name, id)
+	return text, d.State, err
+}
+
+// log is a deploy's build log so far, with the deploy. This server's
+// latest attempt at the deploy has the whole story (fetch to pointer flip)
+// and is what a stream follows, so it comes first; a reused deploy's
+// attempt is followed by the stored log of its build; older deploys have
+// their stored log (written up to the upload).
+func (m *model) log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, api.DeployDetail, error) {
 	d, err := m.Deploy(ctx, name, id)
 	if err != nil {
-		return nil, "", err
+		return nil, d, err
 	}
-	entry, attempted := m.journal().Find(name, id)
-	if attempted && !entry.Done() {
-		return entry.Log(), api.Building, nil
-	}
-	if attempted && !entry.Snapshot().Reused {
-		return entry.Log(), d.State, nil
+	entry, attempted := m.opts.Journal.Find(name, id)
+	if attempted && (!entry.Done() || !entry.Snapshot().Reused) {
+		return entry.Log(), d, nil
 	}
 	stored, err := m.opts.Deploys.Log(ctx, name, id)
 	switch {
 	case err != nil && !errors.Is(err, publish.ErrNotFound):
-		return nil, "", fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
+		return nil, d, fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
 	case attempted:
 		text := entry.Log()
 		if len(stored) > 0 {
 			text = fmt.Appendf(text, "\n--- the build log of deploy %s ---\n%s", id, stored)
 		}
-		return text, d.State, nil
+		return text, d, nil
 	case err != nil:
-		return nil, "", fmt.Errorf("deploy %s of %s has no build log: %w", id, name, api.ErrNotFound)
+		return nil, d, fmt.Errorf("deploy %s of %s has no build log: %w", id, name, api.ErrNotFound)
 	}
-	return stored, d.State, nil
+	return stored, d, nil
 }
 
 // Trigger requests a sync of site name.

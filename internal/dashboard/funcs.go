@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sitehost/sitehost/internal/units"
 )
 
 // errorLineMax is how much of an error the overview shows; the site page
@@ -20,7 +22,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"absTime":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"short":      func(v any) string { return shortSHA(fmt.Sprint(v)) },
 		"ms":         humanMS,
-		"bytes":      humanBytes,
+		"bytes":      units.Bytes,
 		"stateClass": stateClass,
 		"firstLine":  firstLine,
 		"asset":      h.assetURL,
@@ -89,21 +91,6 @@ func humanMS(ms int64) string {
 	default:
 		return fmt.Sprintf("%d h %d min", d/time.Hour, (d%time.Hour)/time.Minute)
 	}
-}
-
-// humanBytes formats a size in SI units ("12.3 MB"), as file managers do.
-func humanBytes(n int64) string {
-	if n < 1000 {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	f := float64(n)
-	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
-		f /= 1000
-		if f < 1000 || unit == "TB" {
-			return strconv.FormatFloat(f, 'f', 1, 64) + " " + unit
-		}
-	}
-	return "" // not reached
 }
 
 // stateClass maps a site, channel or deploy state to its badge's class,

@@ -228,12 +228,6 @@ func TestFormats(t *testing.T) {
 			t.Errorf("humanMS(%d) = %q, want %q", ms, got, want)
 		}
 	}
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 2_345_678: "2.3 MB",
-		187_000_000: "187.0 MB", 5_000_000_000_000_000: "5000.0 TB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
 	for state, want := range map[any]string{site.Synced: "state-synced", site.OutOfSync: "state-outofsync",
 		api.Building: "state-building", `x" onclick="y`: "state-xonclicky", "": "state-unknown"} {
 		if got := stateClass(state); got != want {

@@ -18,6 +18,7 @@ import (
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/units"
 )
 
 // runJobs works off one batch of requests for a site, production first. It
@@ -407,7 +408,7 @@ func (l *Loop) exportAndBuild(ctx context.Context, w *worker, c site.Channel, p 
 		s.Timings.Upload, s.Files, s.BytesUploaded = m.Build.Upload, stats.Files, stats.BytesUploaded
 	})
 	e.Logf("Uploaded deploy %s in %s: %d files (%s), %d new blobs (%s), %d already stored, %d compressed variants made",
-		m.ID, roundDur(m.Build.Upload), stats.Files, humanBytes(stats.Bytes), stats.BlobsUploaded, humanBytes(stats.BytesUploaded),
+		m.ID, roundDur(m.Build.Upload), stats.Files, units.Bytes(stats.Bytes), stats.BlobsUploaded, units.Bytes(stats.BytesUploaded),
 		stats.BlobsKnown+stats.BlobsChecked-stats.BlobsUploaded, stats.Variants)
 	w.log.Info("uploaded", "channel", c, "deploy", m.ID, "files", stats.Files, "blobs_uploaded", stats.BlobsUploaded, "bytes_uploaded", stats.BytesUploaded, "blobs_known", stats.BlobsKnown, "build", res.Duration.Round(time.Millisecond).String())
 	return m, nil
@@ -436,21 +437,7 @@ func peak(rss int64) string {
 	if rss <= 0 {
 		return ""
 	}
-	return ", peak memory " + humanBytes(rss)
-}
-
-// humanBytes: 1.5 MiB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return ", peak memory " + units.Bytes(rss)
 }
 
 func hugoVersion(tool string) string {
