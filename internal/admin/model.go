@@ -144,10 +144,7 @@ func (m *model) summary(ctx context.Context, s site.Name, id site.DeployID) (sum
 	if err != nil {
 		return summary{}, err
 	}
-	sum = summary{
-		commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
-		created: man.Created, build: man.Build,
-	}
+	sum = summaryOf(man)
 	m.mu.Lock()
 	if len(m.summaries) >= maxSummaries {
 		for k := range m.summaries {
@@ -158,6 +155,13 @@ func (m *model) summary(ctx context.Context, s site.Name, id site.DeployID) (sum
 	m.summaries[k] = sum
 	m.mu.Unlock()
 	return sum, nil
+}
+
+func summaryOf(man *publish.Manifest) summary {
+	return summary{
+		commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
+		created: man.Created, build: man.Build,
+	}
 }
 
 // item is a history entry being assembled.
@@ -397,11 +401,7 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 		}
 	}
 	if man != nil {
-		sum := summary{
-			commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
-			created: man.Created, build: man.Build,
-		}
-		m.fromSummary(&out.Deploy, sum, true)
+		m.fromSummary(&out.Deploy, summaryOf(man), true)
 		out.Tree, out.BuildKey, out.Files, out.Bytes = man.Tree, man.BuildKey, len(man.Files), man.Bytes
 		out.Build = api.Build{Tool: man.Build.Tool, Hugo: man.Build.Hugo, BaseURL: man.Build.BaseURL, MaxRSS: man.Build.MaxRSS, Skipped: man.Build.SkippedGit}
 		out.Rules.Redirects, out.Rules.Headers = len(man.Rules.Redirects), len(man.Rules.Headers)
