@@ -87,10 +87,6 @@ func (s *server) countWebhooks(forge string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &accesslog.Recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		status := rec.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		s.metrics.Webhook(forge, status)
+		s.metrics.Webhook(forge, rec.Code())
 	})
 }

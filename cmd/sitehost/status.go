@@ -84,22 +84,13 @@ func printTable(w io.Writer, rows [][]string) error {
 // reports none gets its production channel from the top-level fields.
 func channels(s api.Site) []api.Channel {
 	chs := slices.Clone(s.Channels)
-	slices.SortStableFunc(chs, func(a, b api.Channel) int {
-		return boolInt(b.Name == site.Production) - boolInt(a.Name == site.Production)
-	})
+	slices.SortStableFunc(chs, func(a, b api.Channel) int { return site.CompareChannels(a.Name, b.Name) })
 	if len(chs) == 0 || chs[0].Name != site.Production {
 		prod := api.Channel{Name: site.Production, State: s.State, URL: s.URL, Desired: s.Desired,
 			LiveCommit: s.LiveCommit, LiveDeploy: s.LiveDeploy, Error: s.Error, FailedAt: s.FailedAt}
 		chs = append([]api.Channel{prod}, chs...)
 	}
 	return chs
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func dash(s string) string {

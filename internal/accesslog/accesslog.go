@@ -63,10 +63,7 @@ type Recorder struct {
 
 // Entry describes the answer to r, started at start.
 func (r *Recorder) Entry(listener string, req *http.Request, start time.Time) Entry {
-	status, n := r.Status, r.Bytes
-	if status == 0 {
-		status = http.StatusOK
-	}
+	status, n := r.Code(), r.Bytes
 	if req.Method == http.MethodHead {
 		n = 0 // net/http drops the body of an answer to HEAD
 	}
@@ -74,6 +71,15 @@ func (r *Recorder) Entry(listener string, req *http.Request, start time.Time) En
 		Listener: listener, Host: req.Host, Method: req.Method, Path: req.URL.Path, RawQuery: req.URL.RawQuery,
 		Remote: req.RemoteAddr, Status: status, Bytes: n, Duration: time.Since(start),
 	}
+}
+
+// Code is the status answered: 200 when the handler wrote nothing, as
+// net/http sends then.
+func (r *Recorder) Code() int {
+	if r.Status == 0 {
+		return http.StatusOK
+	}
+	return r.Status
 }
 
 func (r *Recorder) WriteHeader(code int) {

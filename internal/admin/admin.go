@@ -204,8 +204,8 @@ func (a *Handler) sync(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.model.site(r.Context(), st))
 		return
 	}
-	if err := a.opts.Loop.Trigger(name); err != nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no site named %q", name))
+	if err := a.model.Trigger(name); err != nil {
+		a.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, api.SyncAccepted{Message: "sync of " + string(name) + " requested"})

@@ -34,14 +34,14 @@ func (a *Handler) getLog(w http.ResponseWriter, r *http.Request) {
 		a.streamLog(w, r, name, id)
 		return
 	}
-	text, state, err := a.model.Log(r.Context(), name, id)
+	text, d, err := a.model.log(r.Context(), name, id)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set(api.LogState, state)
+	w.Header().Set(api.LogState, d.State)
 	w.Write(text) //nolint:errcheck // client gone
 }
 

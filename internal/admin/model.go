@@ -350,15 +350,7 @@ func sortedChannels(ptrs map[site.Channel]publish.Pointer) []site.Channel {
 	for c := range ptrs {
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b site.Channel) int {
-		if (a == site.Production) != (b == site.Production) {
-			if a == site.Production {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(a, b)
-	})
+	slices.SortFunc(out, site.CompareChannels)
 	return out
 }
 
@@ -426,40 +418,48 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	return out, nil
 }
 
-// Log is a deploy's build log so far and the deploy's state.
-func (m *model) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
-	text, d, err := m.log(ctx, name, id)
-	return text, d.State, err
+// Log is a deploy's build log so far (the dashboard has its state).
+func (m *model) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, error) {
+	if _, ok := m.opts.Loop.SiteStatus(name); !ok {
+		return nil, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+	}
+	return m.logText(ctx, name, id)
 }
 
-// log is a deploy's build log so far, with the deploy. This server's
-// latest attempt at the deploy has the whole story (fetch to pointer flip)
-// and is what a stream follows, so it comes first; a reused deploy's
-// attempt is followed by the stored log of its build; older deploys have
-// their stored log (written up to the upload).
+// log is a deploy's build log so far, with the deploy (for its state).
 func (m *model) log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, api.DeployDetail, error) {
 	d, err := m.Deploy(ctx, name, id)
 	if err != nil {
 		return nil, d, err
 	}
+	text, err := m.logText(ctx, name, id)
+	return text, d, err
+}
+
+// logText is a deploy's build log so far. This server's latest attempt at
+// the deploy has the whole story (fetch to pointer flip) and is what a
+// stream follows, so it comes first; a reused deploy's attempt is followed
+// by the stored log of its build; older deploys have their stored log
+// (written up to the upload).
+func (m *model) logText(ctx context.Context, name site.Name, id site.DeployID) ([]byte, error) {
 	entry, attempted := m.opts.Journal.Find(name, id)
 	if attempted && (!entry.Done() || !entry.Snapshot().Reused) {
-		return entry.Log(), d, nil
+		return entry.Log(), nil
 	}
 	stored, err := m.opts.Deploys.Log(ctx, name, id)
 	switch {
 	case err != nil && !errors.Is(err, publish.ErrNotFound):
-		return nil, d, fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
+		return nil, fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
 	case attempted:
 		text := entry.Log()
 		if len(stored) > 0 {
 			text = fmt.Appendf(text, "\n--- the build log of deploy %s ---\n%s", id, stored)
 		}
-		return text, d, nil
+		return text, nil
 	case err != nil:
-		return nil, d, fmt.Errorf("deploy %s of %s has no build log: %w", id, name, api.ErrNotFound)
+		return nil, fmt.Errorf("deploy %s of %s has no build log: %w", id, name, api.ErrNotFound)
 	}
-	return stored, d, nil
+	return stored, nil
 }
 
 // Trigger requests a sync of site name.

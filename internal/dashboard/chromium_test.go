@@ -40,7 +40,7 @@ func fakeLogStream(h *Handler, src *fakeSource) http.HandlerFunc {
 			return
 		}
 		id := site.DeployID(r.PathValue("id"))
-		text, state, err := src.Log(r.Context(), site.Name(r.PathValue("site")), id)
+		text, state, err := src.logAndState(r.Context(), site.Name(r.PathValue("site")), id)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return

@@ -32,8 +32,9 @@ type Source interface {
 	// Deploys lists a site's deploys newest first; channel "" means all.
 	Deploys(ctx context.Context, name site.Name, channel site.Channel, limit int) ([]api.Deploy, error)
 	Deploy(ctx context.Context, name site.Name, id site.DeployID) (api.DeployDetail, error)
-	// Log returns a deploy's build log so far and its state (api.Building…).
-	Log(ctx context.Context, name site.Name, id site.DeployID) (text []byte, state string, err error)
+	// Log returns a deploy's build log so far (the page has its state
+	// from Deploy).
+	Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, error)
 	// Trigger requests a sync of the site without waiting for it.
 	Trigger(name site.Name) error
 }

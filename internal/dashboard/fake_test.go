@@ -188,7 +188,14 @@ func (f *fakeSource) Deploy(_ context.Context, name site.Name, id site.DeployID)
 	return api.DeployDetail{}, fmt.Errorf("deploy %s/%s: %w", name, id, api.ErrNotFound)
 }
 
-func (f *fakeSource) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
+func (f *fakeSource) Log(ctx context.Context, name site.Name, id site.DeployID) ([]byte, error) {
+	text, _, err := f.logAndState(ctx, name, id)
+	return text, err
+}
+
+// logAndState is the log with the deploy's state, as the admin API's log
+// endpoint answers it (the fake log stream needs both).
+func (f *fakeSource) logAndState(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
 	d, err := f.Deploy(ctx, name, id)
 	if err != nil {
 		return nil, "", err

@@ -142,7 +142,7 @@ func (h *Handler) deployPage(w http.ResponseWriter, r *http.Request) error {
 	v := deployPageView{Site: name, D: d, Building: d.State == api.Building}
 	// The detail is worth showing without its log, so a log that cannot be
 	// read is a note on the page rather than an error page.
-	text, _, err := h.src.Log(r.Context(), name, id)
+	text, err := h.src.Log(r.Context(), name, id)
 	switch {
 	case errors.Is(err, api.ErrNotFound):
 		v.LogNote = "No build log was recorded for this deploy."

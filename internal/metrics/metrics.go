@@ -146,27 +146,14 @@ type CacheStats struct {
 // WatchCache exports the blob cache's hits and misses, read at scrape
 // time.
 func (m *Metrics) WatchCache(stats func() CacheStats) {
-	m.reg.MustRegister(&cacheCollector{stats: stats, desc: prometheus.NewDesc(
-		prometheus.BuildFQName(namespace, "blob_cache", "requests_total"),
+	m.watch("blob_cache_requests_total",
 		"Blob reads by the data plane's cache, by outcome: memory or disk hit, or miss (read from the store).",
-		[]string{"result"}, nil)})
-}
-
-type cacheCollector struct {
-	stats func() CacheStats
-	desc  *prometheus.Desc
-}
-
-func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.stats()
-	for _, x := range []struct {
-		result string
-		n      uint64
-	}{{"memory_hit", s.MemoryHits}, {"disk_hit", s.DiskHits}, {"miss", s.Misses}} {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(x.n), x.result)
-	}
+		prometheus.CounterValue, []string{"result"}, func(emit func(float64, ...string)) {
+			s := stats()
+			emit(float64(s.MemoryHits), "memory_hit")
+			emit(float64(s.DiskHits), "disk_hit")
+			emit(float64(s.Misses), "miss")
+		})
 }
 
 // Certificate is a managed certificate's expiry.
@@ -179,26 +166,14 @@ type Certificate struct {
 // scrape time (alert on sitehost_certificate_expiry_timestamp_seconds -
 // time() < 7 days: renewal should have happened 30 days before).
 func (m *Metrics) WatchCertificates(certs func() []Certificate) {
-	m.reg.MustRegister(&certCollector{certs: certs, desc: prometheus.NewDesc(
-		prometheus.BuildFQName(namespace, "certificate", "expiry_timestamp_seconds"),
-		"When the TLS certificate of a domain expires, in Unix seconds.",
-		[]string{"domain"}, nil)})
-}
-
-type certCollector struct {
-	certs func() []Certificate
-	desc  *prometheus.Desc
-}
-
-func (c *certCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, cert := range c.certs() {
-		if cert.NotAfter.IsZero() {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), cert.Domain)
-	}
+	m.watch("certificate_expiry_timestamp_seconds", "When the TLS certificate of a domain expires, in Unix seconds.",
+		prometheus.GaugeValue, []string{"domain"}, func(emit func(float64, ...string)) {
+			for _, c := range certs() {
+				if !c.NotAfter.IsZero() {
+					emit(float64(c.NotAfter.Unix()), c.Domain)
+				}
+			}
+		})
 }
 
 // SiteState is a site channel's sync state.
@@ -209,21 +184,31 @@ type SiteState struct {
 // WatchSites exports each channel's sync state as
 // sitehost_channel_state{site,channel,state} 1, read at scrape time.
 func (m *Metrics) WatchSites(states func() []SiteState) {
-	m.reg.MustRegister(&stateCollector{states: states, desc: prometheus.NewDesc(
-		prometheus.BuildFQName(namespace, "channel", "state"),
-		"1 for each channel's current sync state (Synced, OutOfSync, Progressing, Failed, Pinned).",
-		[]string{"site", "channel", "state"}, nil)})
+	m.watch("channel_state", "1 for each channel's current sync state (Synced, OutOfSync, Progressing, Failed, Pinned).",
+		prometheus.GaugeValue, []string{"site", "channel", "state"}, func(emit func(float64, ...string)) {
+			for _, s := range states() {
+				emit(1, s.Site, s.Channel, s.State)
+			}
+		})
 }
 
-type stateCollector struct {
-	states func() []SiteState
-	desc   *prometheus.Desc
+// watch registers a metric whose samples collect emits at scrape time.
+func (m *Metrics) watch(name, help string, typ prometheus.ValueType, labels []string, collect func(emit func(float64, ...string))) {
+	m.reg.MustRegister(&scrapeCollector{
+		desc: prometheus.NewDesc(namespace+"_"+name, help, labels, nil), typ: typ, collect: collect,
+	})
 }
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+type scrapeCollector struct {
+	desc    *prometheus.Desc
+	typ     prometheus.ValueType
+	collect func(emit func(float64, ...string))
+}
 
-func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.states() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 1, s.Site, s.Channel, s.State)
-	}
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.collect(func(v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.desc, c.typ, v, labels...)
+	})
 }

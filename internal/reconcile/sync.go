@@ -28,15 +28,7 @@ func (l *Loop) runJobs(ctx context.Context, w *worker, jobs map[site.Channel]job
 	for c := range jobs {
 		channels = append(channels, c)
 	}
-	slices.SortFunc(channels, func(a, b site.Channel) int {
-		if (a == site.Production) != (b == site.Production) {
-			if a == site.Production {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(string(a), string(b))
-	})
+	slices.SortFunc(channels, site.CompareChannels)
 	for _, c := range channels {
 		if ctx.Err() != nil {
 			return false

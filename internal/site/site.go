@@ -55,6 +55,18 @@ var channelRE = regexp.MustCompile(`^(production|pr-[1-9][0-9]*|branch-[a-z0-9](
 // Valid reports whether c is a well-formed channel name.
 func (c Channel) Valid() bool { return channelRE.MatchString(string(c)) }
 
+// CompareChannels orders channels as people read them: production
+// first, then the others by name.
+func CompareChannels(a, b Channel) int {
+	if (a == Production) != (b == Production) {
+		if a == Production {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(string(a), string(b))
+}
+
 // Slug turns a branch name into a DNS-safe label: lowercase, [a-z0-9-],
 // no leading, trailing or doubled hyphens.
 func Slug(s string) string {
