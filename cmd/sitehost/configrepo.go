@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,7 +29,9 @@ type configRepo struct {
 	repo           *gitsrc.Repo
 	log            *slog.Logger
 	trigger        chan struct{}
-	commit         site.Commit // last read
+	// seen is the commit last applied, or refused for what its file
+	// says; a commit refused for any other reason is tried again.
+	seen site.Commit
 }
 
 // openConfigRepo opens the fetch cache of the config repository under dir.
@@ -56,7 +59,10 @@ func (c *configRepo) read(ctx context.Context) (site.Commit, []byte, error) {
 
 // follow polls the config repository (and reads it at once when a webhook
 // says it moved) until ctx ends, handing each new commit's file to apply.
-func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func([]byte)) {
+// A commit whose file is invalid waits for the next commit; one refused
+// for another reason (a key file not there yet, storage down) is applied
+// again at every poll until it succeeds.
+func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func(configVersion, []byte) error) {
 	if every <= 0 {
 		every = time.Minute
 	}
@@ -76,13 +82,22 @@ func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func
 			}
 			continue
 		}
-		if commit == c.commit {
+		if commit == c.seen {
 			continue
 		}
 		c.log.Info("config repository moved", "commit", commit.Short())
-		c.commit = commit
-		apply(data)
+		switch err := apply(c.version(commit), data); {
+		case err == nil, errors.Is(err, errInvalid):
+			c.seen = commit
+		default:
+			c.log.Warn("config commit will be applied again at the next poll", "commit", commit.Short(), "in", every.String())
+		}
 	}
+}
+
+// version names commit's config.
+func (c *configRepo) version(commit site.Commit) configVersion {
+	return configVersion{source: "git", path: c.path, repo: gitsrc.MaskCredentials(c.url), id: string(commit)}
 }
 
 // poke asks follow to read the repository now.

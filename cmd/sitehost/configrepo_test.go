@@ -34,12 +34,12 @@ func TestConfigRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr.commit = commit
+	cr.seen = commit
 	cfg, err = parseConfig("platform/sites.yaml", data, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := startServerUntil(t, cfg, map[string]string{"TEST_TOKEN": testToken}, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour})
+	ts := startServerUntil(t, cfg, map[string]string{"TEST_TOKEN": testToken}, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit)})
 	t.Cleanup(func() { ts.stop(t) })
 	syncSite(t, ts.server, "one")
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/sitehost/sitehost/internal/api"
-	"github.com/sitehost/sitehost/internal/gittest"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/gittest"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while run writes to it.

@@ -50,7 +50,7 @@ func (r repoSites) SitesForRepo(urls []string) []hooks.SiteSecret {
 type reloadable struct{ s *server }
 
 func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
-	out := (*r.s.repos.Load()).SitesForRepo(urls)
+	out := r.s.rt.Load().repos.SitesForRepo(urls)
 	if cr := r.s.configRepo; cr != nil {
 		for _, u := range urls {
 			if hooks.RepoKey(u) == hooks.RepoKey(cr.url) {
@@ -63,7 +63,7 @@ func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
 }
 
 // webhookHandlers are the /hooks/{name} endpoints of the admin handler.
-func (s *server) webhookHandlers(token string, getenv func(string) string) map[string]http.Handler {
+func (s *server) webhookHandlers(token string) map[string]http.Handler {
 	forge := &hooks.Forge{
 		Sites:    reloadable{s},
 		Dispatch: configDispatch{s},

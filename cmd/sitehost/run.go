@@ -53,7 +53,7 @@ func (con console) run(ctx context.Context, args []string, getenv func(string) s
 	case "serve":
 		return cmdServe(ctx, rest, getenv, stdout, stderr)
 	case "validate":
-		return cmdValidate(rest, stdout, stderr)
+		return cmdValidate(rest, getenv, stdout, stderr)
 	case "status":
 		return cmdStatus(ctx, rest, getenv, stdout, stderr)
 	case "deploys":
@@ -89,25 +89,22 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
+// cmdValidate checks a config as serve would: the file, and what applying
+// it needs of this machine (key files, forge and notification settings,
+// certificate names), so a file it accepts is a file serve accepts.
+func cmdValidate(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	path := fs.String("c", "sites.yaml", "config file")
 	if err := fs.Parse(args); err != nil {
 		return exitError{err}
 	}
 	cfg, err := config.Load(*path)
+	if err == nil {
+		sc := cfg.Server
+		_, err = compile(cfg, compileEnv{getenv: getenv, https: sc.HTTPS != "", controlHost: sc.ControlHost})
+	}
 	if err != nil {
-		probs := config.Problems(err)
-		if len(probs) == 0 {
-			fmt.Fprintln(stderr, err)
-		}
-		for _, p := range probs {
-			fmt.Fprintln(stderr, p)
-		}
-		if len(probs) > 1 {
-			fmt.Fprintf(stderr, "%d problems\n", len(probs))
-		}
-		return exitError{err}
+		return printProblems(err, stderr)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d sites)\n", *path, len(cfg.Sites))
 	return nil

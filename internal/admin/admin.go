@@ -55,8 +55,11 @@ type Options struct {
 	Sites []SiteInfo
 	// SiteInfo, when set, replaces Sites: it follows a reloaded config.
 	SiteInfo func(site.Name) (SiteInfo, bool)
-	Loop     Loop
-	Deploys  Deploys
+	// List, when set, is every configured site in order, from one config:
+	// GET /api/v1/sites lists these rather than the loop's sites.
+	List    func() []SiteInfo
+	Loop    Loop
+	Deploys Deploys
 	// Journal holds this server's deploy attempts and their live logs.
 	Journal *journal.Journal
 	// Permalink is a deploy's immutable URL (nil: none given).
@@ -67,6 +70,8 @@ type Options struct {
 	// Ready says why the server cannot serve yet (nil error: ready); nil
 	// means always ready.
 	Ready func() error
+	// Config says which config is live (nil: not reported).
+	Config func() api.Config
 	// Metrics serves /metrics (nil: not offered).
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -111,6 +116,9 @@ func New(opts Options) *Handler {
 		r.Handle(api.Prefix+path, a.auth(h)).Methods(method)
 	}
 	v1(http.MethodGet, "/sites", a.listSites)
+	if opts.Config != nil {
+		v1(http.MethodGet, "/config", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, opts.Config()) })
+	}
 	v1(http.MethodGet, "/sites/{site}", a.getSite)
 	v1(http.MethodPost, "/sites/{site}/sync", a.sync)
 	v1(http.MethodGet, "/sites/{site}/deploys", a.listDeploys)
@@ -172,7 +180,12 @@ func (a *Handler) listSites(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.SiteList{Sites: sites})
+	list := api.SiteList{Sites: sites}
+	if a.opts.Config != nil {
+		c := a.opts.Config()
+		list.Config = &c
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (a *Handler) getSite(w http.ResponseWriter, r *http.Request) {

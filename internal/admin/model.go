@@ -51,6 +51,18 @@ func newModel(opts Options) *model {
 // Sites is every configured site, in config order.
 func (m *model) Sites(ctx context.Context) ([]api.Site, error) {
 	out := []api.Site{}
+	if m.opts.List != nil {
+		// One config's sites, whatever the loop is doing: a reload swaps
+		// the list whole, so an answer never mixes two configs.
+		for _, info := range m.opts.List() {
+			st, ok := m.opts.Loop.SiteStatus(info.Name)
+			if !ok {
+				st = reconcile.Status{Site: info.Name}
+			}
+			out = append(out, m.siteWith(ctx, info, st))
+		}
+		return out, nil
+	}
 	for _, st := range m.opts.Loop.Status() {
 		out = append(out, m.site(ctx, st))
 	}
@@ -59,6 +71,18 @@ func (m *model) Sites(ctx context.Context) ([]api.Site, error) {
 
 // Site is one site; api.ErrNotFound for a name not configured.
 func (m *model) Site(ctx context.Context, name site.Name) (api.Site, error) {
+	if m.opts.List != nil && m.opts.SiteInfo != nil {
+		// The config decides what exists, as for the list.
+		info, ok := m.opts.SiteInfo(name)
+		if !ok {
+			return api.Site{}, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
+		}
+		st, ok := m.opts.Loop.SiteStatus(name)
+		if !ok {
+			st = reconcile.Status{Site: name}
+		}
+		return m.siteWith(ctx, info, st), nil
+	}
 	st, ok := m.opts.Loop.SiteStatus(name)
 	if !ok {
 		return api.Site{}, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
@@ -80,7 +104,10 @@ func (m *model) info(name site.Name) SiteInfo {
 }
 
 func (m *model) site(ctx context.Context, st reconcile.Status) api.Site {
-	info := m.info(st.Site)
+	return m.siteWith(ctx, m.info(st.Site), st)
+}
+
+func (m *model) siteWith(ctx context.Context, info SiteInfo, st reconcile.Status) api.Site {
 	out := api.Site{
 		Name: st.Site, Repo: redact.Credentials(info.Repo), Ref: info.Ref, Domains: info.Domains, URL: info.URL,
 		State: st.State, Desired: st.Desired, LiveCommit: st.LiveCommit, LiveDeploy: st.LiveDeploy,

@@ -27,6 +27,35 @@ type Error struct {
 // SiteList is GET /api/v1/sites.
 type SiteList struct {
 	Sites []Site `json:"sites"`
+	// Config says which config the sites come from (nil: not reported).
+	Config *Config `json:"config,omitempty"`
+}
+
+// Config is GET /api/v1/config: which version of the config is live, and
+// why the last one offered since was refused. A reload applies completely
+// or not at all, so the live version is the whole truth.
+type Config struct {
+	Source    string    `json:"source"`         // "file" or "git" (serve --config-repo)
+	Path      string    `json:"path"`           // the file, or its path in the repository
+	Repo      string    `json:"repo,omitempty"` // the config repository, credentials masked
+	Version   string    `json:"version"`        // "sha256:<12 hex>" of the file, or the commit
+	AppliedAt time.Time `json:"applied_at"`
+	Sites     int       `json:"sites"`
+	// Refused is the last version refused since Version was applied: the
+	// running config stayed. Nil when none was.
+	Refused *ConfigRefusal `json:"last_refused,omitempty"`
+}
+
+// ConfigRefusal is a config version that was not applied.
+type ConfigRefusal struct {
+	Version string    `json:"version"`
+	At      time.Time `json:"at"`
+	// Step is where it failed: validate (the file's own problems), compile
+	// (settings that cannot be used here), workers, notifications or
+	// certificates.
+	Step     string   `json:"step"`
+	Error    string   `json:"error"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Site is one site (GET /api/v1/sites/{site}, POST …/sync?wait=true): its

@@ -128,8 +128,12 @@ func New(opts Options) (*Manager, error) {
 
 // Manage makes domains the managed set: new ones are obtained in the
 // background (certmagic retries failures with backoff) and renewed from
-// then on; ones no longer listed stop being served.
+// then on; ones no longer listed stop being served. It is all or nothing:
+// on error the managed set is what it was.
 func (m *Manager) Manage(ctx context.Context, domains []string) error {
+	if err := CheckNames(domains); err != nil {
+		return err
+	}
 	want := map[string]bool{}
 	for _, d := range domains {
 		want[normalize(d)] = true
@@ -147,18 +151,38 @@ func (m *Manager) Manage(ctx context.Context, domains []string) error {
 			removed = append(removed, certmagic.SubjectIssuer{Subject: d})
 		}
 	}
-	m.managed = want
 	m.mu.Unlock()
 	slices.Sort(added)
+	if len(added) > 0 {
+		m.log.Info("managing certificates", "domains", added, "ca", m.opts.CA)
+		// Fails when storage cannot be read (a certificate is loaded from it
+		// first): what this call began managing stops again.
+		if err := m.cfg.ManageAsync(ctx, added); err != nil {
+			undo := make([]certmagic.SubjectIssuer, len(added))
+			for i, d := range added {
+				undo[i] = certmagic.SubjectIssuer{Subject: d}
+			}
+			m.cache.RemoveManaged(undo)
+			return fmt.Errorf("managing certificates for %s: %w", strings.Join(added, ", "), err)
+		}
+	}
+	m.mu.Lock()
+	m.managed = want
+	m.mu.Unlock()
 	if len(removed) > 0 {
 		m.cache.RemoveManaged(removed)
 	}
-	if len(added) == 0 {
-		return nil
-	}
-	m.log.Info("managing certificates", "domains", added, "ca", m.opts.CA)
-	if err := m.cfg.ManageAsync(ctx, added); err != nil {
-		return fmt.Errorf("managing certificates for %s: %w", strings.Join(added, ", "), err)
+	return nil
+}
+
+// CheckNames reports the first name that cannot have a certificate
+// (certmagic's rules: no empty labels, spaces or misplaced wildcards), so
+// a caller can refuse a set of names before managing any of them.
+func CheckNames(domains []string) error {
+	for _, d := range domains {
+		if n := normalize(d); n == "" || !certmagic.SubjectQualifiesForCert(n) {
+			return fmt.Errorf("certs: %q cannot have a certificate", d)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,11 @@ var (
 	ErrBadName         = errors.New("config: bad site name")
 	ErrMissing         = errors.New("config: missing value")
 	ErrBadValue        = errors.New("config: bad value")
+	// ErrUnusable: the value is well formed but cannot be used here (a key
+	// file that cannot be read, forge settings that cannot work with the
+	// repository's URL): found by the checks that run where the config is
+	// applied, which validate runs too.
+	ErrUnusable = errors.New("config: cannot be used")
 )
 
 // Problem is one thing wrong with a config file. Its text is
@@ -60,8 +65,8 @@ func (p *Problem) Unwrap() []error {
 	return errs
 }
 
-// Problems flattens an error returned by Parse, Load or Validate into its
-// problems, in file order. Other errors yield nil.
+// Problems flattens an error returned by Parse, Load or Validate, or one
+// wrapping it, into its problems, in file order. Other errors yield nil.
 func Problems(err error) []*Problem {
 	var out []*Problem
 	var walk func(error)
@@ -70,10 +75,13 @@ func Problems(err error) []*Problem {
 			out = append(out, p)
 			return
 		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // walking errors.Join
+		switch j := err.(type) { //nolint:errorlint // walking the tree by hand
+		case interface{ Unwrap() []error }:
 			for _, e := range j.Unwrap() {
 				walk(e)
 			}
+		case interface{ Unwrap() error }:
+			walk(j.Unwrap()) // a Problem's Join wrapped with context
 		}
 	}
 	if err != nil {
@@ -95,3 +103,15 @@ func joinSorted(probs []*Problem) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Problem makes a problem at key (such as "sites[1].forge") of c, with the
+// file and line of that key, for checks made outside this package. cause
+// stays matchable with errors.Is.
+func (c *Config) Problem(key string, sentinel, cause error, format string, args ...any) *Problem {
+	v := &checker{c: c}
+	return &Problem{File: c.File, Line: v.line(key), Key: key, Msg: fmt.Sprintf(format, args...), Err: sentinel, cause: cause}
+}
+
+// JoinProblems joins problems as Parse does: ordered by line, each one
+// reported by Problems.
+func JoinProblems(probs []*Problem) error { return joinSorted(probs) }

@@ -75,15 +75,7 @@ func New(cfg Config, httpClient *http.Client) (Client, error) {
 	if strings.TrimSpace(cfg.Token) == "" {
 		return nil, ErrNoToken
 	}
-	ref, err := parseRepo(cfg.Repo)
-	if err != nil {
-		return nil, err
-	}
-	t, err := sp.target(ref)
-	if err != nil {
-		return nil, err
-	}
-	api, err := resolveAPI(cfg.API, func() (string, error) { return sp.defaultAPI(ref, t) })
+	t, api, err := sp.resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +85,36 @@ func New(cfg Config, httpClient *http.Client) (Client, error) {
 	hc := *httpClient
 	hc.CheckRedirect = sameHostRedirects
 	return &client{kind: kind, api: api, t: t, token: cfg.Token, hc: &hc, spec: sp}, nil
+}
+
+// Check reports whether cfg can make a client, whatever its token: the
+// kind is known, the repository URL names a project on that forge and the
+// API URL resolves. It is what New checks, so a config that passes it can
+// be applied.
+func Check(cfg Config) error {
+	sp, ok := specFor(strings.ToLower(strings.TrimSpace(cfg.Kind)))
+	if !ok {
+		return fmt.Errorf("%w %q: want github, gitlab, gitea, forgejo or bitbucket", ErrUnknownKind, cfg.Kind)
+	}
+	_, _, err := sp.resolve(cfg)
+	return err
+}
+
+// resolve finds the project cfg.Repo names and the API to reach it at.
+func (sp spec) resolve(cfg Config) (target, string, error) {
+	ref, err := parseRepo(cfg.Repo)
+	if err != nil {
+		return target{}, "", err
+	}
+	t, err := sp.target(ref)
+	if err != nil {
+		return target{}, "", err
+	}
+	api, err := resolveAPI(cfg.API, func() (string, error) { return sp.defaultAPI(ref, t) })
+	if err != nil {
+		return target{}, "", err
+	}
+	return t, api, nil
 }
 
 // sameHostRedirects stops at redirects to another host: net/http drops
