@@ -145,6 +145,10 @@ func TestReloadRefusedWhole(t *testing.T) {
 			if !strings.Contains(ts.logs.String(), tc.wantKey) {
 				t.Errorf("the refusal's problem is not logged")
 			}
+			out, _, err := cliRun(t, srv.adminLn.Addr().String(), testToken, "status")
+			if err != nil || !strings.Contains(out, "was refused (") || !strings.Contains(out, tc.wantKey) {
+				t.Errorf("sitehost status does not show the refusal: %v\n%s", err, out)
+			}
 
 			// validate and startup say the same about the same file.
 			// (In a data dir of its own: a starting server clears its scratch.)

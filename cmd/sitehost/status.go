@@ -31,6 +31,7 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	var sites []api.Site
+	var cfg *api.Config
 	var raw json.RawMessage
 	if len(pos) == 1 {
 		var s api.Site
@@ -39,7 +40,7 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		var list api.SiteList
 		raw, err = c.get(ctx, api.Prefix+"/sites", &list)
-		sites = list.Sites
+		sites, cfg = list.Sites, list.Config
 	}
 	if err != nil {
 		return err
@@ -47,7 +48,29 @@ func cmdStatus(ctx context.Context, args []string, getenv func(string) string, s
 	if *asJSON {
 		return printJSON(stdout, raw)
 	}
-	return statusTable(stdout, sites)
+	if err := statusTable(stdout, sites); err != nil {
+		return err
+	}
+	return configRefusal(stdout, cfg)
+}
+
+// configRefusal says, under the table, that the last config offered was
+// refused and why: the sites above are still the previous config's.
+func configRefusal(w io.Writer, c *api.Config) error {
+	if c == nil || c.Refused == nil {
+		return nil
+	}
+	r := c.Refused
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nconfig %s was refused (%s, step %s); %s stays live:\n", r.Version, r.At.Local().Format("2006-01-02 15:04:05"), r.Step, c.Version)
+	if len(r.Problems) == 0 {
+		fmt.Fprintf(&b, "  %s\n", oneLine(r.Error, 200))
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "  %s\n", oneLine(p, 200))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // statusTable prints one row per channel of each site, production first.
