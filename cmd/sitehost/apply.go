@@ -14,6 +14,7 @@ import (
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/notify"
+	"github.com/sitehost/sitehost/internal/reconcile"
 )
 
 // configVersion names one version of the config: the sha256 of the file,
@@ -59,7 +60,7 @@ func (e *applyError) Unwrap() error { return e.err }
 type pending struct {
 	cfg      *config.Config
 	rt       *configRuntime
-	change   *loopChange
+	change   *reconcile.Change
 	notifier *notify.Notifier
 }
 
@@ -82,7 +83,7 @@ func (s *server) applySteps() []applyStep {
 			return err
 		}},
 		{name: "workers", do: func(_ context.Context, p *pending) (err error) {
-			p.change, err = prepareLoop(s.loop, p.rt.specs)
+			p.change, err = s.loop.Prepare(p.rt.specs)
 			return err
 		}, undo: func(p *pending) { p.change.Discard() }},
 		{name: "notifications", do: func(_ context.Context, p *pending) error {
@@ -128,6 +129,13 @@ func (s *server) apply(ctx context.Context, cfg *config.Config, v configVersion)
 	p.change.Apply()
 	if old != nil {
 		closeNotifier(old.notifier)
+		// A new primary domain is a new base URL: the site's deploys build
+		// again now, not at the next poll.
+		for name, domain := range p.rt.primary {
+			if prev, ok := old.primary[name]; ok && prev != domain {
+				s.loop.Trigger(name) //nolint:errcheck // the site was just applied: it exists
+			}
+		}
 		for _, sc := range old.cfg.Sites {
 			if _, kept := cfg.Site(sc.Name); !kept {
 				s.journal.Forget(sc.Name)

@@ -86,19 +86,11 @@ type Repo struct {
 // Open creates or opens the bare cache repository in opts.Dir and points
 // remote "origin" at opts.URL, replacing a URL that changed in config.
 func Open(opts Options) (*Repo, error) {
-	if opts.URL == "" {
-		return nil, errors.New("opening git cache: empty URL")
+	auth, err := opts.auth()
+	if err != nil {
+		return nil, fmt.Errorf("opening git cache: %w", err)
 	}
-	if !opts.Credentials.IsZero() {
-		if opts.Auth != nil {
-			return nil, errors.New("opening git cache: both Auth and Credentials are set")
-		}
-		auth, err := opts.Credentials.AuthMethod(opts.URL)
-		if err != nil {
-			return nil, fmt.Errorf("opening git cache: %w", err)
-		}
-		opts.Auth = auth
-	}
+	opts.Auth = auth
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating git cache %s: %w", opts.Dir, err)
 	}
@@ -124,6 +116,26 @@ func Open(opts Options) (*Repo, error) {
 		log:    opts.Logger.With("component", "gitsrc"),
 		limits: opts.Limits.withDefaults(),
 	}, nil
+}
+
+// Check reports what would make Open fail before touching the cache
+// directory: no URL, or credentials that do not work with it.
+func Check(opts Options) error {
+	_, err := opts.auth()
+	return err
+}
+
+func (opts Options) auth() (transport.AuthMethod, error) {
+	if opts.URL == "" {
+		return nil, errors.New("empty URL")
+	}
+	if opts.Credentials.IsZero() {
+		return opts.Auth, nil
+	}
+	if opts.Auth != nil {
+		return nil, errors.New("both Auth and Credentials are set")
+	}
+	return opts.Credentials.AuthMethod(opts.URL)
 }
 
 // Close releases open pack files.

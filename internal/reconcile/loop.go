@@ -153,6 +153,12 @@ type worker struct {
 	log     *slog.Logger
 	stop    context.CancelFunc // ends this worker alone (the site left the config)
 	done    chan struct{}      // closed when the worker has stopped
+	// keepRepo: the git cache was handed to the site's next worker, which
+	// closes it.
+	keepRepo atomic.Bool
+	// waiting: listed by Change.Apply, started once the worker it replaces
+	// has stopped (guarded by Loop.mu).
+	waiting bool
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -230,20 +236,27 @@ func New(opts Options) (*Loop, error) {
 }
 
 func (l *Loop) newWorker(spec Spec) (*worker, error) {
-	logger := l.opts.Logger.With("site", spec.Name)
-	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
-	spec.Repo.Logger = logger
-	repo, err := gitsrc.Open(spec.Repo)
+	w := l.worker0(spec)
+	repo, err := gitsrc.Open(w.spec.Repo)
 	if err != nil {
 		return nil, fmt.Errorf("opening git cache of %s: %w", spec.Name, err)
 	}
+	w.repo = repo
+	return w, nil
+}
+
+// worker0 is a worker for spec without its git cache (repo nil).
+func (l *Loop) worker0(spec Spec) *worker {
+	logger := l.opts.Logger.With("site", spec.Name)
+	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
+	spec.Repo.Logger = logger
 	w := &worker{
-		spec: spec, repo: repo, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
+		spec: spec, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
 		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
 	}
 	w.cond = sync.NewCond(&w.mu)
 	w.status = Status{Site: spec.Name, State: site.OutOfSync, Channels: map[site.Channel]ChannelStatus{}}
-	return w, nil
+	return w
 }
 
 // start runs w under ctx and asks for a first sync. The caller holds l.mu.
@@ -251,7 +264,11 @@ func (l *Loop) start(ctx context.Context, w *worker) {
 	ctx, w.stop = context.WithCancel(ctx)
 	l.group.Go(func() {
 		defer close(w.done)
-		defer w.repo.Close()
+		defer func() {
+			if w.repo != nil && !w.keepRepo.Load() {
+				w.repo.Close()
+			}
+		}()
 		l.work(ctx, w)
 	})
 	w.request(func() { l.wantAll(w) })
@@ -275,53 +292,159 @@ func (l *Loop) worker(name site.Name) (*worker, bool) {
 	return w, ok
 }
 
-// Update makes the loop work on specs from now on, as a reloaded config
-// says: new sites start, removed sites stop (their deploys stay in the
-// store), changed sites restart their worker, which syncs them; the other
-// sites are not touched. Before Run it only records specs.
+// Update makes the loop work on specs from now on: Prepare, then Apply.
+// Before Run it only records specs.
 func (l *Loop) Update(specs []Spec) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	want := make(map[site.Name]Spec, len(specs))
-	var order []site.Name
-	for _, s := range specs {
-		want[s.Name] = s
-		order = append(order, s.Name)
+	c, err := l.Prepare(specs)
+	if err != nil {
+		return err
 	}
-	var stopped []*worker
+	c.Apply()
+	return nil
+}
+
+// Change is a prepared Update. Everything that can fail — a duplicate
+// name, credentials that do not work with the repo's URL, a git cache
+// that cannot be opened — failed in Prepare, before any running worker
+// was touched; Apply cannot fail, and Discard leaves the loop as it was.
+// A Change is made against the loop's sites of the moment: the caller
+// applies or discards it before preparing another.
+type Change struct {
+	l     *Loop
+	order []site.Name
+	start []*worker // new workers for new and changed sites, not running yet
+	stop  []*worker // running workers of removed and changed sites
+	// handed maps a changed site's new worker to the old one whose git
+	// cache it takes over (the repository options did not change).
+	handed map[*worker]*worker
+	ended  bool
+}
+
+// Prepare builds the workers a reloaded config needs, next to the running
+// ones: new sites start, removed sites stop (their deploys stay in the
+// store), changed sites get a new worker, which syncs them; the other
+// sites are not touched.
+func (l *Loop) Prepare(specs []Spec) (*Change, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	c := &Change{l: l, handed: make(map[*worker]*worker)}
+	want := make(map[site.Name]bool, len(specs))
+	for _, s := range specs {
+		if want[s.Name] {
+			return nil, fmt.Errorf("site %q is listed twice", s.Name)
+		}
+		want[s.Name] = true
+		c.order = append(c.order, s.Name)
+	}
 	for name, w := range l.sites {
-		if s, ok := want[name]; !ok || !sameSpec(s, w.spec) {
-			delete(l.sites, name)
-			stopped = append(stopped, w)
+		if !want[name] {
+			c.stop = append(c.stop, w)
 		}
 	}
-	// A changed site's git cache is reopened by its new worker: the old
-	// one must be gone first.
-	for _, w := range stopped {
+	for _, spec := range specs {
+		old, running := l.sites[spec.Name]
+		switch {
+		case running && sameSpec(spec, old.spec):
+			continue
+		case running && sameRepo(spec, old.spec):
+			// Same repository: the new worker takes over the git cache
+			// once the old one has stopped.
+			w := l.worker0(spec)
+			c.handed[w] = old
+			c.start = append(c.start, w)
+		case running:
+			// Another URL or other credentials: the cache directory is the
+			// old worker's until Apply stops it, so the new worker opens it
+			// when it starts; what can be checked now is.
+			if err := gitsrc.Check(spec.Repo); err != nil {
+				c.Discard()
+				return nil, fmt.Errorf("preparing site %s: %w", spec.Name, err)
+			}
+			c.start = append(c.start, l.worker0(spec))
+		default:
+			w, err := l.newWorker(spec)
+			if err != nil {
+				c.Discard()
+				return nil, err
+			}
+			c.start = append(c.start, w)
+		}
+		if running {
+			c.stop = append(c.stop, old)
+		}
+	}
+	return c, nil
+}
+
+// Apply swaps the prepared workers in: the old workers of removed and
+// changed sites stop (a build they run is cancelled), the new ones start.
+func (c *Change) Apply() {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	l := c.l
+	kept := make(map[*worker]bool, len(c.handed))
+	for _, old := range c.handed {
+		kept[old] = true
+	}
+	// The new workers are listed at once (status and requests reach
+	// them); they run once the old ones have stopped, which may take a
+	// cancelled build's while: the lock is not held for that.
+	l.mu.Lock()
+	for _, w := range c.stop {
+		delete(l.sites, w.spec.Name)
+	}
+	for _, w := range c.start {
+		w.waiting = true
+		l.sites[w.spec.Name] = w
+	}
+	l.order = c.order
+	l.mu.Unlock()
+	for _, w := range c.stop {
+		if kept[w] {
+			w.keepRepo.Store(true)
+		}
 		if w.stop != nil {
 			w.stop()
 			<-w.done
-		} else {
+		} else if !kept[w] && w.repo != nil {
 			w.repo.Close()
 		}
 		w.log.Info("site stopped", "reason", "config changed")
 	}
-	for _, name := range order {
-		if _, ok := l.sites[name]; ok {
-			continue
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range c.start {
+		if old, ok := c.handed[w]; ok {
+			w.repo = old.repo // old has stopped: the cache is w's now
 		}
-		w, err := l.newWorker(want[name])
-		if err != nil {
-			return err
-		}
-		l.sites[name] = w
+		w.waiting = false
 		if l.run != nil {
 			l.start(l.run, w)
 			w.log.Info("site started", "reason", "config changed")
 		}
 	}
-	l.order = order
-	return nil
+}
+
+// Discard drops a prepared Change: the git caches it opened are closed and
+// nothing running was touched.
+func (c *Change) Discard() {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	for _, w := range c.start {
+		if w.repo != nil { // opened by Prepare; handed caches are not
+			w.repo.Close()
+		}
+	}
+}
+
+// sameRepo reports whether two specs fetch the same repository the same way.
+func sameRepo(a, b Spec) bool {
+	b.Repo.Dir, b.Repo.Logger = a.Repo.Dir, a.Repo.Logger // set by the loop
+	return reflect.DeepEqual(a.Repo, b.Repo)
 }
 
 // sameSpec reports whether a reload leaves a site as it was.
@@ -337,7 +460,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	l.mu.Lock()
 	l.run, l.group = ctx, &wg
 	for _, name := range l.order {
-		l.start(ctx, l.sites[name])
+		if w := l.sites[name]; !w.waiting { // else Apply starts it
+			l.start(ctx, w)
+		}
 	}
 	l.mu.Unlock()
 	var poll, janitor, heal <-chan time.Time
@@ -534,9 +659,12 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.poll, w.expire, w.verify = false, false, false
 		w.mu.Unlock()
 
-		retry := l.runJobs(ctx, w, jobs, poll, expire)
-		if verify && ctx.Err() == nil {
-			retry = l.heal(ctx, w) || retry
+		retry := ctx.Err() == nil
+		if l.openRepo(w) {
+			retry = l.runJobs(ctx, w, jobs, poll, expire)
+			if verify && ctx.Err() == nil {
+				retry = l.heal(ctx, w) || retry
+			}
 		}
 
 		w.mu.Lock()
@@ -559,6 +687,21 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 			})
 		}
 	}
+}
+
+// openRepo opens w's git cache when a reload left that to the worker (the
+// site's repository options changed); a failure is retried like a fetch.
+func (l *Loop) openRepo(w *worker) bool {
+	if w.repo != nil {
+		return true
+	}
+	repo, err := gitsrc.Open(w.spec.Repo)
+	if err != nil {
+		l.fail(w, site.Production, "", fmt.Errorf("opening git cache: %w", err), false)
+		return false
+	}
+	w.repo = repo
+	return true
 }
 
 // backoff is exponential from 2s to 5m, with jitter so many sites failing
