@@ -118,6 +118,17 @@ func (d *fakeDeploys) Channels(_ context.Context, s site.Name) (map[site.Channel
 	return d.pointers[s], nil
 }
 
+func (d *fakeDeploys) Pointer(_ context.Context, s site.Name, c site.Channel) (manifest.Pointer, error) {
+	if s == "broken" {
+		return manifest.Pointer{}, errStorage
+	}
+	ptr, ok := d.pointers[s][c]
+	if !ok {
+		return manifest.Pointer{}, manifest.ErrNotFound
+	}
+	return ptr, nil
+}
+
 func (d *fakeDeploys) Manifest(_ context.Context, s site.Name, id site.DeployID) (*manifest.Manifest, error) {
 	if id == "broken" {
 		return nil, fmt.Errorf("reading manifest: %w", errStorage)
