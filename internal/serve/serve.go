@@ -25,7 +25,8 @@ import (
 	"github.com/sitehost/sitehost/internal/store"
 )
 
-// Reader is the read side of published deploys.
+// Reader is the read side of published deploys: a manifest.Reader, or
+// the publisher that embeds one.
 type Reader interface {
 	Pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error)
 	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*manifest.Manifest, error)
