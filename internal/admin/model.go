@@ -172,11 +172,11 @@ func (m *model) channel(ctx context.Context, s site.Name, c site.Channel, cs rec
 // described by the pointer's event for it, else by its SHA alone.
 func (m *model) liveCommit(ctx context.Context, s site.Name, c site.Channel, commit site.Commit, id site.DeployID) (api.Commit, bool) {
 	sum, err := m.summary(ctx, s, id)
-	if err == nil && (commit == "" || sum.commit.SHA == commit) {
+	switch {
+	case err == nil && (commit == "" || sum.commit.SHA == commit):
 		return sum.commit, true
-	}
-	if commit == "" {
-		return api.Commit{}, false
+	case err != nil && !errors.Is(err, manifest.ErrNotFound), commit == "":
+		return api.Commit{}, false // the store cannot say
 	}
 	k := liveKey{s, c, commit, id}
 	m.mu.Lock()
@@ -188,7 +188,7 @@ func (m *model) liveCommit(ctx context.Context, s site.Name, c site.Channel, com
 	live = api.Commit{SHA: commit}
 	ptr, err := m.opts.Deploys.Pointer(ctx, s, c)
 	if err != nil {
-		return live, true
+		return api.Commit{}, false
 	}
 	for _, ev := range ptr.Events {
 		if ev.Commit == commit && ev.Deploy == id && ev.Info.Subject != "" {
@@ -285,7 +285,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 			continue
 		}
 		ptr := ptrs[c]
-		cur, current := ptr.Current()
+		_, current := ptr.Current()
 		named := map[site.DeployID]bool{}
 		for i, ev := range ptr.Events {
 			named[ev.Deploy] = true
@@ -324,7 +324,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 			if at.After(it.d.PublishedAt) {
 				it.d.PublishedAt = at
 			}
-			if id == ptr.Deploy && (!current || cur.Deploy != id) {
+			if id == ptr.Deploy && !current {
 				it.d.State, it.d.LiveOn = api.Live, live[id]
 			}
 		}

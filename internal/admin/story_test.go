@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,5 +140,90 @@ func TestHistoryStoryAcrossRestart(t *testing.T) {
 				t.Errorf("production channel = %+v, live %+v; want live at the revert %s with its subject", s.Channels, s.Channels[0].Live, commitB.Short())
 			}
 		})
+	}
+}
+
+// TestChannelLiveCommit: a channel is live at its pointer's commit,
+// described by the deploy's manifest when it is the commit the deploy was
+// built from, else by the pointer's event for it, else by its SHA alone.
+func TestChannelLiveCommit(t *testing.T) {
+	const (
+		built  = site.Commit("1111111111111111111111111111111111111111") // d-blog-1's manifest commit
+		revert = site.Commit("9999999999999999999999999999999999999999")
+	)
+	for _, tc := range []struct {
+		name    string
+		commit  site.Commit
+		events  []manifest.Event
+		subject string
+	}{
+		{"the deploy's own commit", built, nil, "Add the spring post"},
+		{"a revert with its event", revert, []manifest.Event{{Kind: manifest.Reused, Commit: revert, Deploy: "d-blog-1",
+			Info: manifest.CommitInfo{Subject: `Revert "Spring"`}}}, `Revert "Spring"`},
+		{"a revert before events", revert, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.loop.statuses[0].LiveCommit = tc.commit
+			ptr := f.deploys.pointers["blog"][site.Production]
+			ptr.Commit, ptr.Events = tc.commit, tc.events
+			f.deploys.pointers["blog"][site.Production] = ptr
+			resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog", "")
+			wantStatus(t, resp, body, http.StatusOK)
+			var s api.Site
+			if err := json.Unmarshal(body, &s); err != nil {
+				t.Fatal(err)
+			}
+			if live := s.Channels[0].Live; live == nil || live.SHA != tc.commit || live.Subject != tc.subject {
+				t.Errorf("production live = %+v; want %s %q", live, tc.commit.Short(), tc.subject)
+			}
+		})
+	}
+}
+
+// TestHistoryEventsAndAttempts: events from the pointer, this server's
+// attempt adding its timings to the event it made, attempts that did not
+// go live as entries of their own, and a deploy a pointer remembers from
+// before events as one entry.
+func TestHistoryEventsAndAttempts(t *testing.T) {
+	f := newFixture(t)
+	const commit1 = site.Commit("1111111111111111111111111111111111111111")
+	f.deploys.pointers["blog"][site.Production] = manifest.Pointer{Deploy: "d-blog-1", Commit: commit1, PublishedAt: syncedAt,
+		History: []site.DeployID{"d-blog-1", "d-blog-0"}, Since: []time.Time{syncedAt, syncedAt.Add(-time.Hour)},
+		Events: []manifest.Event{{Kind: manifest.Built, Commit: commit1, Deploy: "d-blog-1", Previous: "d-blog-0", At: syncedAt,
+			Info: manifest.CommitInfo{Subject: "Add the spring post"}}}}
+	made := f.journal.Start("blog", site.Production, commit1)
+	made.Update(func(s *journal.Snapshot) { s.Deploy, s.Timings.Publish = "d-blog-1", 7*time.Millisecond })
+	made.Finish(journal.Live, nil, false)
+	failed := f.journal.Start("blog", "pr-7", "3333333333333333333333333333333333333333")
+	failed.Update(func(s *journal.Snapshot) { s.Deploy, s.Subject = "d-blog-pr7", "Broken template" })
+	failed.Finish(journal.Failed, errors.New("template error"), true)
+	building := f.journal.Start("blog", site.Production, "4444444444444444444444444444444444444444")
+	building.Update(func(s *journal.Snapshot) { s.Deploy, s.Subject = "d-blog-2", "Spring cleaning" })
+	t.Cleanup(func() { building.Finish(journal.Live, nil, false) })
+
+	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys", "")
+	wantStatus(t, resp, body, http.StatusOK)
+	var list api.DeployList
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		id            site.DeployID
+		event, state  string
+		publishMillis int64
+	}
+	var got []row
+	for _, d := range list.Deploys {
+		got = append(got, row{d.ID, d.Event, d.State, d.Timings.Publish})
+	}
+	want := []row{
+		{"d-blog-2", "", api.Building, 0},
+		{"d-blog-pr7", "", api.Failed, 0},
+		{"d-blog-1", "built", api.Live, 7},
+		{"d-blog-0", "", api.Ready, 0},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("history\n got %v\nwant %v", got, want)
 	}
 }

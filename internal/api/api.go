@@ -99,8 +99,10 @@ type Channel struct {
 	Error      string        `json:"error,omitempty"`
 	FailedAt   site.Commit   `json:"failed_commit,omitempty"`
 	LastSync   time.Time     `json:"last_sync,omitzero"`
-	// Live describes the live deploy's commit; nil when nothing is live or
-	// the store could not be read.
+	// Live describes the commit the channel is live at: the pointer's
+	// (LiveCommit), which after a revert is the revert, not the commit the
+	// deploy was built from. Nil when nothing is live or the store could
+	// not be read.
 	Live *Commit `json:"live,omitempty"`
 }
 
