@@ -242,6 +242,7 @@ func summaryOf(man *manifest.Manifest) summary {
 type item struct {
 	d       api.Deploy
 	journal bool // timings came from an attempt of this server
+	live    bool // a deploy from before events that a channel serves
 }
 
 func (it *item) at() time.Time {
@@ -324,9 +325,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 			if at.After(it.d.PublishedAt) {
 				it.d.PublishedAt = at
 			}
-			if id == ptr.Deploy && !current {
-				it.d.State, it.d.LiveOn = api.Live, live[id]
-			}
+			it.live = it.live || id == ptr.Deploy && !current
 		}
 	}
 	seen := map[site.DeployID]bool{} // deploys with an attempt listed
@@ -355,6 +354,11 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 		}
 		it.journal = true
 		m.fromAttempt(&it.d, e)
+	}
+	for _, it := range legacy {
+		if it.live && it.d.State != api.Building {
+			it.d.State, it.d.LiveOn = api.Live, live[it.d.ID]
+		}
 	}
 	slices.SortFunc(items, func(a, b *item) int {
 		if c := b.at().Compare(a.at()); c != 0 {
