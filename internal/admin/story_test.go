@@ -227,3 +227,21 @@ func TestHistoryEventsAndAttempts(t *testing.T) {
 		t.Errorf("history\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestHistoryBeforeEventsWithAttempt: a pointer from before events, and
+// this server's attempt at its live deploy: still one live entry.
+func TestHistoryBeforeEventsWithAttempt(t *testing.T) {
+	f := newFixture(t)
+	made := f.journal.Start("blog", site.Production, "1111111111111111111111111111111111111111")
+	made.Update(func(s *journal.Snapshot) { s.Deploy, s.Timings.Publish = "d-blog-1", 7*time.Millisecond })
+	made.Finish(journal.Live, nil, false)
+	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys", "")
+	wantStatus(t, resp, body, http.StatusOK)
+	var list api.DeployList
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Deploys) != 1 || list.Deploys[0].State != api.Live || list.Deploys[0].Timings.Publish != 7 || list.Deploys[0].Event != "" {
+		t.Errorf("history = %+v; want d-blog-1 live with this server's timings", list.Deploys)
+	}
+}
