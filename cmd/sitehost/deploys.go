@@ -44,13 +44,34 @@ func (con console) cmdDeploys(ctx context.Context, args []string, getenv func(st
 		return printJSON(stdout, raw)
 	}
 	now := con.now()
-	rows := [][]string{{"ID", "CHANNEL", "STATE", "COMMIT", "SUBJECT", "AUTHOR", "CREATED", "TOOK"}}
+	rows := [][]string{{"ID", "CHANNEL", "EVENT", "STATE", "COMMIT", "SUBJECT", "AUTHOR", "WHEN", "TOOK"}}
 	for _, d := range list.Deploys {
-		rows = append(rows, []string{string(d.ID), string(d.Channel), deployState(d),
+		rows = append(rows, []string{string(d.ID), string(d.Channel), deployEvent(d), deployState(d),
 			short(d.Commit.SHA), dash(oneLine(d.Commit.Subject, 50)), dash(oneLine(d.Commit.Author, 30)),
-			ago(now, d.Created), took(time.Duration(d.Timings.Total) * time.Millisecond)})
+			ago(now, deployWhen(d)), took(time.Duration(d.Timings.Total) * time.Millisecond)})
 	}
 	return printTable(stdout, rows)
+}
+
+// deployEvent is what happened to the channel: built, reused (a revert),
+// rolled back, repaired; "-" for an attempt that did not go live.
+func deployEvent(d api.Deploy) string {
+	switch {
+	case d.Event != "":
+		return strings.ReplaceAll(d.Event, "_", " ")
+	case d.Reused:
+		return "reused"
+	}
+	return "-"
+}
+
+// deployWhen is when an event happened, or when an attempt started: a
+// revert happens long after the deploy it reuses was created.
+func deployWhen(d api.Deploy) time.Time {
+	if d.Event != "" && !d.PublishedAt.IsZero() {
+		return d.PublishedAt
+	}
+	return d.Created
 }
 
 // deployState is a deploy's state, saying where a live one is served:

@@ -15,8 +15,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/miniotest"
-	"github.com/sitehost/sitehost/internal/publish"
 )
 
 // sitehostProcess is sitehost running as its own process (the test binary
@@ -137,12 +137,12 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var man publish.Manifest
+	var man manifest.Manifest
 	if err := jsonDecode(obj, &man); err != nil {
 		t.Fatalf("live manifest: %v", err)
 	}
 	for name, f := range man.Files {
-		if _, err := client.StatObject(t.Context(), bucket, publish.BlobKey(f.SHA256), minio.StatObjectOptions{}); err != nil {
+		if _, err := client.StatObject(t.Context(), bucket, manifest.BlobKey(f.SHA256), minio.StatObjectOptions{}); err != nil {
 			t.Errorf("live file %s: blob missing: %v", name, err)
 		}
 	}

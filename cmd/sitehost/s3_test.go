@@ -19,6 +19,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/miniotest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
@@ -80,18 +81,18 @@ func writePages(t *testing.T, dir string, n int, v string) {
 func blobExists(t *testing.T, c *minio.Client, bucket, body string) bool {
 	t.Helper()
 	sum := sha256.Sum256([]byte(body))
-	_, err := c.StatObject(t.Context(), bucket, publish.BlobKey(hex.EncodeToString(sum[:])), minio.StatObjectOptions{})
+	_, err := c.StatObject(t.Context(), bucket, manifest.BlobKey(hex.EncodeToString(sum[:])), minio.StatObjectOptions{})
 	return err == nil
 }
 
-func readPointer(t *testing.T, c *minio.Client, bucket string) publish.Pointer {
+func readPointer(t *testing.T, c *minio.Client, bucket string) manifest.Pointer {
 	t.Helper()
 	obj, err := c.GetObject(t.Context(), bucket, "sites/blog/channels/production.json", minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer obj.Close()
-	var p publish.Pointer
+	var p manifest.Pointer
 	if err := json.NewDecoder(obj).Decode(&p); err != nil {
 		t.Fatalf("reading the production pointer: %v", err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/certs/certstore"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/preview"
-	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/store"
 )
 
@@ -71,7 +71,7 @@ func (s *server) onDemand(ctx context.Context, host string) error {
 	} else {
 		_, err = s.publisher.Pointer(ctx, t.Site, t.Channel)
 	}
-	if errors.Is(err, publish.ErrNotFound) {
+	if errors.Is(err, manifest.ErrNotFound) {
 		return errors.New("no such preview or deploy")
 	}
 	return err

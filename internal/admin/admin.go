@@ -20,7 +20,7 @@ import (
 	"github.com/sitehost/sitehost/internal/dashboard"
 	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/journal"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -33,11 +33,12 @@ type Loop interface {
 	Sync(ctx context.Context, name site.Name) (reconcile.Status, error)
 }
 
-// Deploys reads deploys for the API.
+// Deploys reads deploys for the API (a manifest.Reader).
 type Deploys interface {
-	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error)
+	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*manifest.Manifest, error)
 	Log(ctx context.Context, s site.Name, id site.DeployID) ([]byte, error)
-	Channels(ctx context.Context, s site.Name) (map[site.Channel]publish.Pointer, error)
+	Pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error)
+	Channels(ctx context.Context, s site.Name) (map[site.Channel]manifest.Pointer, error)
 }
 
 // SiteInfo is the static part of a site the API reports.

@@ -22,6 +22,7 @@ import (
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/rules"
@@ -105,19 +106,30 @@ var errStorage = errors.New("bucket unreachable")
 // fakeDeploys holds manifests and logs of "site/id"; the deploy "broken"
 // of any site fails with errStorage.
 type fakeDeploys struct {
-	manifests map[string]*publish.Manifest
+	manifests map[string]*manifest.Manifest
 	logs      map[string][]byte
-	pointers  map[site.Name]map[site.Channel]publish.Pointer
+	pointers  map[site.Name]map[site.Channel]manifest.Pointer
 }
 
-func (d *fakeDeploys) Channels(_ context.Context, s site.Name) (map[site.Channel]publish.Pointer, error) {
+func (d *fakeDeploys) Channels(_ context.Context, s site.Name) (map[site.Channel]manifest.Pointer, error) {
 	if s == "broken" {
 		return nil, errStorage
 	}
 	return d.pointers[s], nil
 }
 
-func (d *fakeDeploys) Manifest(_ context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error) {
+func (d *fakeDeploys) Pointer(_ context.Context, s site.Name, c site.Channel) (manifest.Pointer, error) {
+	if s == "broken" {
+		return manifest.Pointer{}, errStorage
+	}
+	ptr, ok := d.pointers[s][c]
+	if !ok {
+		return manifest.Pointer{}, manifest.ErrNotFound
+	}
+	return ptr, nil
+}
+
+func (d *fakeDeploys) Manifest(_ context.Context, s site.Name, id site.DeployID) (*manifest.Manifest, error) {
 	if id == "broken" {
 		return nil, fmt.Errorf("reading manifest: %w", errStorage)
 	}
@@ -184,13 +196,13 @@ func newFixture(t *testing.T) *fixture {
 			},
 		}},
 		deploys: &fakeDeploys{
-			manifests: map[string]*publish.Manifest{
+			manifests: map[string]*manifest.Manifest{
 				"blog/d-blog-1": {
 					ID: "d-blog-1", Site: "blog", Commit: "1111111111111111111111111111111111111111",
 					Created: created, Bytes: 42,
-					Info:  publish.CommitInfo{Subject: "Add the spring post", Author: "Ada", Time: created.Add(-time.Hour)},
-					Build: publish.BuildSummary{Tool: "hugo", Duration: 1500 * time.Millisecond, Upload: 300 * time.Millisecond, Fetch: 200 * time.Millisecond},
-					Files: map[string]publish.File{"index.html": {}, "posts/a/index.html": {}, "css/site.css": {}},
+					Info:  manifest.CommitInfo{Subject: "Add the spring post", Author: "Ada", Time: created.Add(-time.Hour)},
+					Build: manifest.BuildSummary{Tool: "hugo", Duration: 1500 * time.Millisecond, Upload: 300 * time.Millisecond, Fetch: 200 * time.Millisecond},
+					Files: map[string]manifest.File{"index.html": {}, "posts/a/index.html": {}, "css/site.css": {}},
 					Rules: rules.Set{
 						Redirects: []rules.Redirect{{From: "/old-index", To: "/", Status: 301}, {From: "/b", To: "/c", Status: 302}},
 						Errors:    []rules.Error{{File: "_redirects", Line: 3, Message: "Missing destination"}},
@@ -198,7 +210,7 @@ func newFixture(t *testing.T) *fixture {
 				},
 			},
 			logs: map[string][]byte{"blog/d-blog-1": []byte("Start building sites …\nTotal in 12 ms\n")},
-			pointers: map[site.Name]map[site.Channel]publish.Pointer{
+			pointers: map[site.Name]map[site.Channel]manifest.Pointer{
 				"blog": {site.Production: {Deploy: "d-blog-1", Commit: "1111111111111111111111111111111111111111", PublishedAt: syncedAt,
 					History: []site.DeployID{"d-blog-1"}, Since: []time.Time{syncedAt}}},
 			},

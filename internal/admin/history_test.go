@@ -16,7 +16,7 @@ import (
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/journal"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -27,9 +27,9 @@ func historyFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t)
 	older := syncedAt.Add(-time.Hour)
-	f.deploys.manifests["blog/d-blog-0"] = &publish.Manifest{ID: "d-blog-0", Site: "blog", Commit: "0000000000000000000000000000000000000000",
-		Created: older.Add(-time.Minute), Info: publish.CommitInfo{Subject: "First post", Author: "Ada"}}
-	f.deploys.pointers["blog"][site.Production] = publish.Pointer{Deploy: "d-blog-1", Commit: "1111111111111111111111111111111111111111",
+	f.deploys.manifests["blog/d-blog-0"] = &manifest.Manifest{ID: "d-blog-0", Site: "blog", Commit: "0000000000000000000000000000000000000000",
+		Created: older.Add(-time.Minute), Info: manifest.CommitInfo{Subject: "First post", Author: "Ada"}}
+	f.deploys.pointers["blog"][site.Production] = manifest.Pointer{Deploy: "d-blog-1", Commit: "1111111111111111111111111111111111111111",
 		PublishedAt: syncedAt, History: []site.DeployID{"d-blog-1", "d-blog-0"}, Since: []time.Time{syncedAt, older}}
 
 	failed := f.journal.Start("blog", "pr-7", "3333333333333333333333333333333333333333")
@@ -212,7 +212,7 @@ func TestLogStream(t *testing.T) {
 			e.Logf("Uploading")
 			e.Logf("Live on production")
 			// The pointer flip, then the end of the attempt (as the loop does).
-			f.deploys.pointers["blog"][site.Production] = publish.Pointer{Deploy: "d-blog-5", PublishedAt: syncedAt,
+			f.deploys.pointers["blog"][site.Production] = manifest.Pointer{Deploy: "d-blog-5", PublishedAt: syncedAt,
 				History: []site.DeployID{"d-blog-5", "d-blog-1"}, Since: []time.Time{syncedAt, syncedAt.Add(-time.Hour)}}
 			e.Finish(journal.Live, nil, false)
 		}
@@ -362,7 +362,7 @@ func TestMetricsMounted(t *testing.T) {
 // list, detail, log state, stream end — not "ready" for having a manifest.
 func TestRefusedDeployWithManifest(t *testing.T) {
 	f := newFixture(t)
-	f.deploys.manifests["blog/d-blog-strict"] = &publish.Manifest{ID: "d-blog-strict", Site: "blog", Commit: "6666666666666666666666666666666666666666"}
+	f.deploys.manifests["blog/d-blog-strict"] = &manifest.Manifest{ID: "d-blog-strict", Site: "blog", Commit: "6666666666666666666666666666666666666666"}
 	e := f.journal.Start("blog", site.Production, "6666666666666666666666666666666666666666")
 	e.Update(func(s *journal.Snapshot) { s.Deploy = "d-blog-strict" })
 	e.Logf("Failed: rule errors (rules.strict is on)")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/journal"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/redact"
 	"github.com/sitehost/sitehost/internal/site"
@@ -24,6 +24,14 @@ type model struct {
 
 	mu        sync.Mutex
 	summaries map[summaryKey]summary // manifests are immutable: read once
+	lives     map[liveKey]api.Commit // described by a pointer's event
+}
+
+type liveKey struct {
+	site    site.Name
+	channel site.Channel
+	commit  site.Commit
+	deploy  site.DeployID
 }
 
 type summaryKey struct {
@@ -35,7 +43,7 @@ type summaryKey struct {
 type summary struct {
 	commit  api.Commit
 	created time.Time
-	build   publish.BuildSummary
+	build   manifest.BuildSummary
 }
 
 // maxSummaries bounds the summary cache; any entry may go.
@@ -45,7 +53,7 @@ const maxSummaries = 4096
 const maxHistory = 100
 
 func newModel(opts Options) *model {
-	return &model{opts: opts, summaries: map[summaryKey]summary{}}
+	return &model{opts: opts, summaries: map[summaryKey]summary{}, lives: map[liveKey]api.Commit{}}
 }
 
 // Sites is every configured site, in config order.
@@ -151,11 +159,50 @@ func (m *model) channel(ctx context.Context, s site.Name, c site.Channel, cs rec
 	ch := api.Channel{Name: c, State: cs.State, URL: cs.URL, Desired: cs.Desired, LiveCommit: cs.LiveCommit,
 		LiveDeploy: cs.LiveDeploy, Error: cs.Error, FailedAt: cs.FailedAt, LastSync: cs.LastSync}
 	if cs.LiveDeploy != "" {
-		if sum, err := m.summary(ctx, s, cs.LiveDeploy); err == nil {
-			ch.Live = &sum.commit
+		if live, ok := m.liveCommit(ctx, s, c, cs.LiveCommit, cs.LiveDeploy); ok {
+			ch.Live = &live
 		}
 	}
 	return ch
+}
+
+// liveCommit describes the commit a channel is live at: the pointer's,
+// which after a revert is the revert and not the commit the deploy was
+// built from. The deploy's manifest describes its own commit; another is
+// described by the pointer's event for it, else by its SHA alone.
+func (m *model) liveCommit(ctx context.Context, s site.Name, c site.Channel, commit site.Commit, id site.DeployID) (api.Commit, bool) {
+	sum, err := m.summary(ctx, s, id)
+	switch {
+	case err == nil && (commit == "" || sum.commit.SHA == commit):
+		return sum.commit, true
+	case err != nil && !errors.Is(err, manifest.ErrNotFound), commit == "":
+		return api.Commit{}, false // the store cannot say
+	}
+	k := liveKey{s, c, commit, id}
+	m.mu.Lock()
+	live, ok := m.lives[k]
+	m.mu.Unlock()
+	if ok {
+		return live, true
+	}
+	live = api.Commit{SHA: commit}
+	ptr, err := m.opts.Deploys.Pointer(ctx, s, c)
+	if err != nil {
+		return api.Commit{}, false
+	}
+	for _, ev := range ptr.Events {
+		if ev.Commit == commit && ev.Deploy == id && ev.Info.Subject != "" {
+			live = api.Commit{SHA: commit, Subject: ev.Info.Subject, Author: ev.Info.Author, Time: ev.Info.Time}
+			m.mu.Lock()
+			if len(m.lives) >= maxSummaries {
+				clear(m.lives)
+			}
+			m.lives[k] = live
+			m.mu.Unlock()
+			break
+		}
+	}
+	return live, true
 }
 
 // summary reads a deploy's summary, once.
@@ -184,7 +231,7 @@ func (m *model) summary(ctx context.Context, s site.Name, id site.DeployID) (sum
 	return sum, nil
 }
 
-func summaryOf(man *publish.Manifest) summary {
+func summaryOf(man *manifest.Manifest) summary {
 	return summary{
 		commit:  api.Commit{SHA: man.Commit, Subject: man.Info.Subject, Author: man.Info.Author, Time: man.Info.Time},
 		created: man.Created, build: man.Build,
@@ -195,6 +242,7 @@ func summaryOf(man *publish.Manifest) summary {
 type item struct {
 	d       api.Deploy
 	journal bool // timings came from an attempt of this server
+	live    bool // a deploy from before events that a channel serves
 }
 
 func (it *item) at() time.Time {
@@ -204,9 +252,20 @@ func (it *item) at() time.Time {
 	return it.d.Created
 }
 
-// Deploys is site name's history, newest first: every deploy a channel's
-// pointer remembers, merged with this server's attempts (running,
-// failed, superseded), one entry per deploy ID.
+// eventKey finds the event an attempt of this server made.
+type eventKey struct {
+	channel site.Channel
+	deploy  site.DeployID
+	commit  site.Commit
+}
+
+// Deploys is site name's history, newest first: what happened to each
+// channel as its pointer tells it — every publish event, read from the
+// store, so every replica and every restart tells the same story — and
+// this server's attempts that did not go live (running, failed,
+// superseded), which add timings to the events they made. A pointer
+// written before events were recorded tells only which deploys it served:
+// one entry for each.
 func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channel, limit int) ([]api.Deploy, error) {
 	if _, ok := m.opts.Loop.SiteStatus(name); !ok {
 		return nil, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
@@ -218,17 +277,38 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 	if err != nil {
 		return nil, fmt.Errorf("reading the channels of %s: %w", name, err)
 	}
-	byID := map[site.DeployID]*item{}
+	live := liveOn(ptrs)
+	var items []*item
+	events := map[eventKey][]*item{} // newest first
+	legacy := map[site.DeployID]*item{}
 	for _, c := range sortedChannels(ptrs) {
 		if channel != "" && c != channel {
 			continue
 		}
 		ptr := ptrs[c]
+		_, current := ptr.Current()
+		named := map[site.DeployID]bool{}
+		for i, ev := range ptr.Events {
+			named[ev.Deploy] = true
+			it := &item{d: api.Deploy{ID: ev.Deploy, Site: name, Channel: c, State: api.Ready,
+				Event: string(ev.Kind), Previous: ev.Previous, Reused: ev.Kind == manifest.Reused,
+				Commit:      api.Commit{SHA: ev.Commit, Subject: ev.Info.Subject, Author: ev.Info.Author, Time: ev.Info.Time},
+				PublishedAt: ev.At}}
+			if i == 0 && current {
+				it.d.State, it.d.LiveOn = api.Live, live[ev.Deploy]
+			}
+			k := eventKey{c, ev.Deploy, ev.Commit}
+			events[k] = append(events[k], it)
+			items = append(items, it)
+		}
 		history := ptr.History
 		if len(history) == 0 && ptr.Deploy != "" {
 			history = []site.DeployID{ptr.Deploy}
 		}
 		for i, id := range history {
+			if named[id] {
+				continue // the events tell
+			}
 			at := ptr.PublishedAt
 			if i > 0 {
 				at = time.Time{}
@@ -236,43 +316,58 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 					at = ptr.Since[i]
 				}
 			}
-			if it, ok := byID[id]; ok {
-				if at.After(it.d.PublishedAt) {
-					it.d.PublishedAt = at
-				}
-				continue
+			it, ok := legacy[id]
+			if !ok {
+				it = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: api.Ready}}
+				legacy[id] = it
+				items = append(items, it)
 			}
-			byID[id] = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: api.Ready, PublishedAt: at}}
+			if at.After(it.d.PublishedAt) {
+				it.d.PublishedAt = at
+			}
+			it.live = it.live || id == ptr.Deploy && !current
 		}
 	}
+	seen := map[site.DeployID]bool{} // deploys with an attempt listed
 	for _, e := range m.opts.Journal.Entries(name) {
 		if e.Deploy == "" || channel != "" && e.Channel != channel {
 			continue // an attempt that failed before its deploy had an ID: the status tells
 		}
-		it, ok := byID[e.Deploy]
+		if e.State == journal.Live {
+			k := eventKey{e.Channel, e.Deploy, e.Commit}
+			if its := events[k]; len(its) > 0 {
+				events[k] = its[1:]
+				its[0].journal = true
+				m.fromAttemptTimings(&its[0].d, e)
+				seen[e.Deploy] = true
+				continue
+			}
+		}
+		if seen[e.Deploy] {
+			continue // entries come newest first: this one is older
+		}
+		seen[e.Deploy] = true
+		it, ok := legacy[e.Deploy]
 		if !ok {
 			it = &item{d: api.Deploy{ID: e.Deploy, Site: name, Channel: e.Channel, State: attemptState(e)}}
-			byID[e.Deploy] = it
-		}
-		if it.journal {
-			continue // entries come newest first: this one is older
+			items = append(items, it)
 		}
 		it.journal = true
 		m.fromAttempt(&it.d, e)
 	}
-	live := liveOn(ptrs)
-	items := make([]*item, 0, len(byID))
-	for _, it := range byID {
-		if on := live[it.d.ID]; len(on) > 0 && it.d.State != api.Building {
-			it.d.State, it.d.LiveOn = api.Live, on
+	for _, it := range legacy {
+		if it.live && it.d.State != api.Building {
+			it.d.State, it.d.LiveOn = api.Live, live[it.d.ID]
 		}
-		items = append(items, it)
 	}
 	slices.SortFunc(items, func(a, b *item) int {
 		if c := b.at().Compare(a.at()); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.d.ID, b.d.ID)
+		if c := cmp.Compare(a.d.ID, b.d.ID); c != 0 {
+			return c
+		}
+		return site.CompareChannels(a.d.Channel, b.d.Channel)
 	})
 	if len(items) > limit {
 		items = items[:limit]
@@ -281,8 +376,9 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 	for _, it := range items {
 		if it.d.State != api.Failed && it.d.State != api.Building && it.d.State != api.Superseded || it.d.Commit.Subject == "" {
 			if sum, err := m.summary(ctx, name, it.d.ID); err == nil {
-				m.fromSummary(&it.d, sum, !it.journal)
-			} else if !errors.Is(err, publish.ErrNotFound) {
+				// A reuse built nothing: the build's timings are another event's.
+				m.fromSummary(&it.d, sum, !it.journal && it.d.Event != string(manifest.Reused))
+			} else if !errors.Is(err, manifest.ErrNotFound) {
 				m.opts.Logger.Warn("reading a deploy for the history", "site", name, "deploy", it.d.ID, "err", err)
 			}
 		}
@@ -316,22 +412,34 @@ func (m *model) fromAttempt(d *api.Deploy, e journal.Snapshot) {
 	}
 	d.Channel, d.Reused = e.Channel, e.Reused
 	d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
+	m.fromAttemptTimings(d, e)
+	if e.State == journal.Live && e.Finished.After(d.PublishedAt) {
+		d.PublishedAt = e.Finished
+	}
+}
+
+// fromAttemptTimings fills d's timings, and its creation when the attempt
+// built it, from an attempt of this server; for an event the pointer
+// recorded, that is all the attempt adds.
+func (m *model) fromAttemptTimings(d *api.Deploy, e journal.Snapshot) {
 	if !e.Reused {
 		d.Created = e.Started // a reused deploy was created when it was built: its manifest says
+	}
+	if d.Commit.SHA == e.Commit && d.Commit.Subject == "" {
+		d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
 	}
 	d.Timings = api.Timings{
 		Queue: ms(e.Timings.Queue), Fetch: ms(e.Timings.Fetch), Build: ms(e.Timings.Build),
 		Upload: ms(e.Timings.Upload), Publish: ms(e.Timings.Publish), Total: ms(e.Total(m.now())),
-	}
-	if e.State == journal.Live && e.Finished.After(d.PublishedAt) {
-		d.PublishedAt = e.Finished
 	}
 }
 
 // fromSummary fills d from its manifest; with timings, also the phases
 // the manifest recorded (a deploy this server did not make).
 func (m *model) fromSummary(d *api.Deploy, sum summary, timings bool) {
-	if d.Commit.SHA == "" || d.Commit.Subject == "" {
+	// An event's commit may be another than the deploy was built from (a
+	// revert): only the same commit is described by the manifest.
+	if d.Commit.SHA == "" || d.Commit.SHA == sum.commit.SHA && d.Commit.Subject == "" {
 		d.Commit = sum.commit
 	}
 	if d.Created.IsZero() {
@@ -361,7 +469,7 @@ func (m *model) now() time.Time {
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
 // liveOn maps each live deploy to the channels serving it.
-func liveOn(ptrs map[site.Channel]publish.Pointer) map[site.DeployID][]site.Channel {
+func liveOn(ptrs map[site.Channel]manifest.Pointer) map[site.DeployID][]site.Channel {
 	out := map[site.DeployID][]site.Channel{}
 	for _, c := range sortedChannels(ptrs) {
 		if id := ptrs[c].Deploy; id != "" {
@@ -372,7 +480,7 @@ func liveOn(ptrs map[site.Channel]publish.Pointer) map[site.DeployID][]site.Chan
 }
 
 // sortedChannels: production first, then by name.
-func sortedChannels(ptrs map[site.Channel]publish.Pointer) []site.Channel {
+func sortedChannels(ptrs map[site.Channel]manifest.Pointer) []site.Channel {
 	out := make([]site.Channel, 0, len(ptrs))
 	for c := range ptrs {
 		out = append(out, c)
@@ -388,7 +496,7 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 		return api.DeployDetail{}, fmt.Errorf("no site named %q: %w", name, api.ErrNotFound)
 	}
 	man, err := m.opts.Deploys.Manifest(ctx, name, id)
-	if err != nil && !errors.Is(err, publish.ErrNotFound) {
+	if err != nil && !errors.Is(err, manifest.ErrNotFound) {
 		return api.DeployDetail{}, fmt.Errorf("reading deploy %s of %s: %w", id, name, err)
 	}
 	entry, attempted := m.opts.Journal.Find(name, id)
@@ -475,7 +583,7 @@ func (m *model) logText(ctx context.Context, name site.Name, id site.DeployID) (
 	}
 	stored, err := m.opts.Deploys.Log(ctx, name, id)
 	switch {
-	case err != nil && !errors.Is(err, publish.ErrNotFound):
+	case err != nil && !errors.Is(err, manifest.ErrNotFound):
 		return nil, fmt.Errorf("reading the log of deploy %s of %s: %w", id, name, err)
 	case attempted:
 		text := entry.Log()

@@ -99,8 +99,10 @@ type Channel struct {
 	Error      string        `json:"error,omitempty"`
 	FailedAt   site.Commit   `json:"failed_commit,omitempty"`
 	LastSync   time.Time     `json:"last_sync,omitzero"`
-	// Live describes the live deploy's commit; nil when nothing is live or
-	// the store could not be read.
+	// Live describes the commit the channel is live at: the pointer's
+	// (LiveCommit), which after a revert is the revert, not the commit the
+	// deploy was built from. Nil when nothing is live or the store could
+	// not be read.
 	Live *Commit `json:"live,omitempty"`
 }
 
@@ -122,9 +124,11 @@ const (
 )
 
 // DeployList is GET /api/v1/sites/{site}/deploys[?channel=C&limit=N]:
-// newest first. Entries come from the store (every deploy a channel's
-// pointer remembers) and from this server's recent attempts (builds under
-// way, failures), one per deploy ID.
+// newest first. Entries come from the store — every publish event a
+// channel's pointer records (a deploy made live again by a revert is an
+// entry of its own), and every deploy a pointer written before events
+// remembers — and from this server's recent attempts that did not go live
+// (builds under way, failures), one per deploy ID.
 type DeployList struct {
 	Deploys []Deploy `json:"deploys"`
 }
@@ -141,13 +145,23 @@ type Deploy struct {
 	LiveOn []site.Channel `json:"live_on,omitempty"`
 	Commit Commit         `json:"commit"`
 	// Created is when its build started (or the manifest was written);
-	// PublishedAt when it last went live.
+	// PublishedAt when it last went live, or for an event when it happened.
 	Created     time.Time `json:"created,omitzero"`
 	PublishedAt time.Time `json:"published_at,omitzero"`
 	// Reused: published without a build, from an earlier identical one.
-	Reused  bool    `json:"reused,omitempty"`
-	Timings Timings `json:"timings"`
-	Error   string  `json:"error,omitempty"`
+	Reused bool `json:"reused,omitempty"`
+	// Event is what happened to Channel, for an entry of a channel's
+	// story: "built" (a new deploy went live), "reused" (a deploy built
+	// before went live again, as a revert does), "rolled_back" or
+	// "repaired" (self-heal wrote the live deploy again). Commit is then
+	// the commit that caused it, which for a revert is the revert, and
+	// Previous the deploy the channel served before. Empty for attempts
+	// that did not go live and for deploys published before events were
+	// recorded.
+	Event    string        `json:"event,omitempty"`
+	Previous site.DeployID `json:"previous,omitempty"`
+	Timings  Timings       `json:"timings"`
+	Error    string        `json:"error,omitempty"`
 	// URL is the permalink (<id>--<site>.<preview_domain>); empty until
 	// the deploy exists.
 	URL string `json:"url,omitempty"`

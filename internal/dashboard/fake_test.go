@@ -110,6 +110,7 @@ func newFakeSource() *fakeSource {
 	live := deploy("blog", liveID, site.Production, api.Live, blogLive, 3*time.Minute, 1234)
 	live.Tree = "7d3f2a0c9b8e1d4f6a5c3b2e1f0d9c8b7a6e5d4c"
 	live.Rules.Errors = []api.RuleError{{Source: "_redirects", Line: 3, Message: "unknown status 309"}}
+	live.Event, live.Reused, live.Previous = "reused", true, readyID // a revert
 	failed := deploy("blog", failedID, "pr-7", api.Failed, commit(prSHA, "Try a darker header (wip)", "Sam Reyes", 3*time.Hour), 3*time.Hour, 2100)
 	failed.Error = "building site: hugo: exit status 1: ERROR failed to load config"
 	building := deploy("blog", buildingID, "branch-staging", api.Building, commit(stagingSHA, "Staging: new layout", "Ana Lima", time.Minute), 30*time.Second, 0)

@@ -25,6 +25,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"bytes":      units.Bytes,
 		"stateClass": stateClass,
 		"firstLine":  firstLine,
+		"event":      func(kind string) string { return strings.ReplaceAll(kind, "_", " ") }, // rolled_back
 		"asset":      h.assetURL,
 	}
 }

@@ -88,7 +88,7 @@ func TestSitePage(t *testing.T) {
 		`<span class="badge state-ready">ready</span>`, `<span class="badge state-failed">failed</span>`,
 		`<a href="/sites/blog/deploys/`+string(liveID)+`#log">log</a>`,
 		`<a href="https://`+string(liveID)+`--blog.preview.example.net/">open</a>`,
-		"Fix typo in about page", "1.2 s", "980 ms", "3 hours ago",
+		"Fix typo in about page", "1.2 s", "980 ms", "3 hours ago", "<td>reused</td>",
 		"building site: hugo: exit status 1: ERROR failed to load config",
 	)
 	mustNotContain(t, "site page", res.body, "Sync requested.")

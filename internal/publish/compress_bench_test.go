@@ -215,7 +215,7 @@ func BenchmarkUploadOneChanged(b *testing.B) {
 	ctx := context.Background()
 	p := publish.New(newStore(b), publish.Options{TempDir: b.TempDir()})
 	m, _ := upload(b, p, dir, "live")
-	if _, err := p.Activate(ctx, blog, site.Production, m, commit1); err != nil {
+	if _, err := p.Activate(ctx, blog, site.Production, m, built(commit1)); err != nil {
 		b.Fatal(err)
 	}
 	name := filepath.Join(dir, "posts", "0500", "index.html")

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
@@ -203,8 +204,8 @@ func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInven
 	// deploy; then the pointers are read again, and a deploy a revert made
 	// live meanwhile is spared.
 	for key := range inv.builds {
-		if doomed[DeployIDFor(key)] {
-			if err := p.st.Delete(ctx, buildKeyKey(s, key)); err != nil {
+		if doomed[manifest.DeployIDFor(key)] {
+			if err := p.st.Delete(ctx, manifest.BuildKeyKey(s, key)); err != nil {
 				return nil, 0, fmt.Errorf("deleting build record %s: %w", key, err)
 			}
 			delete(inv.builds, key)
@@ -220,11 +221,11 @@ func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInven
 			kept = append(kept, deployRef{s, id})
 			continue
 		}
-		if err := p.st.Delete(ctx, manifestKey(s, id)); err != nil {
+		if err := p.st.Delete(ctx, manifest.ManifestKey(s, id)); err != nil {
 			return nil, 0, fmt.Errorf("deleting deploy %s: %w", id, err)
 		}
 		if _, ok := inv.logs[id]; ok {
-			if err := p.st.Delete(ctx, logKey(s, id)); err != nil {
+			if err := p.st.Delete(ctx, manifest.LogKey(s, id)); err != nil {
 				return nil, 0, fmt.Errorf("deleting log of %s: %w", id, err)
 			}
 			delete(inv.logs, id)
@@ -241,14 +242,14 @@ func (p *Publisher) collectSite(ctx context.Context, s site.Name, inv *siteInven
 func (p *Publisher) deleteOrphans(ctx context.Context, s site.Name, inv *siteInventory, cutoff time.Time) error {
 	for id, info := range inv.logs {
 		if _, ok := inv.deploys[id]; !ok && info.ModTime.Before(cutoff) {
-			if err := p.st.Delete(ctx, logKey(s, id)); err != nil {
+			if err := p.st.Delete(ctx, manifest.LogKey(s, id)); err != nil {
 				return fmt.Errorf("deleting orphaned log %s: %w", id, err)
 			}
 		}
 	}
 	for key, info := range inv.builds {
-		if _, ok := inv.deploys[DeployIDFor(key)]; !ok && info.ModTime.Before(cutoff) {
-			if err := p.st.Delete(ctx, buildKeyKey(s, key)); err != nil {
+		if _, ok := inv.deploys[manifest.DeployIDFor(key)]; !ok && info.ModTime.Before(cutoff) {
+			if err := p.st.Delete(ctx, manifest.BuildKeyKey(s, key)); err != nil {
 				return fmt.Errorf("deleting orphaned build record %s: %w", key, err)
 			}
 		}
@@ -275,7 +276,7 @@ func (p *Publisher) markBlobs(ctx context.Context, kept []deployRef) (map[string
 			}
 			mu.Lock()
 			for _, f := range m.Files {
-				f.blobs(func(sha string) { marked[sha] = true })
+				f.Blobs(func(sha string) { marked[sha] = true })
 			}
 			mu.Unlock()
 			return nil
@@ -295,7 +296,7 @@ func (p *Publisher) sweepBlobs(ctx context.Context, marked map[string]bool, cuto
 			return fmt.Errorf("listing blobs: %w", err)
 		}
 		sha := path.Base(info.Key)
-		if !validSHA256(sha) || info.Key != BlobKey(sha) {
+		if !manifest.ValidSHA256(sha) || info.Key != manifest.BlobKey(sha) {
 			continue // not ours: leave it
 		}
 		if marked[sha] || !info.ModTime.Before(cutoff) {

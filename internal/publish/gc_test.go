@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
@@ -56,16 +57,16 @@ func (f *gcFixture) exists(t *testing.T, key string) bool {
 }
 
 // deploy uploads files as deploy label and activates it on c.
-func (f *gcFixture) deploy(t *testing.T, c site.Channel, label string, files map[string]string) *publish.Manifest {
+func (f *gcFixture) deploy(t *testing.T, c site.Channel, label string, files map[string]string) *manifest.Manifest {
 	t.Helper()
 	m := f.upload(t, c, label, files)
-	if _, err := f.p.Activate(t.Context(), blog, c, m, commit1); err != nil {
+	if _, err := f.p.Activate(t.Context(), blog, c, m, built(commit1)); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func (f *gcFixture) upload(t *testing.T, c site.Channel, label string, files map[string]string) *publish.Manifest {
+func (f *gcFixture) upload(t *testing.T, c site.Channel, label string, files map[string]string) *manifest.Manifest {
 	t.Helper()
 	dir := t.TempDir()
 	writeTree(t, dir, files)
@@ -79,7 +80,7 @@ func (f *gcFixture) upload(t *testing.T, c site.Channel, label string, files map
 func TestGC(t *testing.T) {
 	f := newGCFixture(t)
 	shared := "shared by every deploy"
-	var prod []*publish.Manifest
+	var prod []*manifest.Manifest
 	preview := f.deploy(t, site.PullRequest(1), "preview", map[string]string{"index.html": "preview", "s.css": shared})
 	for i := range 5 {
 		prod = append(prod, f.deploy(t, site.Production, fmt.Sprint("v", i), map[string]string{
@@ -96,8 +97,8 @@ func TestGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept := []*publish.Manifest{preview, prod[2], prod[3], prod[4], inFlight}
-	deleted := []*publish.Manifest{prod[0], prod[1], orphan}
+	kept := []*manifest.Manifest{preview, prod[2], prod[3], prod[4], inFlight}
+	deleted := []*manifest.Manifest{prod[0], prod[1], orphan}
 	if stats.DeploysKept != len(kept) || stats.DeploysDeleted != len(deleted) {
 		t.Errorf("stats = %+v; want %d deploys kept, %d deleted", stats, len(kept), len(deleted))
 	}
@@ -109,7 +110,7 @@ func TestGC(t *testing.T) {
 			t.Errorf("kept deploy %s cannot be reused: %v", m.ID, err)
 		}
 		for name, file := range m.Files {
-			if !f.exists(t, publish.BlobKey(file.SHA256)) {
+			if !f.exists(t, manifest.BlobKey(file.SHA256)) {
 				t.Errorf("kept deploy %s lost %s", m.ID, name)
 			}
 		}
@@ -124,7 +125,7 @@ func TestGC(t *testing.T) {
 		if f.exists(t, "sites/blog/logs/"+string(m.ID)+".log") {
 			t.Errorf("deleted deploy %s kept its log", m.ID)
 		}
-		if b := m.Files["index.html"].SHA256; f.exists(t, publish.BlobKey(b)) {
+		if b := m.Files["index.html"].SHA256; f.exists(t, manifest.BlobKey(b)) {
 			t.Errorf("deleted deploy %s: its own blob %s is still stored", m.ID, b[:8])
 		}
 	}
@@ -152,11 +153,11 @@ func TestGC(t *testing.T) {
 // falling out of the history is kept, because a pointer names it.
 func TestGCRevertSparesDeploy(t *testing.T) {
 	f := newGCFixture(t)
-	var ms []*publish.Manifest
+	var ms []*manifest.Manifest
 	for i := range 4 {
 		ms = append(ms, f.deploy(t, site.Production, fmt.Sprint("v", i), map[string]string{"index.html": fmt.Sprint(i)}))
 	}
-	if _, err := f.p.Activate(t.Context(), blog, site.Production, ms[0], commit1); err != nil {
+	if _, err := f.p.Activate(t.Context(), blog, site.Production, ms[0], built(commit1)); err != nil {
 		t.Fatal(err)
 	}
 	f.ageAll(t, 2*time.Hour)
@@ -200,11 +201,11 @@ func TestUploadRewritesOldBlob(t *testing.T) {
 	old := f.upload(t, site.Production, "orphan", files) // never live
 	f.ageAll(t, 2*time.Hour)
 
-	var m *publish.Manifest
+	var m *manifest.Manifest
 	hooked := &hookStore{Store: f.st, beforeList: map[string]func(){
 		"blobs/": func() {
 			m = f.upload(t, site.Production, "v2", files)
-			if _, err := f.p.Activate(t.Context(), blog, site.Production, m, commit2); err != nil {
+			if _, err := f.p.Activate(t.Context(), blog, site.Production, m, built(commit2)); err != nil {
 				t.Error(err)
 			}
 		},
@@ -216,7 +217,7 @@ func TestUploadRewritesOldBlob(t *testing.T) {
 		t.Fatal("the GC never listed blobs")
 	}
 	for name, file := range m.Files {
-		if !f.exists(t, publish.BlobKey(file.SHA256)) {
+		if !f.exists(t, manifest.BlobKey(file.SHA256)) {
 			t.Errorf("%s of the live deploy was collected", name)
 		}
 	}
@@ -263,7 +264,7 @@ func TestGCKeepsSkewDeploys(t *testing.T) {
 			if got := f.exists(t, manifestKey(blog, old.ID)); got != tt.kept {
 				t.Errorf("replaced deploy kept = %v, want %v", got, tt.kept)
 			}
-			if got := f.exists(t, publish.BlobKey(sha("a"))); got != tt.kept {
+			if got := f.exists(t, manifest.BlobKey(sha("a"))); got != tt.kept {
 				t.Errorf("its asset kept = %v, want %v", got, tt.kept)
 			}
 		})

@@ -13,13 +13,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
@@ -55,8 +55,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Publisher writes and reads deploys.
+// Publisher writes deploys, and reads them back with its embedded Reader.
 type Publisher struct {
+	*manifest.Reader
 	st   store.Store
 	opts Options
 }
@@ -84,7 +85,7 @@ func New(st store.Store, opts Options) *Publisher {
 	if opts.BestBudget <= 0 {
 		opts.BestBudget = defaultBestBudget
 	}
-	return &Publisher{st: st, opts: opts}
+	return &Publisher{Reader: manifest.NewReader(st), st: st, opts: opts}
 }
 
 // Deploy is a built directory ready to upload.
@@ -97,8 +98,8 @@ type Deploy struct {
 	Tree     string
 	BuildKey string
 	Dir      string // the files to publish
-	Info     CommitInfo
-	Build    BuildSummary
+	Info     manifest.CommitInfo
+	Build    manifest.BuildSummary
 	Log      []byte
 	// Repair rewrites every blob and the manifest instead of trusting what
 	// the store has: self-heal found the deploy's objects missing or
@@ -128,7 +129,7 @@ type UploadStats struct {
 // Upload stores d as an immutable deploy (blobs, log, manifest, build-key
 // record) without making it live. Uploading the same build key twice is
 // harmless: the second finds everything in place.
-func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStats, error) {
+func (p *Publisher) Upload(ctx context.Context, d Deploy) (*manifest.Manifest, UploadStats, error) {
 	var stats UploadStats
 	began := time.Now()
 	// The deploy ID is the key's prefix and the key is a storage key
@@ -141,8 +142,8 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 	if err != nil {
 		return nil, stats, fmt.Errorf("hashing %s output: %w", d.Site, err)
 	}
-	m := &Manifest{
-		ID: DeployIDFor(d.BuildKey), Site: d.Site, Commit: d.Commit, Tree: d.Tree,
+	m := &manifest.Manifest{
+		ID: manifest.DeployIDFor(d.BuildKey), Site: d.Site, Commit: d.Commit, Tree: d.Tree,
 		BuildKey: d.BuildKey, Created: p.opts.Now().UTC(), Info: d.Info, Build: d.Build,
 		Files: files, Rules: parseRules(d.Dir, d.NetlifyTOML),
 	}
@@ -178,28 +179,28 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*Manifest, UploadStat
 		return nil, stats, fmt.Errorf("uploading %s blobs took %s, more than half the GC grace period %s: %w", d.Site, took.Round(time.Second), p.opts.Grace, ErrSlowUpload)
 	}
 	if len(log) > 0 {
-		if _, err := p.st.Put(ctx, logKey(d.Site, m.ID), bytes.NewReader(log), int64(len(log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
+		if _, err := p.st.Put(ctx, manifest.LogKey(d.Site, m.ID), bytes.NewReader(log), int64(len(log)), store.PutOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
 			return nil, stats, fmt.Errorf("writing %s build log: %w", d.Site, err)
 		}
 	}
 	m.Build.Upload = time.Since(began)
 	// Manifests are immutable: if one exists for this key (an upload that
 	// died before recording the key, or a race), it stands.
-	err = p.putJSON(ctx, manifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: !d.Repair})
+	err = p.putJSON(ctx, manifest.ManifestKey(d.Site, m.ID), m, store.PutOptions{IfNoneMatch: !d.Repair})
 	if errors.Is(err, store.ErrPrecondition) {
 		m, err = p.Manifest(ctx, d.Site, m.ID)
 	}
 	if err != nil {
-		return nil, stats, fmt.Errorf("writing %s manifest %s: %w", d.Site, DeployIDFor(d.BuildKey), err)
+		return nil, stats, fmt.Errorf("writing %s manifest %s: %w", d.Site, manifest.DeployIDFor(d.BuildKey), err)
 	}
-	if _, err := p.st.Put(ctx, buildKeyKey(d.Site, d.BuildKey), bytes.NewReader([]byte(m.ID)), int64(len(m.ID)), store.PutOptions{}); err != nil {
+	if _, err := p.st.Put(ctx, manifest.BuildKeyKey(d.Site, d.BuildKey), bytes.NewReader([]byte(m.ID)), int64(len(m.ID)), store.PutOptions{}); err != nil {
 		return nil, stats, fmt.Errorf("recording %s build key: %w", d.Site, err)
 	}
 	return m, stats, nil
 }
 
 // hashDir walks dir and hashes every regular file, concurrently.
-func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]File, map[string]string, error) {
+func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]manifest.File, map[string]string, error) {
 	type job struct{ rel, abs string }
 	var jobs []job
 	var total int64
@@ -232,8 +233,8 @@ func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]File, m
 	if err != nil {
 		return nil, nil, err
 	}
-	files := make(map[string]File, len(jobs))
-	results := make([]File, len(jobs))
+	files := make(map[string]manifest.File, len(jobs))
+	results := make([]manifest.File, len(jobs))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
 	for i, j := range jobs {
@@ -261,18 +262,18 @@ func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]File, m
 	return files, paths, nil
 }
 
-func hashFile(name string) (File, error) {
+func hashFile(name string) (manifest.File, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return File{}, err
+		return manifest.File{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return File{}, err
+		return manifest.File{}, err
 	}
-	return File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+	return manifest.File{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
 // knownFiles returns the files of the deploys live on production and on
@@ -280,8 +281,8 @@ func hashFile(name string) (File, error) {
 // exist, so their blobs do, and GC keeps them while the pointers (or the
 // production history) name them. Any error just means more blobs are
 // checked one by one and more variants made.
-func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel) (map[string]File, map[string]bool) {
-	files, blobs := make(map[string]File), make(map[string]bool)
+func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel) (map[string]manifest.File, map[string]bool) {
+	files, blobs := make(map[string]manifest.File), make(map[string]bool)
 	channels := []site.Channel{site.Production}
 	if c != "" && c != site.Production {
 		channels = append(channels, c)
@@ -298,7 +299,7 @@ func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel)
 		}
 		for _, f := range m.Files {
 			files[f.SHA256] = f
-			f.blobs(func(sha string) { blobs[sha] = true })
+			f.Blobs(func(sha string) { blobs[sha] = true })
 		}
 	}
 	return files, blobs
@@ -307,14 +308,14 @@ func (p *Publisher) knownFiles(ctx context.Context, s site.Name, c site.Channel)
 // uploadBlobs uploads the blobs the store does not have yet: those in known
 // are skipped, the others are asked for and written when missing, or when
 // too old to be safe from a concurrent GC (see Options.Grace).
-func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, paths map[string]string, known map[string]bool, rewrite bool, stats *UploadStats) error {
+func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]manifest.File, paths map[string]string, known map[string]bool, rewrite bool, stats *UploadStats) error {
 	type up struct {
-		f    File
+		f    manifest.File
 		path string
 	}
 	seen := make(map[string]bool, len(paths))
 	var todo []up
-	add := func(b File) {
+	add := func(b manifest.File) {
 		if seen[b.SHA256] {
 			return
 		}
@@ -326,12 +327,12 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 		todo = append(todo, up{b, paths[b.SHA256]})
 	}
 	for _, f := range files {
-		add(File{SHA256: f.SHA256, Size: f.Size, Type: f.Type})
+		add(manifest.File{SHA256: f.SHA256, Size: f.Size, Type: f.Type})
 		if v := f.Gzip; v != nil {
-			add(File{SHA256: v.SHA256, Size: v.Size, Type: "application/gzip"})
+			add(manifest.File{SHA256: v.SHA256, Size: v.Size, Type: "application/gzip"})
 		}
 		if v := f.Brotli; v != nil {
-			add(File{SHA256: v.SHA256, Size: v.Size, Type: "application/x-brotli"})
+			add(manifest.File{SHA256: v.SHA256, Size: v.Size, Type: "application/x-brotli"})
 		}
 	}
 	stats.BlobsChecked = len(todo)
@@ -360,8 +361,8 @@ func (p *Publisher) uploadBlobs(ctx context.Context, files map[string]File, path
 
 // uploadBlob stores one blob unless the store has a young enough copy, and
 // reports whether it wrote it.
-func (p *Publisher) uploadBlob(ctx context.Context, f File, name string, trustAfter time.Time, rewrite bool) (bool, error) {
-	key := BlobKey(f.SHA256)
+func (p *Publisher) uploadBlob(ctx context.Context, f manifest.File, name string, trustAfter time.Time, rewrite bool) (bool, error) {
+	key := manifest.BlobKey(f.SHA256)
 	opts := store.PutOptions{IfNoneMatch: true, ContentType: f.Type}
 	if rewrite {
 		opts.IfNoneMatch = false // what is there may be corrupt
@@ -431,8 +432,8 @@ func (p *Publisher) putJSON(ctx context.Context, key string, v any, opts store.P
 
 // Reuse returns the deploy built before with this build key, or ErrNotFound.
 // This is what makes a revert instant.
-func (p *Publisher) Reuse(ctx context.Context, s site.Name, buildKey string) (*Manifest, error) {
-	obj, _, err := p.st.Get(ctx, buildKeyKey(s, buildKey))
+func (p *Publisher) Reuse(ctx context.Context, s site.Name, buildKey string) (*manifest.Manifest, error) {
+	obj, _, err := p.st.Get(ctx, manifest.BuildKeyKey(s, buildKey))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -447,40 +448,99 @@ func (p *Publisher) Reuse(ctx context.Context, s site.Name, buildKey string) (*M
 	return p.Manifest(ctx, s, site.DeployID(bytes.TrimSpace(id)))
 }
 
-// Activate points channel c of site s at deploy m: the atomic commit point.
-// The write is conditional on the pointer it replaces, so two writers never
-// lose each other's update; on a lost race it rereads and tries again.
-func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m *Manifest, commit site.Commit) (Pointer, error) {
-	key := pointerKey(s, c)
+// Cause says why a channel is made to serve a deploy: what happened, and
+// the commit that made it happen.
+type Cause struct {
+	Kind   manifest.EventKind
+	Commit site.Commit
+	// Info describes Commit; when empty and Commit is the one the deploy
+	// was built from, the manifest's description is taken.
+	Info manifest.CommitInfo
+}
+
+// Activate points channel c of site s at deploy m for cause: the atomic
+// commit point. The pointer records the change as an event in the same
+// write. The write is conditional on the pointer it replaces, so two
+// writers never lose each other's update; on a lost race it rereads and
+// tries again.
+func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m *manifest.Manifest, cause Cause) (manifest.Pointer, error) {
+	switch cause.Kind {
+	case manifest.Built, manifest.Reused, manifest.RolledBack, manifest.Repaired:
+	default:
+		return manifest.Pointer{}, fmt.Errorf("activating %s/%s: unknown event kind %q", s, c, cause.Kind)
+	}
+	if cause.Info == (manifest.CommitInfo{}) && cause.Commit == m.Commit {
+		cause.Info = m.Info
+	}
+	cause.Info.Subject = truncate(cause.Info.Subject, maxSubject)
+	key := manifest.PointerKey(s, c)
 	for attempt := 0; ; attempt++ {
-		cur, etag, err := p.pointer(ctx, s, c)
+		cur, etag, err := p.PointerVersion(ctx, s, c)
 		if err != nil && !errors.Is(err, ErrNotFound) {
-			return Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
-		}
-		if err == nil && cur.Deploy == m.ID && cur.Commit == commit {
-			return cur, nil
+			return manifest.Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
 		}
 		now := p.opts.Now().UTC()
-		next := Pointer{Deploy: m.ID, Commit: commit, PublishedAt: now}
-		next.History, next.Since = pushHistory(cur, m.ID, now)
+		ev := manifest.Event{Kind: cause.Kind, Commit: cause.Commit, Info: cause.Info, Deploy: m.ID, At: now}
+		if cur.Deploy != m.ID {
+			ev.Previous = cur.Deploy
+		}
+		var next manifest.Pointer
+		switch {
+		case err == nil && cur.Deploy == m.ID && cur.Commit == cause.Commit && cause.Kind != manifest.Repaired:
+			return cur, nil // a retry of a publish that landed: nothing changes
+		case err == nil && cur.Deploy == m.ID && cur.Commit == cause.Commit:
+			// A repair wrote the same deploy again: the channel serves what
+			// it did, whole again, which the history should tell.
+			next = cur
+		default:
+			next = manifest.Pointer{Deploy: m.ID, Commit: cause.Commit, PublishedAt: now}
+			next.History, next.Since = pushHistory(cur, m.ID, now)
+			if etag != "" {
+				next.Previous = cur.Deploy
+				if cur.Deploy == m.ID {
+					next.Previous = cur.Previous
+				}
+			}
+		}
+		next.Events = pushEvent(cur.Events, ev)
 		opts := store.PutOptions{IfNoneMatch: true}
 		if etag != "" {
 			opts = store.PutOptions{IfMatch: etag}
-			next.Previous = cur.Deploy
-			if cur.Deploy == m.ID {
-				next.Previous = cur.Previous
-			}
 		}
 		err = p.putJSON(ctx, key, next, opts)
 		if errors.Is(err, store.ErrPrecondition) && attempt < 5 {
 			continue
 		}
 		if err != nil {
-			return Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
+			return manifest.Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
 		}
 		p.changed(s, c)
 		return next, nil
 	}
+}
+
+// pushEvent returns events with ev first and the oldest dropped past
+// manifest.MaxEvents.
+func pushEvent(events []manifest.Event, ev manifest.Event) []manifest.Event {
+	out := make([]manifest.Event, 0, min(len(events)+1, manifest.MaxEvents))
+	out = append(out, ev)
+	return append(out, events[:min(len(events), manifest.MaxEvents-1)]...)
+}
+
+// maxSubject bounds the commit subject an event keeps: a pointer is read
+// often, and 50 events of it should stay small.
+const maxSubject = 200
+
+// truncate cuts s to at most n bytes, at a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // maxHistory bounds Pointer.History, and so server.retention.
@@ -489,7 +549,7 @@ const maxHistory = 100
 // pushHistory returns the history of a pointer that replaces cur with id,
 // published at now: id first, each deploy once, with when each went live
 // (zero where a pointer written before Since does not say).
-func pushHistory(cur Pointer, id site.DeployID, now time.Time) ([]site.DeployID, []time.Time) {
+func pushHistory(cur manifest.Pointer, id site.DeployID, now time.Time) ([]site.DeployID, []time.Time) {
 	old := cur.History
 	if len(old) == 0 && cur.Deploy != "" {
 		old = []site.DeployID{cur.Deploy} // a pointer written before histories
@@ -527,112 +587,9 @@ func (p *Publisher) DeleteChannel(ctx context.Context, s site.Name, c site.Chann
 	if c == site.Production {
 		return fmt.Errorf("deleting %s/%s: production is never deleted", s, c)
 	}
-	if err := p.st.Delete(ctx, pointerKey(s, c)); err != nil {
+	if err := p.st.Delete(ctx, manifest.PointerKey(s, c)); err != nil {
 		return fmt.Errorf("deleting %s/%s: %w", s, c, err)
 	}
 	p.changed(s, c)
 	return nil
-}
-
-// Channels lists a site's channels and their pointers.
-func (p *Publisher) Channels(ctx context.Context, s site.Name) (map[site.Channel]Pointer, error) {
-	prefix := path.Join("sites", string(s), "channels") + "/"
-	out := make(map[site.Channel]Pointer)
-	for info, err := range p.st.List(ctx, prefix) {
-		if err != nil {
-			return nil, fmt.Errorf("listing channels of %s: %w", s, err)
-		}
-		name, ok := strings.CutSuffix(strings.TrimPrefix(info.Key, prefix), ".json")
-		c := site.Channel(name)
-		if !ok || !c.Valid() {
-			continue
-		}
-		ptr, err := p.Pointer(ctx, s, c)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted while we listed
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[c] = ptr
-	}
-	return out, nil
-}
-
-// Pointer reads a channel's pointer; ErrNotFound if the channel does not exist.
-func (p *Publisher) Pointer(ctx context.Context, s site.Name, c site.Channel) (Pointer, error) {
-	ptr, _, err := p.pointer(ctx, s, c)
-	return ptr, err
-}
-
-func (p *Publisher) pointer(ctx context.Context, s site.Name, c site.Channel) (Pointer, string, error) {
-	var ptr Pointer
-	info, err := p.getJSON(ctx, pointerKey(s, c), &ptr)
-	return ptr, info.ETag, err
-}
-
-// Manifest reads a deploy's manifest; ErrNotFound if there is none.
-func (p *Publisher) Manifest(ctx context.Context, s site.Name, id site.DeployID) (*Manifest, error) {
-	if !id.Valid() {
-		return nil, ErrNotFound
-	}
-	var m Manifest
-	if _, err := p.getJSON(ctx, manifestKey(s, id), &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
-// Log returns a deploy's build log.
-func (p *Publisher) Log(ctx context.Context, s site.Name, id site.DeployID) ([]byte, error) {
-	obj, _, err := p.st.Get(ctx, logKey(s, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer obj.Close()
-	return io.ReadAll(io.LimitReader(obj, 16<<20))
-}
-
-// OpenBlob opens a file body by its sha256.
-func (p *Publisher) OpenBlob(ctx context.Context, sha string) (store.Object, error) {
-	if !validSHA256(sha) {
-		return nil, fmt.Errorf("blob %q: %w", sha, ErrNotFound)
-	}
-	obj, _, err := p.st.Get(ctx, BlobKey(sha))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("blob %s: %w", sha, ErrNotFound)
-	}
-	return obj, err
-}
-
-func (p *Publisher) getJSON(ctx context.Context, key string, v any) (store.Info, error) {
-	obj, info, err := p.st.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return info, ErrNotFound
-	}
-	if err != nil {
-		return info, fmt.Errorf("reading %s: %w", key, err)
-	}
-	defer obj.Close()
-	// Manifests of very large sites run to tens of MB; the cap stops a
-	// corrupt object from exhausting memory.
-	if err := json.NewDecoder(io.LimitReader(obj, 256<<20)).Decode(v); err != nil {
-		return info, fmt.Errorf("decoding %s: %w: %w", key, ErrCorrupt, err)
-	}
-	return info, nil
-}
-
-func validSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
@@ -147,7 +148,7 @@ func exists(tb testing.TB, st store.Store, key string) bool {
 }
 
 // upload uploads dir as a deploy of blog with the build key of label.
-func upload(tb testing.TB, p *publish.Publisher, dir, label string) (*publish.Manifest, publish.UploadStats) {
+func upload(tb testing.TB, p *publish.Publisher, dir, label string) (*manifest.Manifest, publish.UploadStats) {
 	tb.Helper()
 	m, stats, err := p.Upload(context.Background(), publish.Deploy{
 		Site: blog, Commit: commit1, Tree: "tree-" + label, BuildKey: buildKey(label), Dir: dir,
@@ -217,13 +218,13 @@ func TestUploadDirectory(t *testing.T) {
 	log := []byte("hugo: built 12 pages\n")
 	m, stats, err := p.Upload(t.Context(), publish.Deploy{
 		Site: blog, Commit: commit1, Tree: "tree-1", BuildKey: key, Dir: out, Log: log,
-		Info: publish.CommitInfo{Subject: "first post", Author: "Ann"},
+		Info: manifest.CommitInfo{Subject: "first post", Author: "Ann"},
 	})
 	if err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
 
-	id := publish.DeployIDFor(key)
+	id := manifest.DeployIDFor(key)
 	if m.ID != id || !id.Valid() {
 		t.Errorf("deploy ID = %q, want DeployIDFor(key) = %q (valid)", m.ID, id)
 	}
@@ -246,7 +247,7 @@ func TestUploadDirectory(t *testing.T) {
 			if !ok {
 				t.Fatalf("%q missing from manifest", name)
 			}
-			want := publish.File{SHA256: sha(body), Size: int64(len(body)), Type: wantType[name]}
+			want := manifest.File{SHA256: sha(body), Size: int64(len(body)), Type: wantType[name]}
 			if f != want {
 				t.Errorf("manifest entry = %+v, want %+v", f, want)
 			}
@@ -283,14 +284,14 @@ func TestUploadDirectory(t *testing.T) {
 		t.Errorf("stored keys:\n got %q\nwant %q", got, want)
 	}
 	for h, body := range blobs {
-		if got := readObject(t, st, publish.BlobKey(h)); string(got) != body {
+		if got := readObject(t, st, manifest.BlobKey(h)); string(got) != body {
 			t.Errorf("blob %s = %q, want %q", h, got, body)
 		}
 	}
 	if got := string(readObject(t, st, "sites/blog/builds/"+key)); got != string(id) {
 		t.Errorf("build key record = %q, want %q", got, id)
 	}
-	var stored publish.Manifest
+	var stored manifest.Manifest
 	if err := json.Unmarshal(readObject(t, st, manifestKey(blog, id)), &stored); err != nil {
 		t.Fatal(err)
 	}
@@ -396,10 +397,10 @@ func TestActivate(t *testing.T) {
 	}
 
 	// Each step activates a deploy and says what the pointer must be.
-	var last publish.Pointer
+	var last manifest.Pointer
 	steps := []struct {
 		name     string
-		m        *publish.Manifest
+		m        *manifest.Manifest
 		commit   site.Commit
 		previous site.DeployID
 		changed  bool
@@ -412,7 +413,7 @@ func TestActivate(t *testing.T) {
 	}
 	wantCalls := 0
 	for _, st := range steps {
-		ptr, err := p.Activate(t.Context(), blog, site.Production, st.m, st.commit)
+		ptr, err := p.Activate(t.Context(), blog, site.Production, st.m, built(st.commit))
 		if err != nil {
 			t.Fatalf("%s: Activate: %v", st.name, err)
 		}
@@ -454,7 +455,7 @@ func TestWriteOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Activate(t.Context(), blog, site.Production, m, commit1); err != nil {
+	if _, err := p.Activate(t.Context(), blog, site.Production, m, built(commit1)); err != nil {
 		t.Fatal(err)
 	}
 	puts := rs.keys()
@@ -466,15 +467,15 @@ func TestWriteOrder(t *testing.T) {
 		}
 		return i
 	}
-	manifest := pos(manifestKey(blog, m.ID))
+	manifestAt := pos(manifestKey(blog, m.ID))
 	if got, want := pos(pointerKey(blog, site.Production)), len(puts)-1; got != want {
 		t.Errorf("pointer written at %d, want last (%d): %q", got, want, puts)
 	}
-	if bk := pos("sites/blog/builds/" + buildKey("v1")); bk < manifest {
+	if bk := pos("sites/blog/builds/" + buildKey("v1")); bk < manifestAt {
 		t.Errorf("build key record written before the manifest: %q", puts)
 	}
 	for _, f := range m.Files {
-		if b := pos(publish.BlobKey(f.SHA256)); b > manifest {
+		if b := pos(manifest.BlobKey(f.SHA256)); b > manifestAt {
 			t.Errorf("blob %s written after the manifest: %q", f.SHA256, puts)
 		}
 	}
@@ -490,7 +491,7 @@ func TestUploadFailure(t *testing.T) {
 		name string
 		fail func(key string) bool
 	}{
-		{"one blob", func(key string) bool { return key == publish.BlobKey(sha("a")) }},
+		{"one blob", func(key string) bool { return key == manifest.BlobKey(sha("a")) }},
 		{"build log", func(key string) bool { return strings.Contains(key, "/logs/") }},
 		{"manifest", func(key string) bool { return strings.Contains(key, "/deploys/") }},
 	}
@@ -502,7 +503,7 @@ func TestUploadFailure(t *testing.T) {
 			writeTree(t, oldDir, oldFiles)
 			writeTree(t, newDir, newFiles)
 			old, _ := upload(t, p, oldDir, "old")
-			live, err := p.Activate(t.Context(), blog, site.Production, old, commit1)
+			live, err := p.Activate(t.Context(), blog, site.Production, old, built(commit1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -514,7 +515,7 @@ func TestUploadFailure(t *testing.T) {
 			if !errors.Is(err, errInjected) || m != nil {
 				t.Fatalf("Upload = %v, %v; want a nil manifest and the storage error", m, err)
 			}
-			id := publish.DeployIDFor(key)
+			id := manifest.DeployIDFor(key)
 			if exists(t, rs, manifestKey(blog, id)) {
 				t.Error("manifest written by a failed upload")
 			}
@@ -545,7 +546,7 @@ func TestUploadFailure(t *testing.T) {
 // update): original → winner → loser.
 func TestActivateConcurrent(t *testing.T) {
 	p := publish.New(newStore(t), publish.Options{})
-	var ms [3]*publish.Manifest
+	var ms [3]*manifest.Manifest
 	for i := range ms {
 		dir := t.TempDir()
 		writeTree(t, dir, map[string]string{"index.html": fmt.Sprint(i)})
@@ -554,17 +555,17 @@ func TestActivateConcurrent(t *testing.T) {
 	orig, a, b := ms[0], ms[1], ms[2]
 	for round := range 10 {
 		c := site.PullRequest(round + 1)
-		if _, err := p.Activate(t.Context(), blog, c, orig, commit1); err != nil {
+		if _, err := p.Activate(t.Context(), blog, c, orig, built(commit1)); err != nil {
 			t.Fatal(err)
 		}
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		var ptrs [2]publish.Pointer
+		var ptrs [2]manifest.Pointer
 		var errs [2]error
-		for i, m := range []*publish.Manifest{a, b} {
+		for i, m := range []*manifest.Manifest{a, b} {
 			wg.Go(func() {
 				<-start
-				ptrs[i], errs[i] = p.Activate(t.Context(), blog, c, m, commit2)
+				ptrs[i], errs[i] = p.Activate(t.Context(), blog, c, m, built(commit2))
 			})
 		}
 		close(start)
@@ -742,7 +743,7 @@ func TestChannelsAndDelete(t *testing.T) {
 	p := publish.New(newStore(t), publish.Options{OnChanged: func(_ site.Name, c site.Channel) { changed = append(changed, c) }})
 	m, _ := upload(t, p, dir, "v1")
 	for _, c := range []site.Channel{site.Production, site.PullRequest(7), site.Branch("staging")} {
-		if _, err := p.Activate(t.Context(), blog, c, m, commit1); err != nil {
+		if _, err := p.Activate(t.Context(), blog, c, m, built(commit1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -778,7 +779,7 @@ func TestUploadRetriesBlob(t *testing.T) {
 	rs.fail = func(key string) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		if key == publish.BlobKey(sha("a")) && failures < 2 {
+		if key == manifest.BlobKey(sha("a")) && failures < 2 {
 			failures++
 			return true
 		}
@@ -793,3 +794,6 @@ func TestUploadRetriesBlob(t *testing.T) {
 		t.Errorf("manifest after retries: %v", err)
 	}
 }
+
+// built is the cause of publishing a deploy just built from c.
+func built(c site.Commit) publish.Cause { return publish.Cause{Kind: manifest.Built, Commit: c} }

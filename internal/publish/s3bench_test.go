@@ -62,7 +62,7 @@ func BenchmarkPublish10kS3(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Activate(ctx, blog, site.Production, m, commit1); err != nil {
+		if _, err := p.Activate(ctx, blog, site.Production, m, built(commit1)); err != nil {
 			b.Fatal(err)
 		}
 		return stats

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sitehost/sitehost/internal/compress"
+	"github.com/sitehost/sitehost/internal/manifest"
 )
 
 // maxCompressSize bounds the files that get precompressed variants; larger
@@ -33,7 +34,7 @@ const defaultBestBudget = 1 << 20
 // them from there: a deploy that changes one page compresses one page. New
 // variants are written to files under dir and added to paths (sha → file),
 // so they upload like any other blob.
-func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[string]File, paths map[string]string, known map[string]File, stats *UploadStats) error {
+func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[string]manifest.File, paths map[string]string, known map[string]manifest.File, stats *UploadStats) error {
 	type job struct {
 		sha, src, typ string
 		size          int64
@@ -67,7 +68,7 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 	// over a few deploys without ever holding one up.
 	var upgrades []job
 	for sha := range queued {
-		if k, ok := known[sha]; ok && k.fastVariants() {
+		if k, ok := known[sha]; ok && fastVariants(k) {
 			upgrades = append(upgrades, job{sha: sha, src: paths[sha], typ: k.Type, size: k.Size})
 		}
 	}
@@ -79,13 +80,13 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 		budget -= u.size
 		jobs = append(jobs, u)
 	}
-	made := make(map[string]File, len(jobs)) // body sha → variants
+	made := make(map[string]manifest.File, len(jobs)) // body sha → variants
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Concurrency)
 	for _, j := range jobs {
 		g.Go(func() error {
-			var v File
+			var v manifest.File
 			for _, enc := range []compress.Encoding{compress.Brotli, compress.Gzip} {
 				out, err := p.encode(ctx, dir, j.src, j.size, enc, j.level)
 				if err != nil {
@@ -128,34 +129,34 @@ func (p *Publisher) makeVariants(ctx context.Context, dir string, files map[stri
 // encode compresses the file src into dir, named by its sha256. A variant
 // larger than compress.KeepRatio of the original is removed and reported
 // with size 0.
-func (p *Publisher) encode(ctx context.Context, dir, src string, size int64, enc compress.Encoding, level compress.Level) (Variant, error) {
+func (p *Publisher) encode(ctx context.Context, dir, src string, size int64, enc compress.Encoding, level compress.Level) (manifest.Variant, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return Variant{}, err
+		return manifest.Variant{}, err
 	}
 	defer in.Close()
 	tmp, err := os.CreateTemp(dir, "enc-")
 	if err != nil {
-		return Variant{}, err
+		return manifest.Variant{}, err
 	}
 	defer os.Remove(tmp.Name()) // renamed away on success
 	defer tmp.Close()
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(tmp, h)}
 	if err := compress.Encode(ctx, enc, level, cw, in, size); err != nil {
-		return Variant{}, err
+		return manifest.Variant{}, err
 	}
 	if float64(cw.n) > compress.KeepRatio*float64(size) {
-		return Variant{}, nil
+		return manifest.Variant{}, nil
 	}
 	if err := tmp.Close(); err != nil {
-		return Variant{}, err
+		return manifest.Variant{}, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum)); err != nil {
-		return Variant{}, err
+		return manifest.Variant{}, err
 	}
-	return Variant{SHA256: sum, Size: cw.n}, nil
+	return manifest.Variant{SHA256: sum, Size: cw.n}, nil
 }
 
 type countWriter struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/andybalholm/brotli"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -43,9 +44,9 @@ func TestUploadVariants(t *testing.T) {
 	idx := m.Files["index.html"]
 	for _, v := range []struct {
 		enc string
-		v   *publish.Variant
+		v   *manifest.Variant
 	}{{"gzip", idx.Gzip}, {"br", idx.Brotli}} {
-		raw := readObject(t, f.st, publish.BlobKey(v.v.SHA256))
+		raw := readObject(t, f.st, manifest.BlobKey(v.v.SHA256))
 		if sha(string(raw)) != v.v.SHA256 || int64(len(raw)) != v.v.Size || v.v.Size >= idx.Size {
 			t.Errorf("%s variant: %d bytes stored, manifest says %d (file %d)", v.enc, len(raw), v.v.Size, idx.Size)
 		}
@@ -81,7 +82,7 @@ func TestUploadVariants(t *testing.T) {
 	}
 
 	// GC keeps the variants of kept deploys and collects the others.
-	if _, err := f.p.Activate(t.Context(), blog, site.Production, m2, commit2); err != nil {
+	if _, err := f.p.Activate(t.Context(), blog, site.Production, m2, built(commit2)); err != nil {
 		t.Fatal(err)
 	}
 	orphan := f.upload(t, site.Production, "orphan", map[string]string{"index.html": page("never live")}).Files["index.html"]
@@ -97,12 +98,12 @@ func TestUploadVariants(t *testing.T) {
 		{idx.Gzip.SHA256, true}, {idx.Brotli.SHA256, true}, {m2.Files["about.html"].Gzip.SHA256, true},
 		{orphan.Gzip.SHA256, false}, {orphan.Brotli.SHA256, false},
 	} {
-		if got := f.exists(t, publish.BlobKey(tt.sha)); got != tt.want {
+		if got := f.exists(t, manifest.BlobKey(tt.sha)); got != tt.want {
 			t.Errorf("blob %s exists = %v after GC, want %v", tt.sha[:8], got, tt.want)
 		}
 	}
 	// The previous production deploy is kept (rollback), so its variants too.
-	if !f.exists(t, publish.BlobKey(old.Brotli.SHA256)) {
+	if !f.exists(t, manifest.BlobKey(old.Brotli.SHA256)) {
 		t.Error("GC took a variant of the previous deploy")
 	}
 }
@@ -147,7 +148,7 @@ func TestUploadRules(t *testing.T) {
 func TestPointerReplaced(t *testing.T) {
 	c := newClock()
 	p := publish.New(newStore(t), publish.Options{Now: c.Now})
-	var ms []*publish.Manifest
+	var ms []*manifest.Manifest
 	for _, label := range []string{"v1", "v2", "v3"} {
 		dir := t.TempDir()
 		writeTree(t, dir, map[string]string{"index.html": label})
@@ -155,8 +156,8 @@ func TestPointerReplaced(t *testing.T) {
 		ms = append(ms, m)
 	}
 	var times []time.Time
-	for _, m := range []*publish.Manifest{ms[0], ms[1], ms[2], ms[0]} { // the last one is a revert
-		ptr, err := p.Activate(t.Context(), blog, site.Production, m, commit1)
+	for _, m := range []*manifest.Manifest{ms[0], ms[1], ms[2], ms[0]} { // the last one is a revert
+		ptr, err := p.Activate(t.Context(), blog, site.Production, m, built(commit1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,13 +167,13 @@ func TestPointerReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []publish.Replacement{{Deploy: ms[2].ID, At: times[3]}, {Deploy: ms[1].ID, At: times[2]}}
+	want := []manifest.Replacement{{Deploy: ms[2].ID, At: times[3]}, {Deploy: ms[1].ID, At: times[2]}}
 	if got := ptr.Replaced(); !slices.Equal(got, want) {
 		t.Errorf("Replaced() = %v, want %v", got, want)
 	}
 	// A pointer written before history times knows only the previous one.
-	legacy := publish.Pointer{Deploy: ms[0].ID, PublishedAt: times[0], History: []site.DeployID{ms[0].ID, ms[1].ID, ms[2].ID}}
-	if got := legacy.Replaced(); len(got) != 1 || got[0] != (publish.Replacement{Deploy: ms[1].ID, At: times[0]}) {
+	legacy := manifest.Pointer{Deploy: ms[0].ID, PublishedAt: times[0], History: []site.DeployID{ms[0].ID, ms[1].ID, ms[2].ID}}
+	if got := legacy.Replaced(); len(got) != 1 || got[0] != (manifest.Replacement{Deploy: ms[1].ID, At: times[0]}) {
 		t.Errorf("legacy Replaced() = %v", got)
 	}
 }
@@ -187,7 +188,7 @@ func TestUploadUpgradesFastVariants(t *testing.T) {
 	for i := range 6 {
 		files[fmt.Sprintf("p%d.html", i)] = page(fmt.Sprint("page ", i)) // ~7 KB each
 	}
-	fast := func(m *publish.Manifest) int {
+	fast := func(m *manifest.Manifest) int {
 		n := 0
 		for _, f := range m.Files {
 			if f.Brotli.Fast || f.Gzip.Fast {
@@ -196,7 +197,7 @@ func TestUploadUpgradesFastVariants(t *testing.T) {
 		}
 		return n
 	}
-	var prev *publish.Manifest
+	var prev *manifest.Manifest
 	for i, wantFast := range []int{4, 2, 0} { // 20 kB covers two ~7 kB pages per deploy
 		dir := t.TempDir()
 		writeTree(t, dir, files)
@@ -214,7 +215,7 @@ func TestUploadUpgradesFastVariants(t *testing.T) {
 				}
 			}
 		}
-		if _, err := p.Activate(t.Context(), blog, site.Production, m, commit1); err != nil {
+		if _, err := p.Activate(t.Context(), blog, site.Production, m, built(commit1)); err != nil {
 			t.Fatal(err)
 		}
 		prev = m
@@ -234,7 +235,7 @@ func TestVerifyAndRepair(t *testing.T) {
 		t.Errorf("Verify of a missing channel: %v, want ErrNotFound", err)
 	}
 	// Lose one blob, corrupt another, and a variant.
-	blob := func(sha string) string { return filepath.Join(f.root, filepath.FromSlash(publish.BlobKey(sha))) }
+	blob := func(sha string) string { return filepath.Join(f.root, filepath.FromSlash(manifest.BlobKey(sha))) }
 	if err := os.Remove(blob(m.Files["404.html"].SHA256)); err != nil {
 		t.Fatal(err)
 	}

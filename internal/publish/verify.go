@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
@@ -29,7 +30,7 @@ func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n i
 	if errors.Is(err, ErrNotFound) {
 		return ptr, []string{fmt.Sprintf("manifest of deploy %s is missing", ptr.Deploy)}, nil
 	}
-	if errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, manifest.ErrCorrupt) {
 		return ptr, []string{fmt.Sprintf("manifest of deploy %s is corrupt: %v", ptr.Deploy, err)}, nil
 	}
 	if err != nil {
@@ -38,19 +39,19 @@ func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n i
 	var problems []string
 	for _, name := range sample(m, n) {
 		f := m.Files[name]
-		check := func(what string, v Variant) error {
+		check := func(what string, v manifest.Variant) error {
 			problem, err := p.checkBlob(ctx, v)
 			if problem != "" {
 				problems = append(problems, fmt.Sprintf("%s%s: %s", name, what, problem))
 			}
 			return err
 		}
-		if err := check("", Variant{SHA256: f.SHA256, Size: f.Size}); err != nil {
+		if err := check("", manifest.Variant{SHA256: f.SHA256, Size: f.Size}); err != nil {
 			return ptr, nil, err
 		}
 		for _, v := range []struct {
 			what string
-			v    *Variant
+			v    *manifest.Variant
 		}{{" (gzip)", f.Gzip}, {" (br)", f.Brotli}} {
 			if v.v != nil {
 				if err := check(v.what, *v.v); err != nil {
@@ -87,8 +88,8 @@ func sample(m *Manifest, n int) []string {
 }
 
 // checkBlob reads a blob whole and says what is wrong with it, if anything.
-func (p *Publisher) checkBlob(ctx context.Context, v Variant) (string, error) {
-	obj, _, err := p.st.Get(ctx, BlobKey(v.SHA256))
+func (p *Publisher) checkBlob(ctx context.Context, v manifest.Variant) (string, error) {
+	obj, _, err := p.st.Get(ctx, manifest.BlobKey(v.SHA256))
 	if errors.Is(err, store.ErrNotFound) {
 		return "blob " + v.SHA256[:12] + " is missing", nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -92,7 +93,7 @@ func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publis
 		return err
 	}
 	t = time.Now()
-	if _, err = l.opts.Publisher.Activate(ctx, w.spec.Name, c, m, commit); err != nil {
+	if _, err = l.opts.Publisher.Activate(ctx, w.spec.Name, c, m, publish.Cause{Kind: manifest.Repaired, Commit: commit}); err != nil {
 		return err
 	}
 	e.Update(func(s *journal.Snapshot) { s.Timings.Publish = time.Since(t) })

@@ -15,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
@@ -260,8 +261,10 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 	}
 	e.Update(func(s *journal.Snapshot) { s.Deploy = publish.DeployIDFor(key) })
 	m, err := l.opts.Publisher.Reuse(ctx, spec.Name, key)
+	cause := publish.Cause{Kind: manifest.Built, Commit: commit, Info: publish.CommitInfo{Subject: info.Subject, Author: info.Author, Time: info.Time}}
 	switch {
 	case err == nil:
+		cause.Kind = manifest.Reused
 		w.log.Info("reusing deploy built before: same tree and settings", "channel", c, "commit", commit.Short(), "deploy", m.ID)
 		e.Update(func(s *journal.Snapshot) { s.Reused = true })
 		e.Logf("Reusing deploy %s, built %s from the same tree and settings: nothing to build", m.ID, m.Created.UTC().Format(time.RFC3339))
@@ -299,7 +302,7 @@ func (l *Loop) deploy(ctx context.Context, w *worker, c site.Channel, p plan, co
 		return publish.Pointer{}, fmt.Errorf("%s is no longer desired (ref now at %s): %w", commit.Short(), newer.Short(), errSuperseded)
 	}
 	t = time.Now()
-	ptr, err := l.opts.Publisher.Activate(ctx, spec.Name, c, m, commit)
+	ptr, err := l.opts.Publisher.Activate(ctx, spec.Name, c, m, cause)
 	e.Update(func(s *journal.Snapshot) { s.Timings.Publish = time.Since(t) })
 	return ptr, err
 }

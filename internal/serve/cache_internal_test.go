@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
@@ -31,7 +32,7 @@ func TestPointerCacheBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pub.Activate(t.Context(), "a", site.Production, m, ""); err != nil {
+	if _, err := pub.Activate(t.Context(), "a", site.Production, m, publish.Cause{Kind: manifest.Built}); err != nil {
 		t.Fatal(err)
 	}
 	h := New(Options{Sites: []Site{{Name: "a", Domains: []string{"a.test"}}}, PreviewDomain: "preview.test", Reader: pub, PointerTTL: time.Hour})

@@ -4,14 +4,14 @@ import (
 	"path"
 	"strings"
 
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/rules"
 )
 
 // deploy is a manifest ready to serve: its rules compiled into indexes
 // once, when it is loaded, so no request parses or scans them.
 type deploy struct {
-	m         *publish.Manifest
+	m         *manifest.Manifest
 	redirects *rules.Matcher // nil: no rules
 	hostRules *rules.Matcher // the domain-level ones, for alias hosts; nil: none
 	headers   *rules.HeaderMatcher
@@ -19,7 +19,7 @@ type deploy struct {
 
 // compile prepares m for serving on site st. Proxy rules are left out when
 // the site does not allow proxying, so they never match.
-func compile(m *publish.Manifest, st *Site) *deploy {
+func compile(m *manifest.Manifest, st *Site) *deploy {
 	d := &deploy{m: m}
 	var all, hosts []rules.Redirect
 	for _, r := range m.Rules.Redirects {
@@ -45,8 +45,8 @@ func compile(m *publish.Manifest, st *Site) *deploy {
 
 // resolved is what a request path names in a deploy.
 type resolved struct {
-	name string       // the file's path in the deploy, when found
-	file publish.File // the file, when name != ""
+	name string        // the file's path in the deploy, when found
+	file manifest.File // the file, when name != ""
 	// slash is set when the path names a directory without its trailing
 	// slash (or a page with one): the URL to redirect to, without query.
 	slash string
@@ -90,7 +90,7 @@ func (d *deploy) resolve(urlPath string) resolved {
 
 // resolveTarget maps the path of a rewrite's target to a file, never
 // redirecting: a rewrite answers with content (one hop, as on Netlify).
-func (d *deploy) resolveTarget(p string) (string, publish.File, bool) {
+func (d *deploy) resolveTarget(p string) (string, manifest.File, bool) {
 	clean := path.Clean("/" + p)
 	rel := strings.TrimPrefix(clean, "/")
 	var try []string
@@ -106,5 +106,5 @@ func (d *deploy) resolveTarget(p string) (string, publish.File, bool) {
 			return name, f, true
 		}
 	}
-	return "", publish.File{}, false
+	return "", manifest.File{}, false
 }

@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/compress"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/rules"
 )
 
 // serveDeploy answers a request from deploy d with Netlify's order: a file
 // that exists shadows every rule but the forced ones; otherwise the first
 // matching rule applies; otherwise the custom 404 page.
-func (h *Handler) serveDeploy(w http.ResponseWriter, r *http.Request, st *Site, d *deploy, ptr *publish.Pointer, host string) {
+func (h *Handler) serveDeploy(w http.ResponseWriter, r *http.Request, st *Site, d *deploy, ptr *manifest.Pointer, host string) {
 	res, from := d.resolve(r.URL.Path), d
 	if !res.found() && ptr != nil {
 		// An asset of a deploy replaced moments ago, asked for by a page
@@ -144,7 +144,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, d *deploy) {
 // channel served before it, within the site's skew settings. Only
 // fingerprinted assets qualify: their names promise their content, and HTML
 // always comes from the live deploy.
-func (h *Handler) skewed(ctx context.Context, st *Site, ptr *publish.Pointer, urlPath string) (*deploy, resolved, bool) {
+func (h *Handler) skewed(ctx context.Context, st *Site, ptr *manifest.Pointer, urlPath string) (*deploy, resolved, bool) {
 	if st.Skew.Deploys <= 0 || strings.HasSuffix(urlPath, "/") || !fingerprinted(path.Base(urlPath)) {
 		return nil, resolved{}, false
 	}
@@ -172,7 +172,7 @@ func (h *Handler) skewed(ctx context.Context, st *Site, ptr *publish.Pointer, ur
 // send writes file name of deploy from, in the encoding the client prefers
 // among those published, with the headers live's _headers give the request
 // path.
-func (h *Handler) send(w http.ResponseWriter, r *http.Request, from, live *deploy, name string, f publish.File, status int) {
+func (h *Handler) send(w http.ResponseWriter, r *http.Request, from, live *deploy, name string, f manifest.File, status int) {
 	enc := compress.Negotiate(r.Header.Get("Accept-Encoding"), f.Brotli != nil, f.Gzip != nil)
 	sha, size := f.SHA256, f.Size
 	switch enc {
@@ -183,7 +183,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, from, live *deplo
 	}
 	obj, err := h.opts.Blobs.Open(r.Context(), sha, size)
 	if err != nil {
-		if errors.Is(err, publish.ErrNotFound) && h.deployGone(r.Context(), from.m) {
+		if errors.Is(err, manifest.ErrNotFound) && h.deployGone(r.Context(), from.m) {
 			// Retention removed the deploy after its manifest was cached
 			// (an old permalink): it is gone, not broken.
 			http.Error(w, "404 not found: this deploy no longer exists", http.StatusNotFound)

@@ -19,16 +19,17 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sitehost/sitehost/internal/accesslog"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/preview"
-	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
 
-// Reader is the read side of published deploys.
+// Reader is the read side of published deploys: a manifest.Reader, or
+// the publisher that embeds one.
 type Reader interface {
-	Pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error)
-	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*publish.Manifest, error)
+	Pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error)
+	Manifest(ctx context.Context, s site.Name, id site.DeployID) (*manifest.Manifest, error)
 	OpenBlob(ctx context.Context, sha string) (store.Object, error)
 }
 
@@ -119,7 +120,7 @@ type pointerKey struct {
 }
 
 type cachedPointer struct {
-	ptr     publish.Pointer
+	ptr     manifest.Pointer
 	err     error
 	fetched time.Time
 }
@@ -203,7 +204,7 @@ func (h *Handler) Serves(host string) bool {
 // cannot be read; a site with nothing published yet is fine.
 func (h *Handler) Warm(ctx context.Context) error {
 	for name := range h.routes.Load().sites {
-		if _, err := h.pointer(ctx, name, site.Production); err != nil && !errors.Is(err, publish.ErrNotFound) {
+		if _, err := h.pointer(ctx, name, site.Production); err != nil && !errors.Is(err, manifest.ErrNotFound) {
 			return fmt.Errorf("reading the live pointer of %s: %w", name, err)
 		}
 	}
@@ -279,7 +280,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, name *site.Name)
 	}
 	d, ptr, err := h.deploy(r.Context(), *name, channel, id)
 	switch {
-	case errors.Is(err, publish.ErrNotFound):
+	case errors.Is(err, manifest.ErrNotFound):
 		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
 		return
 	case err != nil:
@@ -323,8 +324,8 @@ func (h *Handler) redirectAlias(w http.ResponseWriter, r *http.Request, primary 
 
 // deploy returns the deploy to serve: deploy id, or the one channel c
 // points at (with its pointer, for skew protection).
-func (h *Handler) deploy(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*deploy, *publish.Pointer, error) {
-	var ptr *publish.Pointer
+func (h *Handler) deploy(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*deploy, *manifest.Pointer, error) {
+	var ptr *manifest.Pointer
 	if id == "" {
 		p, err := h.pointer(ctx, s, c)
 		if err != nil {
@@ -378,17 +379,17 @@ func (h *Handler) loadDeploy(ctx context.Context, s site.Name, id site.DeployID)
 
 // deployGone drops a cached deploy and reports whether the store no
 // longer has it.
-func (h *Handler) deployGone(ctx context.Context, m *publish.Manifest) bool {
+func (h *Handler) deployGone(ctx context.Context, m *manifest.Manifest) bool {
 	h.mu.Lock()
 	delete(h.deploys, m.ID)
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
 	defer cancel()
 	_, err := h.opts.Reader.Manifest(ctx, m.Site, m.ID)
-	return errors.Is(err, publish.ErrNotFound)
+	return errors.Is(err, manifest.ErrNotFound)
 }
 
-func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
+func (h *Handler) pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error) {
 	k := pointerKey{s, c}
 	h.mu.Lock()
 	cp, ok := h.pointers[k]
@@ -424,7 +425,7 @@ func (h *Handler) refreshPointer(ctx context.Context, k pointerKey, gen uint64) 
 	if h.gens[k] != gen {
 		return cachedPointer{ptr: ptr, err: err} // invalidated meanwhile: not cached
 	}
-	if err != nil && !errors.Is(err, publish.ErrNotFound) {
+	if err != nil && !errors.Is(err, manifest.ErrNotFound) {
 		if cp, ok := h.pointers[k]; ok && cp.err == nil {
 			// The store is unreachable: keep serving what we knew, and do
 			// not ask again before the next TTL, so an outage does not make

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/serve"
@@ -24,7 +25,10 @@ import (
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 )
 
-var _ serve.Reader = (*publish.Publisher)(nil)
+var (
+	_ serve.Reader = (*publish.Publisher)(nil)
+	_ serve.Reader = (*manifest.Reader)(nil)
+)
 
 const previewDomain = "preview.test"
 
@@ -71,7 +75,7 @@ func newEnvSites(tb testing.TB, ttl time.Duration, invalidate bool, withSites []
 func (e *env) now() time.Time { return time.Now().Add(e.shift) }
 
 // deploy uploads files as a new deploy of s, without activating it.
-func (e *env) deploy(tb testing.TB, s site.Name, files map[string]string) *publish.Manifest {
+func (e *env) deploy(tb testing.TB, s site.Name, files map[string]string) *manifest.Manifest {
 	tb.Helper()
 	dir := tb.TempDir()
 	var toml []byte
@@ -98,15 +102,15 @@ func (e *env) deploy(tb testing.TB, s site.Name, files map[string]string) *publi
 	return m
 }
 
-func (e *env) activate(tb testing.TB, s site.Name, c site.Channel, m *publish.Manifest) {
+func (e *env) activate(tb testing.TB, s site.Name, c site.Channel, m *manifest.Manifest) {
 	tb.Helper()
-	if _, err := e.pub.Activate(context.Background(), s, c, m, m.Commit); err != nil {
+	if _, err := e.pub.Activate(context.Background(), s, c, m, built(m.Commit)); err != nil {
 		tb.Fatal(err)
 	}
 }
 
 // live deploys files to channel c of s.
-func (e *env) live(tb testing.TB, s site.Name, c site.Channel, files map[string]string) *publish.Manifest {
+func (e *env) live(tb testing.TB, s site.Name, c site.Channel, files map[string]string) *manifest.Manifest {
 	tb.Helper()
 	m := e.deploy(tb, s, files)
 	e.activate(tb, s, c, m)
@@ -547,7 +551,7 @@ type flakyReader struct {
 
 var errStoreDown = errors.New("store: connection refused")
 
-func (r *flakyReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
+func (r *flakyReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error) {
 	r.mu.Lock()
 	r.calls++
 	fail := r.calls > r.ok
@@ -556,7 +560,7 @@ func (r *flakyReader) Pointer(ctx context.Context, s site.Name, c site.Channel) 
 	}
 	r.mu.Unlock()
 	if fail {
-		return publish.Pointer{}, errStoreDown
+		return manifest.Pointer{}, errStoreDown
 	}
 	return r.Reader.Pointer(ctx, s, c)
 }
@@ -652,7 +656,7 @@ type gateReader struct {
 	calls int
 }
 
-func (r *gateReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (publish.Pointer, error) {
+func (r *gateReader) Pointer(ctx context.Context, s site.Name, c site.Channel) (manifest.Pointer, error) {
 	r.mu.Lock()
 	r.calls++
 	n := r.calls
@@ -718,3 +722,6 @@ func TestPointerRefresh(t *testing.T) {
 		}
 	}
 }
+
+// built is the cause of publishing a deploy just built from c.
+func built(c site.Commit) publish.Cause { return publish.Cause{Kind: manifest.Built, Commit: c} }

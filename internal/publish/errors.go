@@ -1,0 +1,58 @@
+// Package publish turns a built directory into an immutable deploy in the
+// object store and makes it live (DESIGN §6): content-addressed blobs first,
+// then the manifest, then the channel pointer, whose conditional write is the
+// commit point. What it writes, and reading it back, is package manifest.
+package publish
+
+import (
+	"errors"
+	"path"
+	"strings"
+
+	"github.com/sitehost/sitehost/internal/manifest"
+	"github.com/sitehost/sitehost/internal/site"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound: no such deploy, channel or build key (manifest.ErrNotFound).
+	ErrNotFound = manifest.ErrNotFound
+	// ErrTooLarge: the output exceeds the configured limits.
+	ErrTooLarge = errors.New("publish: deploy too large")
+	// ErrSlowUpload: an upload ran past the time its existence checks are
+	// trusted; retrying it is safe.
+	ErrSlowUpload = errors.New("publish: upload too slow")
+)
+
+// Names of the stored format the control loop still spells with this
+// package's name; new code uses package manifest.
+type (
+	Manifest     = manifest.Manifest
+	Pointer      = manifest.Pointer
+	CommitInfo   = manifest.CommitInfo
+	BuildSummary = manifest.BuildSummary
+)
+
+// DeployIDFor is manifest.DeployIDFor.
+func DeployIDFor(buildKey string) site.DeployID { return manifest.DeployIDFor(buildKey) }
+
+// BlobKey is manifest.BlobKey.
+func BlobKey(sha string) string { return manifest.BlobKey(sha) }
+
+// fastVariants reports whether any of f's variants was made fast.
+func fastVariants(f manifest.File) bool {
+	return (f.Gzip != nil && f.Gzip.Fast) || (f.Brotli != nil && f.Brotli.Fast)
+}
+
+// cleanRel reports whether a relative path from a build is publishable.
+func cleanRel(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p {
+		return false
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." || strings.EqualFold(el, ".git") {
+			return false
+		}
+	}
+	return true
+}
