@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -18,8 +19,9 @@ import (
 var (
 	// ErrNotFound: no such deploy, channel or build key.
 	ErrNotFound = errors.New("publish: not found")
-	// ErrTooLarge: the output exceeds the configured limits.
-	ErrTooLarge = errors.New("publish: deploy too large")
+	// ErrTooLarge: the output exceeds the configured limits; the site's
+	// to fix, so stalled.
+	ErrTooLarge = fault.Stalled(errors.New("publish: deploy too large"))
 	// ErrSlowUpload: an upload ran past the time its existence checks are
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")
