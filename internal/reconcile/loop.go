@@ -16,11 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -45,7 +47,9 @@ type Reporter interface {
 type Report struct {
 	Channel site.Channel
 	Commit  site.Commit
-	State   string // "pending", "success", "failure", or "removed" (a channel deleted)
+	// State is site.OutcomeBuilding (started), OutcomeLive, OutcomeFailed
+	// or OutcomeRemoved (a channel deleted).
+	State   site.Outcome
 	URL     string // the channel's public URL
 	Message string
 	// On success: the deploy now live, the one it replaced, and whether
@@ -534,10 +538,13 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.poll, w.expire, w.verify = false, false, false
 		w.mu.Unlock()
 
-		retry := l.runJobs(ctx, w, jobs, poll, expire)
+		failures := l.runJobs(ctx, w, jobs, poll, expire)
 		if verify && ctx.Err() == nil {
-			retry = l.heal(ctx, w) || retry
+			failures = append(failures, l.heal(ctx, w)...)
 		}
+		// Only a transient failure is retried: a stalled one waits for a
+		// new commit, a superseded one for the request already queued.
+		retry := slices.ContainsFunc(failures, func(err error) bool { return fault.KindOf(err) == fault.KindTransient })
 
 		w.mu.Lock()
 		w.completed = target
