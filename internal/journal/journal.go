@@ -144,12 +144,17 @@ type Step struct {
 	Took time.Duration
 }
 
-// Step names the API's timings are made of.
+// The names of a deploy's steps, in the order they run (reconcile's
+// step lists); Timings are made of them.
 const (
-	StepFetch   = "fetch"
-	StepBuild   = "build"
-	StepUpload  = "upload"
-	StepPublish = "publish"
+	StepFetch   = "fetch"   // git fetch and the commit's details
+	StepSources = "sources" // the site's tree and netlify.toml
+	StepKey     = "key"     // the build key, so the deploy ID
+	StepBuild   = "build"   // reuse an identical deploy, or export and build
+	StepUpload  = "upload"  // write the built deploy to the store
+	StepRules   = "rules"   // check the deploy's rules
+	StepPublish = "publish" // flip the channel's pointer
+	StepReport  = "report"  // status, write-back, forge and notifications
 )
 
 // Took is how long step name took, zero when it did not run.

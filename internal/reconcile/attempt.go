@@ -58,13 +58,13 @@ type step struct {
 // deploySteps bring a channel to a new commit.
 var deploySteps = []step{
 	{journal.StepFetch, (*attempt).fetch},
-	{"sources", (*attempt).resolveSources},
-	{"key", (*attempt).computeKey},
+	{journal.StepSources, (*attempt).resolveSources},
+	{journal.StepKey, (*attempt).computeKey},
 	{journal.StepBuild, (*attempt).reuseOrBuild},
 	{journal.StepUpload, (*attempt).upload},
-	{"rules", (*attempt).checkRules},
+	{journal.StepRules, (*attempt).checkRules},
 	{journal.StepPublish, (*attempt).activate},
-	{"report", (*attempt).report},
+	{journal.StepReport, (*attempt).report},
 }
 
 // repairSteps rebuild the commit a channel serves and write it again
@@ -72,12 +72,12 @@ var deploySteps = []step{
 // nothing to report to forges.
 var repairSteps = []step{
 	{journal.StepFetch, (*attempt).fetch},
-	{"sources", (*attempt).resolveSources},
-	{"key", (*attempt).computeKey},
+	{journal.StepSources, (*attempt).resolveSources},
+	{journal.StepKey, (*attempt).computeKey},
 	{journal.StepBuild, (*attempt).build},
 	{journal.StepUpload, (*attempt).upload},
 	{journal.StepPublish, (*attempt).activate},
-	{"report", (*attempt).reportRepair},
+	{journal.StepReport, (*attempt).reportRepair},
 }
 
 // newAttempt starts an attempt at commit on channel c, in the journal.
