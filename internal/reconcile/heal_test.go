@@ -3,12 +3,12 @@ package reconcile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
-	"slices"
 )
 
 // TestSelfHeal: a live deploy whose blob vanished from the store is found
