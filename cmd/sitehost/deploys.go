@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // cmdDeploys prints a site's deploy history, newest first.
@@ -77,12 +78,12 @@ func deployWhen(d api.Deploy) time.Time {
 // deployState is a deploy's state, saying where a live one is served:
 // "live (production, pr-3)".
 func deployState(d api.Deploy) string {
-	if d.State != api.Live || len(d.LiveOn) == 0 {
-		return d.State
+	if d.State != site.OutcomeLive || len(d.LiveOn) == 0 {
+		return string(d.State)
 	}
 	on := make([]string, len(d.LiveOn))
 	for i, c := range d.LiveOn {
 		on[i] = string(c)
 	}
-	return d.State + " (" + strings.Join(on, ", ") + ")"
+	return string(d.State) + " (" + strings.Join(on, ", ") + ")"
 }

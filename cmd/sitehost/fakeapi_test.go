@@ -58,14 +58,14 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		"Uploading 14 files (2 new, 88 KiB)\n",
 		"Published a1b2c3d4e5f60718 in 1.2s\n",
 	}
-	f.ends["a1b2c3d4e5f60718"] = api.LogEnd{State: api.Live}
+	f.ends["a1b2c3d4e5f60718"] = api.LogEnd{State: site.OutcomeLive}
 	f.dropAfter["a1b2c3d4e5f60718"] = 3
 	f.logs["c0ffee00c0ffee00"] = []string{
 		"Fetching 5e6f7a8 from github.com/ann/docs\n",
 		"Building with hugo v0.147.0\n",
 		"Error: error building site: render: failed to render pages: template: _default/baseof.html:3: function \"nope\" not defined\n",
 	}
-	f.ends["c0ffee00c0ffee00"] = api.LogEnd{State: api.Failed, Error: `hugo: template: _default/baseof.html:3: function "nope" not defined`}
+	f.ends["c0ffee00c0ffee00"] = api.LogEnd{State: site.OutcomeFailed, Error: `hugo: template: _default/baseof.html:3: function "nope" not defined`}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/sites", func(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +173,7 @@ func (f *fakeAPI) log(w http.ResponseWriter, r *http.Request) {
 	chunks, end := f.logs[d.ID], f.ends[d.ID]
 	if r.Header.Get("Accept") != api.MediaSSE {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set(api.LogState, d.State)
+		w.Header().Set(api.LogState, string(d.State))
 		fmt.Fprint(w, strings.Join(chunks, ""))
 		return
 	}
@@ -261,28 +261,28 @@ func fakeDeploys() map[string][]api.Deploy {
 	ms := func(n int64) api.Timings { return api.Timings{Total: n} }
 	return map[string][]api.Deploy{
 		"blog": {
-			{ID: "a1b2c3d4e5f60718", Site: "blog", Channel: "pr-3", State: api.Building,
+			{ID: "a1b2c3d4e5f60718", Site: "blog", Channel: "pr-3", State: site.OutcomeBuilding,
 				Commit:  api.Commit{SHA: "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432", Subject: "Draft: new theme", Author: "Ann", Time: fakeNow.Add(-2 * time.Minute)},
 				Created: fakeNow.Add(-40 * time.Second), LogURL: "/api/v1/sites/blog/deploys/a1b2c3d4e5f60718/log"},
-			{ID: "0f1e2d3c4b5a6978", Site: "blog", Channel: site.Production, State: api.Live, LiveOn: []site.Channel{site.Production, "branch-next"}, Event: "built", Previous: "55dd55dd55dd55dd",
+			{ID: "0f1e2d3c4b5a6978", Site: "blog", Channel: site.Production, State: site.OutcomeLive, LiveOn: []site.Channel{site.Production, "branch-next"}, Event: "built", Previous: "55dd55dd55dd55dd",
 				Commit:  api.Commit{SHA: "1a2b3c4d5e6f708192a3b4c5d6e7f80912a3b4c5", Subject: "Fix typo in the about page", Author: "Bo Li"},
 				Created: fakeNow.Add(-5 * time.Minute), PublishedAt: fakeNow.Add(-5 * time.Minute), Timings: api.Timings{Fetch: 210, Build: 640, Upload: 380, Publish: 4, Total: 1234},
 				URL: "https://0f1e2d3c4b5a6978--blog.preview.example.org/", LogURL: "/api/v1/sites/blog/deploys/0f1e2d3c4b5a6978/log"},
-			{ID: "77aa77aa77aa77aa", Site: "blog", Channel: "pr-3", State: api.Live, LiveOn: []site.Channel{"pr-3"}, Event: "built",
+			{ID: "77aa77aa77aa77aa", Site: "blog", Channel: "pr-3", State: site.OutcomeLive, LiveOn: []site.Channel{"pr-3"}, Event: "built",
 				Commit:  api.Commit{SHA: commit('7'), Subject: "A subject far longer than fifty characters, which the table cuts\nand a second line", Author: "Ann"},
 				Created: fakeNow.Add(-2 * time.Hour), Timings: ms(850), LogURL: "/api/v1/sites/blog/deploys/77aa77aa77aa77aa/log"},
-			{ID: "66cc66cc66cc66cc", Site: "blog", Channel: "pr-3", State: api.Failed,
+			{ID: "66cc66cc66cc66cc", Site: "blog", Channel: "pr-3", State: site.OutcomeFailed,
 				Commit:  api.Commit{SHA: commit('6'), Subject: "Try a shortcode", Author: "Ann"},
 				Created: fakeNow.Add(-26 * time.Hour), Timings: ms(3400), Error: "hugo: shortcode \"gallery\" not found", LogURL: "/api/v1/sites/blog/deploys/66cc66cc66cc66cc/log"},
-			{ID: "55dd55dd55dd55dd", Site: "blog", Channel: site.Production, State: api.Ready, Reused: true, Event: "reused",
+			{ID: "55dd55dd55dd55dd", Site: "blog", Channel: site.Production, State: site.OutcomeReady, Reused: true, Event: "reused",
 				Commit:  api.Commit{SHA: commit('5'), Subject: "Revert \"Add tags\"", Author: "Bo Li"},
 				Created: fakeNow.Add(-4 * 24 * time.Hour), PublishedAt: fakeNow.Add(-3 * 24 * time.Hour), Timings: ms(75_000), LogURL: "/api/v1/sites/blog/deploys/55dd55dd55dd55dd/log"},
-			{ID: "33ee33ee33ee33ee", Site: "blog", Channel: site.Production, State: api.Superseded,
+			{ID: "33ee33ee33ee33ee", Site: "blog", Channel: site.Production, State: site.OutcomeSuperseded,
 				Commit:  api.Commit{SHA: commit('3'), Subject: "Add tags", Author: "Bo Li"},
 				Created: fakeNow.Add(-3*24*time.Hour - time.Minute), LogURL: "/api/v1/sites/blog/deploys/33ee33ee33ee33ee/log"},
 		},
 		"docs": {
-			{ID: "c0ffee00c0ffee00", Site: "docs", Channel: site.Production, State: api.Failed,
+			{ID: "c0ffee00c0ffee00", Site: "docs", Channel: site.Production, State: site.OutcomeFailed,
 				Commit:  api.Commit{SHA: "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f", Subject: "Use the new partial", Author: "Cy"},
 				Created: fakeNow.Add(-90 * time.Second), Timings: api.Timings{Queue: 20, Fetch: 150, Build: 900, Total: 1070},
 				Error: `hugo: template: _default/baseof.html:3: function "nope" not defined`, LogURL: "/api/v1/sites/docs/deploys/c0ffee00c0ffee00/log"},

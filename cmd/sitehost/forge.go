@@ -19,15 +19,12 @@ var _ reconcile.Reporter = statusReporter{}
 // Report never blocks: the forge reporter queues and retries.
 func (r statusReporter) Report(name site.Name, rep reconcile.Report) {
 	c, ok := r.rt().forges[name]
-	if !ok || rep.State == "removed" {
+	if !ok {
 		return
 	}
-	state := forge.Pending
-	switch rep.State {
-	case "success":
-		state = forge.Success
-	case "failure":
-		state = forge.Failure
+	state, ok := forge.StateOf(rep.State)
+	if !ok {
+		return
 	}
 	r.reporter.Report(c, forge.Status{
 		Commit: rep.Commit, State: state, TargetURL: rep.URL,

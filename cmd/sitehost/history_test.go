@@ -56,7 +56,7 @@ func TestHistoryAfterRevertAndRestart(t *testing.T) {
 		t.Fatalf("history after the restart: %+v\nwant reused %s → %s, built %s, built %s → %s",
 			got, reverted.Short(), before.LiveDeploy, second.Short(), first.Short(), before.LiveDeploy)
 	}
-	if d := list.Deploys[0]; d.State != api.Live || d.Previous != got[1].deploy || !strings.HasPrefix(d.Commit.Subject, "Revert ") {
+	if d := list.Deploys[0]; d.State != site.OutcomeLive || d.Previous != got[1].deploy || !strings.HasPrefix(d.Commit.Subject, "Revert ") {
 		t.Errorf("the revert's entry = %+v; want live, replacing the second deploy, with the revert's subject", d)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // cmdLogs prints the build log of a deploy, the newest one by default;
@@ -46,7 +47,7 @@ func (con console) cmdLogs(ctx context.Context, args []string, getenv func(strin
 		if err := out.end(end); err != nil {
 			return err
 		}
-		if end.State == api.Failed {
+		if end.State == site.OutcomeFailed {
 			fmt.Fprintf(stderr, "%s: deploy %s failed: %s\n", name, id, end.Error)
 			return exitError{fmt.Errorf("deploy %s failed", id)}
 		}
@@ -59,10 +60,10 @@ func (con console) cmdLogs(ctx context.Context, args []string, getenv func(strin
 	}
 	if *asJSON {
 		b, err := json.MarshalIndent(struct {
-			Site   string `json:"site"`
-			Deploy string `json:"deploy"`
-			State  string `json:"state"`
-			Log    string `json:"log"`
+			Site   string       `json:"site"`
+			Deploy string       `json:"deploy"`
+			State  site.Outcome `json:"state"`
+			Log    string       `json:"log"`
 		}{name, id, state, text}, "", "  ")
 		if err != nil {
 			return err
@@ -72,7 +73,7 @@ func (con console) cmdLogs(ctx context.Context, args []string, getenv func(strin
 	if _, err := io.WriteString(stdout, withNewline(text)); err != nil {
 		return err
 	}
-	if state == api.Building {
+	if state == site.OutcomeBuilding {
 		fmt.Fprintf(stderr, "(deploy %s is still building: sitehost logs -f %s %s follows it)\n", id, name, id)
 	}
 	return nil
@@ -91,7 +92,7 @@ func newestDeploy(ctx context.Context, c *client, name string) (string, error) {
 }
 
 // readLog reads the log so far as text, and the deploy's state.
-func readLog(ctx context.Context, c *client, path string) (text, state string, err error) {
+func readLog(ctx context.Context, c *client, path string) (text string, state site.Outcome, err error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	resp, err := c.do(ctx, http.MethodGet, path, http.Header{"Accept": {"text/plain"}})
@@ -103,7 +104,7 @@ func readLog(ctx context.Context, c *client, path string) (text, state string, e
 	if err != nil {
 		return "", "", fmt.Errorf("reading %s: %w", resp.Request.URL, err)
 	}
-	return string(b), resp.Header.Get(api.LogState), nil
+	return string(b), site.Outcome(resp.Header.Get(api.LogState)), nil
 }
 
 func withNewline(s string) string {

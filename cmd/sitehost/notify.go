@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/notify"
@@ -29,27 +28,27 @@ type notifications struct {
 // Report maps a deploy report to its event: deploy started, succeeded or
 // failed; preview ready or removed; rolled back.
 func (ns notifications) Report(name site.Name, r reconcile.Report) {
-	preview := strings.HasPrefix(string(r.Channel), "pr-")
+	kind := r.Channel.Kind()
 	e := notify.Event{
 		Site: string(name), Channel: string(r.Channel), Commit: string(r.Commit), Deploy: string(r.Deploy),
 		URL: r.URL, Message: r.Subject, PreviousDeploy: string(r.Previous), Time: time.Now().UTC(),
 	}
 	switch r.State {
-	case "pending":
+	case site.OutcomeBuilding:
 		e.Kind = notify.DeployStarted
-	case "success":
+	case site.OutcomeLive:
 		switch {
 		case r.Rollback:
 			e.Kind = notify.RolledBack
-		case preview:
+		case kind == site.KindPullRequest:
 			e.Kind = notify.PreviewReady
 		default:
 			e.Kind = notify.DeploySucceeded
 		}
-	case "failure":
+	case site.OutcomeFailed:
 		e.Kind, e.Error, e.Message = notify.DeployFailed, r.Message, ""
-	case "removed":
-		if !preview && !strings.HasPrefix(string(r.Channel), "branch-") {
+	case site.OutcomeRemoved:
+		if kind != site.KindPullRequest && kind != site.KindBranch {
 			return
 		}
 		e.Kind, e.Message = notify.PreviewRemoved, r.Message

@@ -41,16 +41,17 @@ func (s *server) observeAdmin(r *http.Request, e accesslog.Entry) {
 func (s *server) recordAttempt(a journal.Snapshot) {
 	result := "failure"
 	switch {
-	case a.State == journal.Live && a.Reused:
+	case a.State == site.OutcomeLive && a.Reused:
 		result = "reused"
-	case a.State == journal.Live:
+	case a.State == site.OutcomeLive:
 		result = "success"
-	case a.State == journal.Superseded:
+	case a.State == site.OutcomeSuperseded:
 		result = "superseded"
 	}
-	m := metrics.Attempt{Site: string(a.Site), Result: result, Build: a.Timings.Build, BytesUploaded: a.BytesUploaded}
-	if a.State == journal.Live {
-		m.Publish = a.Timings.Upload + a.Timings.Publish
+	t := a.Timings()
+	m := metrics.Attempt{Site: string(a.Site), Result: result, Build: t.Build, BytesUploaded: a.BytesUploaded}
+	if a.State == site.OutcomeLive {
+		m.Publish = t.Upload + t.Publish
 	}
 	s.metrics.Deploy(m)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // scrape reads the admin listener's /metrics.
@@ -146,10 +147,10 @@ func TestDeployHistoryAndLog(t *testing.T) {
 		t.Fatalf("history has %d entries, want 2: %+v", len(list.Deploys), list)
 	}
 	failed, live := list.Deploys[0], list.Deploys[1]
-	if failed.State != api.Failed || failed.Commit.Subject != "Break the home page" || !strings.Contains(failed.Error, "layouts/page.html") {
+	if failed.State != site.OutcomeFailed || failed.Commit.Subject != "Break the home page" || !strings.Contains(failed.Error, "layouts/page.html") {
 		t.Errorf("newest entry = %+v, want the failed build with Hugo's error", failed)
 	}
-	if live.State != api.Live || live.URL == "" || live.Timings.Build <= 0 || live.Timings.Total < live.Timings.Build || live.Timings.Fetch <= 0 {
+	if live.State != site.OutcomeLive || live.URL == "" || live.Timings.Build <= 0 || live.Timings.Total < live.Timings.Build || live.Timings.Fetch <= 0 {
 		t.Errorf("live entry = %+v, want live with a permalink and timings", live)
 	}
 	var detail api.DeployDetail
@@ -207,7 +208,7 @@ func TestDeployHistoryAndLog(t *testing.T) {
 			t.Errorf("build log lacks %s:\n%s", want, log)
 		}
 	}
-	if end.State != api.Live {
+	if end.State != site.OutcomeLive {
 		t.Errorf("end event %+v, want live", end)
 	}
 
@@ -220,7 +221,7 @@ func TestDeployHistoryAndLog(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp2.Body)
 	resp2.Body.Close()
-	if resp2.Header.Get(api.LogState) != api.Failed || !strings.Contains(string(body), "Failed: ") {
+	if site.Outcome(resp2.Header.Get(api.LogState)) != site.OutcomeFailed || !strings.Contains(string(body), "Failed: ") {
 		t.Errorf("failed build log (%s):\n%s", resp2.Header.Get(api.LogState), body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // TestStatusCommand: `sitehost status` shows each channel's state with the
@@ -96,7 +97,7 @@ func TestClientCommandsAgainstServer(t *testing.T) {
 	}
 	out, _, err = cli("deploys", "--json", "blog")
 	var list api.DeployList
-	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Deploys) != 2 || list.Deploys[0].State != api.Failed {
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Deploys) != 2 || list.Deploys[0].State != site.OutcomeFailed {
 		t.Errorf("deploys --json: %v\n%s", err, out)
 	}
 	if _, _, err := cli("logs", "-f", "blog"); err == nil {

@@ -126,7 +126,7 @@ func (con console) progress(ctx context.Context, c *client, name string, w io.Wr
 // 3s`; "" when the server did not say.
 func (con console) progressLine(ctx context.Context, c *client, name string, start time.Time, tools map[site.DeployID]string) string {
 	var list api.DeployList
-	if _, err := c.get(ctx, sitePath(name, "deploys")+"?limit=1", &list); err == nil && len(list.Deploys) > 0 && list.Deploys[0].State == api.Building {
+	if _, err := c.get(ctx, sitePath(name, "deploys")+"?limit=1", &list); err == nil && len(list.Deploys) > 0 && list.Deploys[0].State == site.OutcomeBuilding {
 		d := list.Deploys[0]
 		tool, ok := tools[d.ID]
 		if !ok {

@@ -412,7 +412,7 @@ func TestGetDeploy(t *testing.T) {
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("body %q: %v", body, err)
 		}
-		if got.Files != 3 || got.Bytes != 42 || got.ID != "d-blog-1" || got.State != api.Live ||
+		if got.Files != 3 || got.Bytes != 42 || got.ID != "d-blog-1" || got.State != site.OutcomeLive ||
 			!slices.Equal(got.LiveOn, []site.Channel{site.Production}) || got.Channel != site.Production {
 			t.Errorf("got %+v; want the live deploy with 3 files", got)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -36,15 +37,15 @@ func historyFixture(t *testing.T) *fixture {
 	failed.Update(func(s *journal.Snapshot) { s.Deploy, s.Subject, s.Author = "d-blog-pr7", "Broken template", "Bob" })
 	failed.Logf("Building with Hugo")
 	failed.Logf("Failed: template error")
-	failed.Finish(journal.Failed, errors.New("layouts/index.html:3:1: template error"), true)
+	failed.Finish(site.OutcomeFailed, fault.Stalled(errors.New("layouts/index.html:3:1: template error")))
 
 	building := f.journal.Start("blog", site.Production, "4444444444444444444444444444444444444444")
 	building.Update(func(s *journal.Snapshot) {
 		s.Deploy, s.Subject, s.Author = "d-blog-2", "Spring cleaning", "Ada"
-		s.Timings.Fetch = 250 * time.Millisecond
+		s.Steps = []journal.Step{{Name: "fetch", Took: 250 * time.Millisecond}}
 	})
 	building.Logf("Deploying 4444444")
-	t.Cleanup(func() { building.Finish(journal.Live, nil, false) })
+	t.Cleanup(func() { building.Finish(site.OutcomeLive, nil) })
 	return f
 }
 
@@ -57,17 +58,19 @@ func TestDeployHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	type row struct {
-		id, state, channel, subject string
+		id               string
+		state            site.Outcome
+		channel, subject string
 	}
 	var got []row
 	for _, d := range list.Deploys {
 		got = append(got, row{string(d.ID), d.State, string(d.Channel), d.Commit.Subject})
 	}
 	want := []row{
-		{"d-blog-2", api.Building, "production", "Spring cleaning"},
-		{"d-blog-pr7", api.Failed, "pr-7", "Broken template"},
-		{"d-blog-1", api.Live, "production", "Add the spring post"},
-		{"d-blog-0", api.Ready, "production", "First post"},
+		{"d-blog-2", site.OutcomeBuilding, "production", "Spring cleaning"},
+		{"d-blog-pr7", site.OutcomeFailed, "pr-7", "Broken template"},
+		{"d-blog-1", site.OutcomeLive, "production", "Add the spring post"},
+		{"d-blog-0", site.OutcomeReady, "production", "First post"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("history\n got %v\nwant %v", got, want)
@@ -75,6 +78,12 @@ func TestDeployHistory(t *testing.T) {
 	byID := map[site.DeployID]api.Deploy{}
 	for _, d := range list.Deploys {
 		byID[d.ID] = d
+	}
+	if d := byID["d-blog-pr7"]; d.ErrorKind != fault.KindStalled {
+		t.Errorf("failed deploy error_kind = %q, want stalled", d.ErrorKind)
+	}
+	if d := byID["d-blog-2"]; !slices.Equal(d.Steps, []api.Step{{Name: "fetch", Took: 250}}) {
+		t.Errorf("building deploy steps = %v, want fetch 250 ms", d.Steps)
 	}
 	if d := byID["d-blog-pr7"]; d.Error != "layouts/index.html:3:1: template error" || d.URL != "" {
 		t.Errorf("failed attempt: error %q, permalink %q (want the error and no permalink)", d.Error, d.URL)
@@ -117,12 +126,12 @@ func TestDeployDetailOfAttempt(t *testing.T) {
 	if err := json.Unmarshal(body, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.State != api.Failed || d.Channel != "pr-7" || d.Commit.Author != "Bob" || d.Error == "" || d.Rules.Errors == nil {
+	if d.State != site.OutcomeFailed || d.Channel != "pr-7" || d.Commit.Author != "Bob" || d.Error == "" || d.Rules.Errors == nil {
 		t.Errorf("failed attempt detail = %+v", d)
 	}
 	resp, body = f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-pr7/log", "")
 	wantStatus(t, resp, body, http.StatusOK)
-	if got := resp.Header.Get(api.LogState); got != api.Failed || !strings.Contains(string(body), "Failed: template error") {
+	if got := site.Outcome(resp.Header.Get(api.LogState)); got != site.OutcomeFailed || !strings.Contains(string(body), "Failed: template error") {
 		t.Errorf("log of the failed attempt: state %q, body %q", got, body)
 	}
 }
@@ -214,7 +223,7 @@ func TestLogStream(t *testing.T) {
 			// The pointer flip, then the end of the attempt (as the loop does).
 			f.deploys.pointers["blog"][site.Production] = manifest.Pointer{Deploy: "d-blog-5", PublishedAt: syncedAt,
 				History: []site.DeployID{"d-blog-5", "d-blog-1"}, Since: []time.Time{syncedAt, syncedAt.Add(-time.Hour)}}
-			e.Finish(journal.Live, nil, false)
+			e.Finish(site.OutcomeLive, nil)
 		}
 	})
 	if got, want := text.String(), "Deploying 5555555\nStart building sites … half a line\nUploading\nLive on production\n"; got != want {
@@ -366,17 +375,17 @@ func TestRefusedDeployWithManifest(t *testing.T) {
 	e := f.journal.Start("blog", site.Production, "6666666666666666666666666666666666666666")
 	e.Update(func(s *journal.Snapshot) { s.Deploy = "d-blog-strict" })
 	e.Logf("Failed: rule errors (rules.strict is on)")
-	e.Finish(journal.Failed, errors.New("rule errors (rules.strict is on): 1 in deploy d-blog-strict"), true)
+	e.Finish(site.OutcomeFailed, fault.Stalled(errors.New("rule errors (rules.strict is on): 1 in deploy d-blog-strict")))
 
 	var d api.DeployDetail
 	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-strict", "")
 	wantStatus(t, resp, body, http.StatusOK)
 	json.Unmarshal(body, &d) //nolint:errcheck // checked by the fields
-	if d.State != api.Failed || d.Error == "" || d.URL != "" {
+	if d.State != site.OutcomeFailed || d.Error == "" || d.URL != "" {
 		t.Errorf("detail: state %q, error %q, permalink %q; want failed, the error, no permalink", d.State, d.Error, d.URL)
 	}
 	resp, body = f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys/d-blog-strict/log", "")
-	if got := resp.Header.Get(api.LogState); got != api.Failed {
+	if got := site.Outcome(resp.Header.Get(api.LogState)); got != site.OutcomeFailed {
 		t.Errorf("log state %q, want failed (%s)", got, body)
 	}
 	events := readEvents(t, streamReq(t, f, "/api/v1/sites/blog/deploys/d-blog-strict/log", "").Body, nil)

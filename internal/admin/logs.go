@@ -41,7 +41,7 @@ func (a *Handler) getLog(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set(api.LogState, d.State)
+	w.Header().Set(api.LogState, string(d.State))
 	w.Write(text) //nolint:errcheck // client gone
 }
 
@@ -162,7 +162,7 @@ func (s *sse) log(text []byte, off int) {
 	}
 }
 
-func (s *sse) end(state, errMsg string) {
+func (s *sse) end(state site.Outcome, errMsg string) {
 	s.event(api.EventEnd, "", api.LogEnd{State: state, Error: errMsg})
 }
 

@@ -290,12 +290,12 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 		named := map[site.DeployID]bool{}
 		for i, ev := range ptr.Events {
 			named[ev.Deploy] = true
-			it := &item{d: api.Deploy{ID: ev.Deploy, Site: name, Channel: c, State: api.Ready,
+			it := &item{d: api.Deploy{ID: ev.Deploy, Site: name, Channel: c, State: site.OutcomeReady,
 				Event: string(ev.Kind), Previous: ev.Previous, Reused: ev.Kind == manifest.Reused,
 				Commit:      api.Commit{SHA: ev.Commit, Subject: ev.Info.Subject, Author: ev.Info.Author, Time: ev.Info.Time},
 				PublishedAt: ev.At}}
 			if i == 0 && current {
-				it.d.State, it.d.LiveOn = api.Live, live[ev.Deploy]
+				it.d.State, it.d.LiveOn = site.OutcomeLive, live[ev.Deploy]
 			}
 			k := eventKey{c, ev.Deploy, ev.Commit}
 			events[k] = append(events[k], it)
@@ -318,7 +318,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 			}
 			it, ok := legacy[id]
 			if !ok {
-				it = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: api.Ready}}
+				it = &item{d: api.Deploy{ID: id, Site: name, Channel: c, State: site.OutcomeReady}}
 				legacy[id] = it
 				items = append(items, it)
 			}
@@ -333,7 +333,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 		if e.Deploy == "" || channel != "" && e.Channel != channel {
 			continue // an attempt that failed before its deploy had an ID: the status tells
 		}
-		if e.State == journal.Live {
+		if e.State == site.OutcomeLive {
 			k := eventKey{e.Channel, e.Deploy, e.Commit}
 			if its := events[k]; len(its) > 0 {
 				events[k] = its[1:]
@@ -356,8 +356,8 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 		m.fromAttempt(&it.d, e)
 	}
 	for _, it := range legacy {
-		if it.live && it.d.State != api.Building {
-			it.d.State, it.d.LiveOn = api.Live, live[it.d.ID]
+		if it.live && it.d.State != site.OutcomeBuilding {
+			it.d.State, it.d.LiveOn = site.OutcomeLive, live[it.d.ID]
 		}
 	}
 	slices.SortFunc(items, func(a, b *item) int {
@@ -374,7 +374,7 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 	}
 	out := make([]api.Deploy, 0, len(items))
 	for _, it := range items {
-		if it.d.State != api.Failed && it.d.State != api.Building && it.d.State != api.Superseded || it.d.Commit.Subject == "" {
+		if it.d.State != site.OutcomeFailed && it.d.State != site.OutcomeBuilding && it.d.State != site.OutcomeSuperseded || it.d.Commit.Subject == "" {
 			if sum, err := m.summary(ctx, name, it.d.ID); err == nil {
 				// A reuse built nothing: the build's timings are another event's.
 				m.fromSummary(&it.d, sum, !it.journal && it.d.Event != string(manifest.Reused))
@@ -389,31 +389,31 @@ func (m *model) Deploys(ctx context.Context, name site.Name, channel site.Channe
 }
 
 // attemptState maps an attempt's state to a deploy state.
-func attemptState(e journal.Snapshot) string {
+func attemptState(e journal.Snapshot) site.Outcome {
 	switch e.State {
-	case journal.Building:
-		return api.Building
-	case journal.Failed:
-		return api.Failed
-	case journal.Superseded:
-		return api.Superseded
+	case site.OutcomeBuilding:
+		return site.OutcomeBuilding
+	case site.OutcomeFailed:
+		return site.OutcomeFailed
+	case site.OutcomeSuperseded:
+		return site.OutcomeSuperseded
 	}
-	return api.Ready // live once; the pointers say whether it still is
+	return site.OutcomeReady // live once; the pointers say whether it still is
 }
 
 // fromAttempt fills d from an attempt of this server: the newest word on
 // the deploy's state, and the only record of its queue and publish times.
 func (m *model) fromAttempt(d *api.Deploy, e journal.Snapshot) {
-	if e.State == journal.Building || d.State != api.Ready {
+	if e.State == site.OutcomeBuilding || d.State != site.OutcomeReady {
 		d.State = attemptState(e)
 	}
-	if e.State == journal.Failed || e.State == journal.Superseded {
-		d.Error = e.Error
+	if e.State == site.OutcomeFailed || e.State == site.OutcomeSuperseded {
+		d.Error, d.ErrorKind = e.Error, e.Kind
 	}
 	d.Channel, d.Reused = e.Channel, e.Reused
 	d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
 	m.fromAttemptTimings(d, e)
-	if e.State == journal.Live && e.Finished.After(d.PublishedAt) {
+	if e.State == site.OutcomeLive && e.Finished.After(d.PublishedAt) {
 		d.PublishedAt = e.Finished
 	}
 }
@@ -428,9 +428,14 @@ func (m *model) fromAttemptTimings(d *api.Deploy, e journal.Snapshot) {
 	if d.Commit.SHA == e.Commit && d.Commit.Subject == "" {
 		d.Commit = api.Commit{SHA: e.Commit, Subject: e.Subject, Author: e.Author, Time: e.CommitTime}
 	}
+	t := e.Timings()
 	d.Timings = api.Timings{
-		Queue: ms(e.Timings.Queue), Fetch: ms(e.Timings.Fetch), Build: ms(e.Timings.Build),
-		Upload: ms(e.Timings.Upload), Publish: ms(e.Timings.Publish), Total: ms(e.Total(m.now())),
+		Queue: ms(t.Queue), Fetch: ms(t.Fetch), Build: ms(t.Build),
+		Upload: ms(t.Upload), Publish: ms(t.Publish), Total: ms(e.Total(m.now())),
+	}
+	d.Steps = make([]api.Step, 0, len(e.Steps))
+	for _, s := range e.Steps {
+		d.Steps = append(d.Steps, api.Step{Name: s.Name, Took: ms(s.Took)})
 	}
 }
 
@@ -454,7 +459,7 @@ func (m *model) fromSummary(d *api.Deploy, sum summary, timings bool) {
 
 func (m *model) links(d *api.Deploy) {
 	d.LogURL = fmt.Sprintf("%s/sites/%s/deploys/%s/log", api.Prefix, d.Site, d.ID)
-	if m.opts.Permalink != nil && (d.State == api.Live || d.State == api.Ready) {
+	if m.opts.Permalink != nil && (d.State == site.OutcomeLive || d.State == site.OutcomeReady) {
 		d.URL = m.opts.Permalink(d.Site, d.ID)
 	}
 }
@@ -507,7 +512,7 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	if err != nil {
 		return api.DeployDetail{}, fmt.Errorf("reading the channels of %s: %w", name, err)
 	}
-	out := api.DeployDetail{Deploy: api.Deploy{ID: id, Site: name, State: api.Ready}, Rules: api.Rules{Errors: []api.RuleError{}}}
+	out := api.DeployDetail{Deploy: api.Deploy{ID: id, Site: name, State: site.OutcomeReady}, Rules: api.Rules{Errors: []api.RuleError{}}}
 	// Where it is or was live: its channel and when it last went live.
 	for _, c := range sortedChannels(ptrs) {
 		ptr := ptrs[c]
@@ -546,8 +551,8 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 		}
 		m.fromAttempt(&out.Deploy, snap)
 	}
-	if on := liveOn(ptrs)[id]; len(on) > 0 && out.State != api.Building {
-		out.State, out.LiveOn = api.Live, on
+	if on := liveOn(ptrs)[id]; len(on) > 0 && out.State != site.OutcomeBuilding {
+		out.State, out.LiveOn = site.OutcomeLive, on
 	}
 	m.links(&out.Deploy)
 	return out, nil

@@ -59,7 +59,7 @@ func TestHistoryStoryAcrossRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			cause.Kind = manifest.Built
-			e.Update(func(s *journal.Snapshot) { s.Timings.Build = 1500 * time.Millisecond })
+			e.Step(journal.StepBuild, 1500*time.Millisecond)
 			m, _, err = pub.Upload(t.Context(), publish.Deploy{Site: "blog", Commit: commit, BuildKey: key, Dir: dir, Info: info,
 				Build: manifest.BuildSummary{Tool: "none", Duration: 1500 * time.Millisecond}})
 			if err != nil {
@@ -71,7 +71,7 @@ func TestHistoryStoryAcrossRestart(t *testing.T) {
 		if _, err := pub.Activate(t.Context(), "blog", site.Production, m, cause); err != nil {
 			t.Fatal(err)
 		}
-		e.Finish(journal.Live, nil, false)
+		e.Finish(site.OutcomeLive, nil)
 		return m
 	}
 	mA := deploy(commitA, "Add the example site", "a")
@@ -81,16 +81,17 @@ func TestHistoryStoryAcrossRestart(t *testing.T) {
 	}
 
 	type row struct {
-		event, state  string
+		event         string
+		state         site.Outcome
 		commit        site.Commit
 		subject       string
 		deploy, prev  site.DeployID
 		reused, timed bool
 	}
 	want := []row{
-		{"reused", api.Live, commitB, `Revert "Change the title"`, mA.ID, mC.ID, true, false},
-		{"built", api.Ready, commitC, "Change the title", mC.ID, mA.ID, false, true},
-		{"built", api.Ready, commitA, "Add the example site", mA.ID, "", false, true},
+		{"reused", site.OutcomeLive, commitB, `Revert "Change the title"`, mA.ID, mC.ID, true, false},
+		{"built", site.OutcomeReady, commitC, "Change the title", mC.ID, mA.ID, false, true},
+		{"built", site.OutcomeReady, commitA, "Add the example site", mA.ID, "", false, true},
 	}
 	for _, tc := range []struct {
 		name    string
@@ -193,14 +194,15 @@ func TestHistoryEventsAndAttempts(t *testing.T) {
 		Events: []manifest.Event{{Kind: manifest.Built, Commit: commit1, Deploy: "d-blog-1", Previous: "d-blog-0", At: syncedAt,
 			Info: manifest.CommitInfo{Subject: "Add the spring post"}}}}
 	made := f.journal.Start("blog", site.Production, commit1)
-	made.Update(func(s *journal.Snapshot) { s.Deploy, s.Timings.Publish = "d-blog-1", 7*time.Millisecond })
-	made.Finish(journal.Live, nil, false)
+	made.Update(func(s *journal.Snapshot) { s.Deploy = "d-blog-1" })
+	made.Step(journal.StepPublish, 7*time.Millisecond)
+	made.Finish(site.OutcomeLive, nil)
 	failed := f.journal.Start("blog", "pr-7", "3333333333333333333333333333333333333333")
 	failed.Update(func(s *journal.Snapshot) { s.Deploy, s.Subject = "d-blog-pr7", "Broken template" })
-	failed.Finish(journal.Failed, errors.New("template error"), true)
+	failed.Finish(site.OutcomeFailed, errors.New("template error"))
 	building := f.journal.Start("blog", site.Production, "4444444444444444444444444444444444444444")
 	building.Update(func(s *journal.Snapshot) { s.Deploy, s.Subject = "d-blog-2", "Spring cleaning" })
-	t.Cleanup(func() { building.Finish(journal.Live, nil, false) })
+	t.Cleanup(func() { building.Finish(site.OutcomeLive, nil) })
 
 	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys", "")
 	wantStatus(t, resp, body, http.StatusOK)
@@ -210,7 +212,8 @@ func TestHistoryEventsAndAttempts(t *testing.T) {
 	}
 	type row struct {
 		id            site.DeployID
-		event, state  string
+		event         string
+		state         site.Outcome
 		publishMillis int64
 	}
 	var got []row
@@ -218,10 +221,10 @@ func TestHistoryEventsAndAttempts(t *testing.T) {
 		got = append(got, row{d.ID, d.Event, d.State, d.Timings.Publish})
 	}
 	want := []row{
-		{"d-blog-2", "", api.Building, 0},
-		{"d-blog-pr7", "", api.Failed, 0},
-		{"d-blog-1", "built", api.Live, 7},
-		{"d-blog-0", "", api.Ready, 0},
+		{"d-blog-2", "", site.OutcomeBuilding, 0},
+		{"d-blog-pr7", "", site.OutcomeFailed, 0},
+		{"d-blog-1", "built", site.OutcomeLive, 7},
+		{"d-blog-0", "", site.OutcomeReady, 0},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("history\n got %v\nwant %v", got, want)
@@ -233,15 +236,16 @@ func TestHistoryEventsAndAttempts(t *testing.T) {
 func TestHistoryBeforeEventsWithAttempt(t *testing.T) {
 	f := newFixture(t)
 	made := f.journal.Start("blog", site.Production, "1111111111111111111111111111111111111111")
-	made.Update(func(s *journal.Snapshot) { s.Deploy, s.Timings.Publish = "d-blog-1", 7*time.Millisecond })
-	made.Finish(journal.Live, nil, false)
+	made.Update(func(s *journal.Snapshot) { s.Deploy = "d-blog-1" })
+	made.Step(journal.StepPublish, 7*time.Millisecond)
+	made.Finish(site.OutcomeLive, nil)
 	resp, body := f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys", "")
 	wantStatus(t, resp, body, http.StatusOK)
 	var list api.DeployList
 	if err := json.Unmarshal(body, &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Deploys) != 1 || list.Deploys[0].State != api.Live || list.Deploys[0].Timings.Publish != 7 || list.Deploys[0].Event != "" {
+	if len(list.Deploys) != 1 || list.Deploys[0].State != site.OutcomeLive || list.Deploys[0].Timings.Publish != 7 || list.Deploys[0].Event != "" {
 		t.Errorf("history = %+v; want d-blog-1 live with this server's timings", list.Deploys)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -114,15 +115,6 @@ type Commit struct {
 	Time    time.Time   `json:"time,omitzero"`
 }
 
-// Deploy states.
-const (
-	Building   = "building"   // fetching, building or uploading now
-	Live       = "live"       // live on at least one channel (LiveOn)
-	Ready      = "ready"      // built, not live (replaced, or never published)
-	Failed     = "failed"     // the attempt failed; Error says why
-	Superseded = "superseded" // a newer commit arrived before it went live
-)
-
 // DeployList is GET /api/v1/sites/{site}/deploys[?channel=C&limit=N]:
 // newest first. Entries come from the store — every publish event a
 // channel's pointer records (a deploy made live again by a revert is an
@@ -140,7 +132,10 @@ type Deploy struct {
 	ID      site.DeployID `json:"id"`
 	Site    site.Name     `json:"site"`
 	Channel site.Channel  `json:"channel"` // the channel it was built for
-	State   string        `json:"state"`   // Building, Live, Ready, Failed, Superseded
+	// State is site.OutcomeBuilding, OutcomeLive (on at least one
+	// channel: LiveOn), OutcomeReady, OutcomeFailed (Error says why) or
+	// OutcomeSuperseded.
+	State site.Outcome `json:"state"`
 	// LiveOn lists the channels serving it now.
 	LiveOn []site.Channel `json:"live_on,omitempty"`
 	Commit Commit         `json:"commit"`
@@ -161,7 +156,15 @@ type Deploy struct {
 	Event    string        `json:"event,omitempty"`
 	Previous site.DeployID `json:"previous,omitempty"`
 	Timings  Timings       `json:"timings"`
-	Error    string        `json:"error,omitempty"`
+	// Steps are the steps of this server's attempt, in order, as its
+	// build log names them (fetch, sources, key, build, upload, rules,
+	// publish, report); a failed attempt's last step is the one that
+	// failed. Empty for a deploy known only from the store.
+	Steps []Step `json:"steps,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ErrorKind says what a failure asks for: "stalled" waits for a new
+	// commit (the site's to fix), "transient" is retried.
+	ErrorKind fault.Kind `json:"error_kind,omitempty"`
 	// URL is the permalink (<id>--<site>.<preview_domain>); empty until
 	// the deploy exists.
 	URL string `json:"url,omitempty"`
@@ -179,6 +182,12 @@ type Timings struct {
 	Upload  int64 `json:"upload_ms"`  // hashing, compressing, writing blobs and manifest
 	Publish int64 `json:"publish_ms"` // the pointer flip
 	Total   int64 `json:"total_ms"`
+}
+
+// Step is one step of a deploy attempt.
+type Step struct {
+	Name string `json:"name"`
+	Took int64  `json:"took_ms"`
 }
 
 // DeployDetail is GET /api/v1/sites/{site}/deploys/{id}.
@@ -246,8 +255,8 @@ type LogChunk struct {
 
 // LogEnd is the data of the "end" event.
 type LogEnd struct {
-	State string `json:"state"`
-	Error string `json:"error,omitempty"`
+	State site.Outcome `json:"state"`
+	Error string       `json:"error,omitempty"`
 }
 
 // SyncAccepted is POST /api/v1/sites/{site}/sync without wait (202).

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sitehost/sitehost/internal/fault"
 )
 
 // HugoVersion is the Hugo compiled into sitehost. It is part of every build
@@ -147,6 +149,9 @@ func (e *UserError) Error() string {
 	}
 	return msg
 }
+
+// FaultKind makes a user error stalled: wait for a new commit.
+func (e *UserError) FaultKind() fault.Kind { return fault.KindStalled }
 
 // IsUserError reports whether err is the site's fault (not worth a retry).
 func IsUserError(err error) bool {

@@ -45,8 +45,8 @@ func fakeLogStream(h *Handler, src *fakeSource) http.HandlerFunc {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
-		if !strings.Contains(r.Header.Get("Accept"), api.MediaSSE) || state != api.Building {
-			w.Header().Set(api.LogState, state)
+		if !strings.Contains(r.Header.Get("Accept"), api.MediaSSE) || state != site.OutcomeBuilding {
+			w.Header().Set(api.LogState, string(state))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = w.Write(text)
 			return
@@ -80,7 +80,7 @@ func fakeLogStream(h *Handler, src *fakeSource) http.HandlerFunc {
 			send(api.EventLog, api.LogChunk{Text: line})
 		}
 		src.finish(id, full)
-		send(api.EventEnd, api.LogEnd{State: api.Live})
+		send(api.EventEnd, api.LogEnd{State: site.OutcomeLive})
 	}
 }
 

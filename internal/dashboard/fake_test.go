@@ -89,33 +89,33 @@ func newFakeSource() *fakeSource {
 		},
 	}
 
-	deploy := func(s site.Name, id site.DeployID, ch site.Channel, state string, c api.Commit, ago time.Duration, total int64) api.DeployDetail {
+	deploy := func(s site.Name, id site.DeployID, ch site.Channel, state site.Outcome, c api.Commit, ago time.Duration, total int64) api.DeployDetail {
 		d := api.DeployDetail{Deploy: api.Deploy{
 			ID: id, Site: s, Channel: ch, State: state, Commit: c, Created: now.Add(-ago),
 			Timings: api.Timings{Queue: 12, Fetch: 340, Build: total - 600, Upload: 230, Publish: 18, Total: total},
 			LogURL:  fmt.Sprintf("/api/v1/sites/%s/deploys/%s/log", s, id),
 		}}
-		if state == api.Live || state == api.Ready {
+		if state == site.OutcomeLive || state == site.OutcomeReady {
 			d.URL = fmt.Sprintf("https://%s--%s.preview.example.net/", id, s)
 			d.PublishedAt = d.Created.Add(time.Duration(total) * time.Millisecond)
 			d.Files, d.Bytes = 61, 2_345_678
 			d.Build = api.Build{Tool: "hugo", Hugo: "0.165.0+extended", BaseURL: "https://blog.example.org/", MaxRSS: 187_000_000}
 			d.Rules = api.Rules{Redirects: 4, Headers: 2}
 		}
-		if state == api.Live {
+		if state == site.OutcomeLive {
 			d.LiveOn = []site.Channel{ch}
 		}
 		return d
 	}
-	live := deploy("blog", liveID, site.Production, api.Live, blogLive, 3*time.Minute, 1234)
+	live := deploy("blog", liveID, site.Production, site.OutcomeLive, blogLive, 3*time.Minute, 1234)
 	live.Tree = "7d3f2a0c9b8e1d4f6a5c3b2e1f0d9c8b7a6e5d4c"
 	live.Rules.Errors = []api.RuleError{{Source: "_redirects", Line: 3, Message: "unknown status 309"}}
 	live.Event, live.Reused, live.Previous = "reused", true, readyID // a revert
-	failed := deploy("blog", failedID, "pr-7", api.Failed, commit(prSHA, "Try a darker header (wip)", "Sam Reyes", 3*time.Hour), 3*time.Hour, 2100)
+	failed := deploy("blog", failedID, "pr-7", site.OutcomeFailed, commit(prSHA, "Try a darker header (wip)", "Sam Reyes", 3*time.Hour), 3*time.Hour, 2100)
 	failed.Error = "building site: hugo: exit status 1: ERROR failed to load config"
-	building := deploy("blog", buildingID, "branch-staging", api.Building, commit(stagingSHA, "Staging: new layout", "Ana Lima", time.Minute), 30*time.Second, 0)
+	building := deploy("blog", buildingID, "branch-staging", site.OutcomeBuilding, commit(stagingSHA, "Staging: new layout", "Ana Lima", time.Minute), 30*time.Second, 0)
 	building.Timings = api.Timings{Queue: 8, Fetch: 410}
-	docsFail := deploy("docs", docsFailID, site.Production, api.Failed, docsBad, 10*time.Minute, 3400)
+	docsFail := deploy("docs", docsFailID, site.Production, site.OutcomeFailed, docsBad, 10*time.Minute, 3400)
 	docsFail.Error = hugoError
 
 	return &fakeSource{
@@ -123,11 +123,11 @@ func newFakeSource() *fakeSource {
 		deploys: map[site.Name][]api.DeployDetail{
 			"blog": {
 				building, live,
-				deploy("blog", prID, "pr-7", api.Live, prLive, 2*time.Hour, 1610),
+				deploy("blog", prID, "pr-7", site.OutcomeLive, prLive, 2*time.Hour, 1610),
 				failed,
-				deploy("blog", readyID, site.Production, api.Ready, commit(blogOldSHA, "Fix typo in about page", "Ana Lima", 26*time.Hour), 26*time.Hour, 980),
+				deploy("blog", readyID, site.Production, site.OutcomeReady, commit(blogOldSHA, "Fix typo in about page", "Ana Lima", 26*time.Hour), 26*time.Hour, 980),
 			},
-			"docs": {docsFail, deploy("docs", docsLiveID, site.Production, api.Live, docsLive, 26*time.Hour, 5400)},
+			"docs": {docsFail, deploy("docs", docsLiveID, site.Production, site.OutcomeLive, docsLive, 26*time.Hour, 5400)},
 		},
 		logs: map[site.DeployID]string{
 			liveID:     liveLog,
@@ -196,7 +196,7 @@ func (f *fakeSource) Log(ctx context.Context, name site.Name, id site.DeployID) 
 
 // logAndState is the log with the deploy's state, as the admin API's log
 // endpoint answers it (the fake log stream needs both).
-func (f *fakeSource) logAndState(ctx context.Context, name site.Name, id site.DeployID) ([]byte, string, error) {
+func (f *fakeSource) logAndState(ctx context.Context, name site.Name, id site.DeployID) ([]byte, site.Outcome, error) {
 	d, err := f.Deploy(ctx, name, id)
 	if err != nil {
 		return nil, "", err
@@ -239,7 +239,7 @@ func (f *fakeSource) finish(id site.DeployID, log string) {
 		for name, ds := range f.deploys {
 			for i := range ds {
 				if ds[i].ID == id {
-					f.deploys[name][i].State = api.Live
+					f.deploys[name][i].State = site.OutcomeLive
 					f.deploys[name][i].Timings.Total = 2345
 				}
 			}

@@ -139,7 +139,7 @@ func (h *Handler) deployPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return sourceError(err, "deploy "+string(id)+" of site "+string(name))
 	}
-	v := deployPageView{Site: name, D: d, Building: d.State == api.Building}
+	v := deployPageView{Site: name, D: d, Building: d.State == site.OutcomeBuilding}
 	// The detail is worth showing without its log, so a log that cannot be
 	// read is a note on the page rather than an error page.
 	text, err := h.src.Log(r.Context(), name, id)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -229,7 +228,7 @@ func TestFormats(t *testing.T) {
 		}
 	}
 	for state, want := range map[any]string{site.Synced: "state-synced", site.OutOfSync: "state-outofsync",
-		api.Building: "state-building", `x" onclick="y`: "state-xonclicky", "": "state-unknown"} {
+		site.OutcomeBuilding: "state-building", `x" onclick="y`: "state-xonclicky", "": "state-unknown"} {
 		if got := stateClass(state); got != want {
 			t.Errorf("stateClass(%q) = %q, want %q", state, got, want)
 		}

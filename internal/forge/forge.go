@@ -28,6 +28,21 @@ const (
 
 func (s State) valid() bool { return s == Pending || s == Success || s == Failure }
 
+// StateOf is the commit status a deploy outcome is reported as; ok is
+// false for outcomes a commit status does not tell (a channel removed, a
+// build a newer commit replaced).
+func StateOf(o site.Outcome) (s State, ok bool) {
+	switch o {
+	case site.OutcomeBuilding:
+		return Pending, true
+	case site.OutcomeLive:
+		return Success, true
+	case site.OutcomeFailed:
+		return Failure, true
+	}
+	return "", false
+}
+
 // Status is one commit status report.
 type Status struct {
 	Commit      site.Commit

@@ -77,7 +77,7 @@ func NewReporter(logger *slog.Logger, opts ReporterOptions) *Reporter {
 		opts.QueueSize = 1000
 	}
 	return &Reporter{
-		log:      logger.With("component", "forge"),
+		log:      logger, // the caller names the component: one per line
 		attempts: opts.Attempts,
 		backoff:  opts.Backoff,
 		queue:    make(chan job, opts.QueueSize),

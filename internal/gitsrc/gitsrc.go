@@ -23,14 +23,17 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/redact"
 )
 
-// Sentinel errors callers branch on.
+// Sentinel errors callers branch on. Each is the site's to fix (a ref or
+// path the config names that is not there, a tree over the limits), so
+// each is marked stalled: a deploy waits for a new commit, not a retry.
 var (
-	ErrRefNotFound  = errors.New("gitsrc: ref not found")
-	ErrPathNotFound = errors.New("gitsrc: path not found")
-	ErrTooLarge     = errors.New("gitsrc: tree too large")
+	ErrRefNotFound  = fault.Stalled(errors.New("gitsrc: ref not found"))
+	ErrPathNotFound = fault.Stalled(errors.New("gitsrc: path not found"))
+	ErrTooLarge     = fault.Stalled(errors.New("gitsrc: tree too large"))
 )
 
 const remoteName = "origin"
@@ -49,7 +52,9 @@ type Options struct {
 	// Credentials, if not zero, are turned into Auth for URL by Open
 	// (see Credentials.AuthMethod); setting both is an error.
 	Credentials Credentials
-	// Logger must not be nil.
+	// Logger must not be nil. The repository adds no "component" of its
+	// own: its lines are the caller's (reconcile, config-repo), and a
+	// second component key would make them name two.
 	Logger *slog.Logger
 	// Limits bound Export; zero fields take the defaults.
 	Limits ExportLimits
@@ -113,7 +118,7 @@ func Open(opts Options) (*Repo, error) {
 		dir:    opts.Dir,
 		url:    opts.URL,
 		auth:   opts.Auth,
-		log:    opts.Logger.With("component", "gitsrc"),
+		log:    opts.Logger,
 		limits: opts.Limits.withDefaults(),
 	}, nil
 }

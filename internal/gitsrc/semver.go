@@ -9,12 +9,14 @@ import (
 	"strings"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/sitehost/sitehost/internal/fault"
 )
 
 // ErrInvalidRange is wrapped by errors for a ref that looks like a semver
 // range (see IsRange) but does not parse. It is a configuration mistake,
 // not a missing ref.
-var ErrInvalidRange = errors.New("gitsrc: invalid semver range")
+var ErrInvalidRange = fault.Stalled(errors.New("gitsrc: invalid semver range"))
 
 // rangeChars mark a ref as a semver range. None of them can appear in a
 // git ref name except '=', and a branch name with '=' or a space in a

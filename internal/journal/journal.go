@@ -1,5 +1,5 @@
 // Package journal records this server's recent deploy attempts as they
-// run: their phases, timings, outcome, and a build log that can be read
+// run: their named steps and how long each took, outcome, and a build log that can be read
 // while it grows. The bucket keeps finished deploys; the journal is what
 // only the building server knows: builds under way and failures.
 package journal
@@ -10,15 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/site"
-)
-
-// States of an attempt.
-const (
-	Building   = "building"
-	Live       = "live"
-	Failed     = "failed"
-	Superseded = "superseded"
 )
 
 // Options configure a Journal.
@@ -62,7 +55,7 @@ func (j *Journal) Start(s site.Name, c site.Channel, commit site.Commit) *Entry 
 	defer j.mu.Unlock()
 	j.seq++
 	e := &Entry{j: j, changed: make(chan struct{}), snap: Snapshot{
-		Seq: j.seq, Site: s, Channel: c, Commit: commit, State: Building, Started: j.opts.Now(),
+		Seq: j.seq, Site: s, Channel: c, Commit: commit, State: site.OutcomeBuilding, Started: j.opts.Now(),
 	}}
 	list := append(j.sites[s], e)
 	if len(list) > j.opts.Keep {
@@ -123,23 +116,72 @@ type Snapshot struct {
 	CommitTime time.Time
 	// Deploy is the deploy's ID once the build key is known.
 	Deploy site.DeployID
-	State  string
+	// State is OutcomeBuilding until the attempt ends OutcomeLive,
+	// OutcomeFailed or OutcomeSuperseded.
+	State  site.Outcome
 	Reused bool
 	Error  string
-	// User: the failure is the site's to fix (not retried until a new commit).
-	User     bool
+	// Kind says what a failure asks for: fault.KindStalled is the site's
+	// to fix (not retried until a new commit), fault.KindTransient is
+	// retried; "" until the attempt fails.
+	Kind     fault.Kind
 	Started  time.Time
 	Finished time.Time
-	Timings  Timings
+	// Steps are the steps run so far, in order, each with how long it
+	// took; a failed attempt's last step is the one that failed.
+	Steps []Step
+	// Queue is the part of the build step spent waiting for a build slot.
+	Queue time.Duration
 	// Files and BytesUploaded describe the upload, when there was one.
 	Files         int
 	BytesUploaded int64
 	LogBytes      int
 }
 
-// Timings are an attempt's phases; zero when not run.
+// Step is one named step of an attempt (see reconcile's deploy steps).
+type Step struct {
+	Name string
+	Took time.Duration
+}
+
+// The names of a deploy's steps, in the order they run (reconcile's
+// step lists); Timings are made of them.
+const (
+	StepFetch   = "fetch"   // git fetch and the commit's details
+	StepSources = "sources" // the site's tree and netlify.toml
+	StepKey     = "key"     // the build key, so the deploy ID
+	StepBuild   = "build"   // reuse an identical deploy, or export and build
+	StepUpload  = "upload"  // write the built deploy to the store
+	StepRules   = "rules"   // check the deploy's rules
+	StepPublish = "publish" // flip the channel's pointer
+	StepReport  = "report"  // status, write-back, forge and notifications
+)
+
+// Took is how long step name took, zero when it did not run.
+func (s Snapshot) Took(name string) time.Duration {
+	var d time.Duration
+	for _, st := range s.Steps {
+		if st.Name == name {
+			d += st.Took
+		}
+	}
+	return d
+}
+
+// Timings are the phases people have always been shown; zero when not
+// run.
 type Timings struct {
 	Queue, Fetch, Build, Upload, Publish time.Duration
+}
+
+// Timings sums the steps into phases: Build is the build step without
+// its wait for a slot, zero for a reused deploy (nothing was built).
+func (s Snapshot) Timings() Timings {
+	t := Timings{Queue: s.Queue, Fetch: s.Took(StepFetch), Upload: s.Took(StepUpload), Publish: s.Took(StepPublish)}
+	if !s.Reused {
+		t.Build = max(0, s.Took(StepBuild)-s.Queue)
+	}
+	return t
 }
 
 // Total is the attempt's wall time so far, or in all when it ended.
@@ -187,6 +229,11 @@ func (e *Entry) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Step records that step name ran, taking took.
+func (e *Entry) Step(name string, took time.Duration) {
+	e.Update(func(s *Snapshot) { s.Steps = append(s.Steps, Step{Name: name, Took: took}) })
+}
+
 // Logf appends one line to the log.
 func (e *Entry) Logf(format string, args ...any) {
 	line := fmt.Sprintf(format, args...)
@@ -196,23 +243,24 @@ func (e *Entry) Logf(format string, args ...any) {
 	e.Write([]byte(line)) //nolint:errcheck // never fails
 }
 
-// Finish ends the attempt in state with err (nil for success). Only the
-// first call counts.
-func (e *Entry) Finish(state string, err error, user bool) {
+// Finish ends the attempt in state with err (nil for success), whose
+// fault.Kind it records. Only the first call counts.
+func (e *Entry) Finish(state site.Outcome, err error) {
 	e.mu.Lock()
 	if !e.snap.Finished.IsZero() {
 		e.mu.Unlock()
 		return
 	}
-	e.snap.State, e.snap.Finished, e.snap.User = state, e.j.opts.Now(), user
+	e.snap.State, e.snap.Finished = state, e.j.opts.Now()
 	if err != nil {
-		e.snap.Error = err.Error()
+		e.snap.Error, e.snap.Kind = err.Error(), fault.KindOf(err)
 	}
 	if e.dropped > 0 {
 		e.log = fmt.Appendf(e.log, "… log truncated: %d more bytes\n", e.dropped)
 		e.dropped = 0
 	}
 	snap := e.snap
+	snap.Steps = slices.Clone(snap.Steps)
 	snap.LogBytes = len(e.log)
 	e.notify()
 	e.mu.Unlock()
@@ -233,6 +281,7 @@ func (e *Entry) Snapshot() Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.snap
+	s.Steps = slices.Clone(s.Steps)
 	s.LogBytes = len(e.log)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -29,18 +30,40 @@ func TestEntryLifecycle(t *testing.T) {
 		t.Errorf("Read while running = %q, %d, %v; want only whole lines", text, next, done)
 	}
 	e.Write([]byte("ne\n"))
-	e.Finish(Failed, errors.New("template error"), true)
-	e.Finish(Live, nil, false) // only the first counts
+	e.Finish(site.OutcomeFailed, fault.Stalled(errors.New("template error")))
+	e.Finish(site.OutcomeLive, nil) // only the first counts
 	text, _, done, _ = e.Read(next)
 	if string(text) != "half a line\n" || !done {
 		t.Errorf("Read after finish = %q, %v", text, done)
 	}
 	s := e.Snapshot()
-	if s.State != Failed || s.Error != "template error" || !s.User || s.Finished.IsZero() {
+	if s.State != site.OutcomeFailed || s.Error != "template error" || s.Kind != fault.KindStalled || s.Finished.IsZero() {
 		t.Errorf("snapshot = %+v", s)
 	}
-	if len(finished) != 1 || finished[0].State != Failed {
+	if len(finished) != 1 || finished[0].State != site.OutcomeFailed {
 		t.Errorf("OnFinish saw %+v, want the one failure", finished)
+	}
+}
+
+func TestStepsAndTimings(t *testing.T) {
+	j := New(Options{})
+	e := j.Start("blog", site.Production, "abc")
+	for _, st := range []Step{{"fetch", 10}, {"sources", 1}, {"key", 1}, {"build", 500}, {"upload", 40}, {"rules", 1}, {"publish", 3}, {"report", 1}} {
+		e.Step(st.Name, st.Took)
+	}
+	e.Update(func(s *Snapshot) { s.Queue = 100 })
+	before := e.Snapshot()
+	e.Step("extra", 1) // a snapshot taken before does not change
+	if len(before.Steps) != 8 || before.Steps[3] != (Step{"build", 500}) {
+		t.Errorf("steps = %v", before.Steps)
+	}
+	want := Timings{Queue: 100, Fetch: 10, Build: 400, Upload: 40, Publish: 3}
+	if got := before.Timings(); got != want {
+		t.Errorf("timings = %+v, want %+v", got, want)
+	}
+	before.Reused = true
+	if got := before.Timings(); got.Build != 0 {
+		t.Errorf("a reused deploy's build time = %v, want 0", got.Build)
 	}
 }
 
@@ -65,7 +88,7 @@ func TestKeepAndCap(t *testing.T) {
 	running := j.Start("blog", site.Production, "c0") // never finishes: must stay
 	for i := 1; i <= 5; i++ {
 		e := j.Start("blog", site.Production, site.Commit(fmt.Sprint("c", i)))
-		e.Finish(Live, nil, false)
+		e.Finish(site.OutcomeLive, nil)
 	}
 	got := j.Entries("blog")
 	var commits []string
@@ -76,7 +99,7 @@ func TestKeepAndCap(t *testing.T) {
 		t.Errorf("kept %v, want the newest two finished and the running one, newest first", commits)
 	}
 	running.Logf("0123456789abcdef0123456789")
-	running.Finish(Live, nil, false)
+	running.Finish(site.OutcomeLive, nil)
 	if log := string(running.Log()); !strings.HasPrefix(log, "0123456789abcdef… log truncated: 11 more bytes") {
 		t.Errorf("log = %q", log)
 	}

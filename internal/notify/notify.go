@@ -161,7 +161,7 @@ func New(opts Options) *Notifier {
 	}
 	n := &Notifier{
 		opts: opts,
-		log:  opts.Logger.With("component", "notify"),
+		log:  opts.Logger, // the caller names the component: one per line
 		done: make(chan struct{}),
 	}
 	// Deliveries outlive any caller's ctx: they run on their own, which

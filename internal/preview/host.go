@@ -56,7 +56,7 @@ func ParseHost(host, previewDomain string) (Target, bool) {
 		return Target{Kind: KindPermalink, Site: name, Deploy: id}, true
 	}
 	if site.Slug(label) == label {
-		return Target{Kind: KindBranch, Site: name, Channel: site.Channel("branch-" + label)}, true
+		return Target{Kind: KindBranch, Site: name, Channel: site.Branch(label)}, true
 	}
 	return Target{}, false
 }
@@ -68,12 +68,13 @@ func PermalinkHost(id site.DeployID, s site.Name, previewDomain string) string {
 
 // ChannelHost is the host of a preview or branch channel ("" for production).
 func ChannelHost(c site.Channel, s site.Name, previewDomain string) string {
-	label, ok := strings.CutPrefix(string(c), "branch-")
-	if !ok {
-		if !strings.HasPrefix(string(c), "pr-") {
-			return ""
-		}
-		label = string(c)
+	label := string(c) // pr-<N>
+	switch c.Kind() {
+	case site.KindPullRequest:
+	case site.KindBranch:
+		label, _ = c.BranchSlug()
+	default:
+		return ""
 	}
 	return label + "--" + string(s) + "." + previewDomain
 }

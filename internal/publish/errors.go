@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -17,8 +18,9 @@ import (
 var (
 	// ErrNotFound: no such deploy, channel or build key (manifest.ErrNotFound).
 	ErrNotFound = manifest.ErrNotFound
-	// ErrTooLarge: the output exceeds the configured limits.
-	ErrTooLarge = errors.New("publish: deploy too large")
+	// ErrTooLarge: the output exceeds the configured limits; the site's
+	// to fix, so stalled.
+	ErrTooLarge = fault.Stalled(errors.New("publish: deploy too large"))
 	// ErrSlowUpload: an upload ran past the time its existence checks are
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/sitehost/sitehost/internal/publish"
@@ -44,5 +45,13 @@ func TestSelfHeal(t *testing.T) {
 	}
 	if st.State != site.Synced {
 		t.Errorf("state %s after repair, want Synced", st.State)
+	}
+	e := f.journal.Entries("s")[0]
+	var names []string
+	for _, s := range e.Steps {
+		names = append(names, s.Name)
+	}
+	if want := []string{"fetch", "sources", "key", "build", "upload", "publish", "report"}; e.State != site.OutcomeLive || !slices.Equal(names, want) {
+		t.Errorf("repair attempt: %s, steps %v; want live after %v", e.State, names, want)
 	}
 }

@@ -16,11 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -45,7 +47,9 @@ type Reporter interface {
 type Report struct {
 	Channel site.Channel
 	Commit  site.Commit
-	State   string // "pending", "success", "failure", or "removed" (a channel deleted)
+	// State is site.OutcomeBuilding (started), OutcomeLive, OutcomeFailed
+	// or OutcomeRemoved (a channel deleted).
+	State   site.Outcome
 	URL     string // the channel's public URL
 	Message string
 	// On success: the deploy now live, the one it replaced, and whether
@@ -659,13 +663,18 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.poll, w.expire, w.verify = false, false, false
 		w.mu.Unlock()
 
-		retry := ctx.Err() == nil
-		if l.openRepo(w) {
-			retry = l.runJobs(ctx, w, jobs, poll, expire)
+		var failures []error
+		if err := l.openRepo(w); err != nil {
+			failures = append(failures, err)
+		} else {
+			failures = l.runJobs(ctx, w, jobs, poll, expire)
 			if verify && ctx.Err() == nil {
-				retry = l.heal(ctx, w) || retry
+				failures = append(failures, l.heal(ctx, w)...)
 			}
 		}
+		// Only a transient failure is retried: a stalled one waits for a
+		// new commit, a superseded one for the request already queued.
+		retry := slices.ContainsFunc(failures, func(err error) bool { return fault.KindOf(err) == fault.KindTransient })
 
 		w.mu.Lock()
 		w.completed = target
@@ -691,17 +700,18 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 
 // openRepo opens w's git cache when a reload left that to the worker (the
 // site's repository options changed); a failure is retried like a fetch.
-func (l *Loop) openRepo(w *worker) bool {
+func (l *Loop) openRepo(w *worker) error {
 	if w.repo != nil {
-		return true
+		return nil
 	}
 	repo, err := gitsrc.Open(w.spec.Repo)
 	if err != nil {
-		l.fail(w, site.Production, "", fmt.Errorf("opening git cache: %w", err), false)
-		return false
+		err = fault.Transient(fmt.Errorf("opening git cache: %w", err))
+		l.fail(w, site.Production, "", err)
+		return err
 	}
 	w.repo = repo
-	return true
+	return nil
 }
 
 // backoff is exponential from 2s to 5m, with jitter so many sites failing

@@ -15,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
@@ -30,10 +31,18 @@ type countingBuilder struct {
 	active, most atomic.Int64
 	delay        time.Duration
 	reqs         chan build.Request // every request, when set
+	// fail, when set, is asked before the n-th build (from 1) whether it
+	// fails, and how.
+	fail func(n int64) error
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
-	c.n.Add(1)
+	n := c.n.Add(1)
+	if c.fail != nil {
+		if err := c.fail(n); err != nil {
+			return build.Result{}, err
+		}
+	}
 	now := c.active.Add(1)
 	defer c.active.Add(-1)
 	for m := c.most.Load(); now > m && !c.most.CompareAndSwap(m, now); m = c.most.Load() {
@@ -51,12 +60,18 @@ type fixture struct {
 	repo    *gittest.Repo
 	pub     *publish.Publisher
 	builder *countingBuilder
+	journal *journal.Journal
 	loop    *reconcile.Loop
 	store   string // the fsstore's folder
 	spec    reconcile.Spec
 }
 
 func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture {
+	t.Helper()
+	return newLoggedFixture(t, spec, poll, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger) *fixture {
 	t.Helper()
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
@@ -72,6 +87,7 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 		t.Fatal(err)
 	}
 	f.builder = &countingBuilder{b: b}
+	f.journal = journal.New(journal.Options{})
 	spec.Name = "s"
 	if spec.Repo.URL == "" {
 		spec.Repo.URL = f.repo.URL()
@@ -84,8 +100,8 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 	f.spec = spec
 	f.loop, err = reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
-		PollInterval: poll, Now: f.now, Reporter: &f.reports,
-		URL: func(n site.Name, c site.Channel) string { return "http://" + string(c) + "--" + string(n) + ".test/" }, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		PollInterval: poll, Now: f.now, Reporter: &f.reports, Journal: f.journal,
+		URL: func(n site.Name, c site.Channel) string { return "http://" + string(c) + "--" + string(n) + ".test/" }, Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -253,10 +269,10 @@ func (l *reportLog) Report(_ site.Name, r reconcile.Report) {
 	l.mu.Unlock()
 }
 
-func (l *reportLog) states(c site.Channel) []string {
+func (l *reportLog) states(c site.Channel) []site.Outcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
+	var out []site.Outcome
 	for _, r := range l.r {
 		if r.Channel == c {
 			out = append(out, r.State)

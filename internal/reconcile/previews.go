@@ -86,17 +86,18 @@ const pollNewest = 20
 // pollPreviews finds pull request heads with ls-remote (poll mode has no
 // webhooks) and brings their previews up to date. Heads that are also a
 // branch tip in the repository are treated as same-repository requests;
-// the rest as forks, since ls-remote cannot tell.
-func (l *Loop) pollPreviews(ctx context.Context, w *worker) (retry bool) {
+// the rest as forks, since ls-remote cannot tell. It returns the
+// failures.
+func (l *Loop) pollPreviews(ctx context.Context, w *worker) (failures []error) {
 	refs, err := w.repo.ListRefs(ctx)
 	if err != nil {
 		w.log.Warn("listing pull request refs", "err", err)
-		return true
+		return []error{fmt.Errorf("listing pull request refs: %w", err)}
 	}
 	live, err := l.opts.Publisher.Channels(ctx, w.spec.Name)
 	if err != nil {
 		w.log.Warn("listing channels", "err", err)
-		return true
+		return []error{fmt.Errorf("listing channels: %w", err)}
 	}
 	branchTips := map[site.Commit]bool{}
 	type pull struct {
@@ -127,9 +128,11 @@ func (l *Loop) pollPreviews(ctx context.Context, w *worker) (retry bool) {
 		if previewed {
 			j.maxAge = 0 // keep updating a preview that exists
 		}
-		retry = l.syncChannel(ctx, w, c, j) || retry
+		if err := l.syncChannel(ctx, w, c, j); err != nil {
+			failures = append(failures, err)
+		}
 	}
-	return retry
+	return failures
 }
 
 // expirePreviews removes previews not updated within the TTL, and branch
@@ -142,11 +145,15 @@ func (l *Loop) expirePreviews(ctx context.Context, w *worker) {
 	}
 	now := l.opts.Now()
 	for c, ptr := range chans {
-		switch {
-		case strings.HasPrefix(string(c), "pr-") && w.spec.Previews.TTL > 0 && now.Sub(ptr.PublishedAt) > w.spec.Previews.TTL:
-			l.deleteChannel(ctx, w, c, fmt.Sprintf("no update for longer than previews.ttl (%s)", w.spec.Previews.TTL))
-		case strings.HasPrefix(string(c), "branch-") && !slices.ContainsFunc(w.spec.Branches, func(b string) bool { return site.Branch(b) == c }):
-			l.deleteChannel(ctx, w, c, "the branch is no longer in the site's branches")
+		switch c.Kind() {
+		case site.KindPullRequest:
+			if ttl := w.spec.Previews.TTL; ttl > 0 && now.Sub(ptr.PublishedAt) > ttl {
+				l.deleteChannel(ctx, w, c, fmt.Sprintf("no update for longer than previews.ttl (%s)", ttl)) //nolint:errcheck // logged; the next run tries again
+			}
+		case site.KindBranch:
+			if !slices.ContainsFunc(w.spec.Branches, func(b string) bool { return site.Branch(b) == c }) {
+				l.deleteChannel(ctx, w, c, "the branch is no longer in the site's branches") //nolint:errcheck // logged; the next run tries again
+			}
 		}
 	}
 }

@@ -72,7 +72,7 @@ func TestPreviewLifecycle(t *testing.T) {
 	if cs := st.Channels["pr-7"]; cs.State != site.Synced || cs.URL != "http://pr-7--s.test/" {
 		t.Errorf("pr-7 status %+v", cs)
 	}
-	if got := f.reports.states("pr-7"); !slices.Equal(got, []string{"pending", "success"}) {
+	if got := f.reports.states("pr-7"); !slices.Equal(got, []site.Outcome{site.OutcomeBuilding, site.OutcomeLive}) {
 		t.Errorf("reported %v for pr-7, want pending then success", got)
 	}
 

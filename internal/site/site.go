@@ -55,6 +55,49 @@ var channelRE = regexp.MustCompile(`^(production|pr-[1-9][0-9]*|branch-[a-z0-9](
 // Valid reports whether c is a well-formed channel name.
 func (c Channel) Valid() bool { return channelRE.MatchString(string(c)) }
 
+// ChannelKind is what a channel deploys: the site's ref, a pull request's
+// head or a branch. Its value is the channel name's prefix.
+type ChannelKind string
+
+// The kinds of channel; a malformed channel has none ("").
+const (
+	KindProduction  ChannelKind = "production"
+	KindPullRequest ChannelKind = "pr"
+	KindBranch      ChannelKind = "branch"
+)
+
+// Kind says what c deploys, "" when c is not a valid channel name.
+func (c Channel) Kind() ChannelKind {
+	switch {
+	case !c.Valid():
+		return ""
+	case c == Production:
+		return KindProduction
+	case strings.HasPrefix(string(c), "pr-"):
+		return KindPullRequest
+	}
+	return KindBranch
+}
+
+// PullRequest is the number of a pull request's channel; ok is false for
+// other channels.
+func (c Channel) PullRequest() (n int, ok bool) {
+	if c.Kind() != KindPullRequest {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(c), "pr-"))
+	return n, err == nil
+}
+
+// BranchSlug is the slug of a branch deploy's branch (see Slug); ok is
+// false for other channels.
+func (c Channel) BranchSlug() (slug string, ok bool) {
+	if c.Kind() != KindBranch {
+		return "", false
+	}
+	return strings.TrimPrefix(string(c), "branch-"), true
+}
+
 // CompareChannels orders channels as people read them: production
 // first, then the others by name.
 func CompareChannels(a, b Channel) int {
@@ -112,6 +155,22 @@ var deployIDRE = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
 
 // Valid reports whether d looks like a deploy ID (12+ lowercase hex).
 func (d DeployID) Valid() bool { return deployIDRE.MatchString(string(d)) }
+
+// Outcome is where one deploy attempt stands, or how it ended: the
+// journal's state of an attempt, the API's state of a deploy, what the
+// loop reports to forges and notifications. Its values are what the API
+// shows.
+type Outcome string
+
+// The outcomes.
+const (
+	OutcomeBuilding   Outcome = "building"   // fetching, building or uploading now
+	OutcomeLive       Outcome = "live"       // published: the channel serves it
+	OutcomeReady      Outcome = "ready"      // built, not live (replaced, or never published)
+	OutcomeFailed     Outcome = "failed"     // the attempt failed
+	OutcomeSuperseded Outcome = "superseded" // a newer commit arrived before it went live
+	OutcomeRemoved    Outcome = "removed"    // the channel was deleted
+)
 
 // State is a site's or channel's sync state (DESIGN §9).
 type State string

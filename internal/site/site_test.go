@@ -45,3 +45,34 @@ func TestChannels(t *testing.T) {
 		t.Errorf("Branch slug: %q", Branch("Feature/X"))
 	}
 }
+
+func TestChannelKind(t *testing.T) {
+	tests := []struct {
+		c      Channel
+		kind   ChannelKind
+		pr     int
+		branch string
+	}{
+		{Production, KindProduction, 0, ""},
+		{PullRequest(7), KindPullRequest, 7, ""},
+		{PullRequest(1234), KindPullRequest, 1234, ""},
+		{Branch("Feature/X"), KindBranch, 0, "feature-x"},
+		{"branch-pr-3", KindBranch, 0, "pr-3"},
+		{"pr-07", "", 0, ""},
+		{"staging", "", 0, ""},
+		{"", "", 0, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.c.Kind(); got != tt.kind {
+			t.Errorf("Channel(%q).Kind() = %q, want %q", tt.c, got, tt.kind)
+		}
+		n, ok := tt.c.PullRequest()
+		if n != tt.pr || ok != (tt.pr > 0) {
+			t.Errorf("Channel(%q).PullRequest() = %d, %v; want %d", tt.c, n, ok, tt.pr)
+		}
+		slug, ok := tt.c.BranchSlug()
+		if slug != tt.branch || ok != (tt.branch != "") {
+			t.Errorf("Channel(%q).BranchSlug() = %q, %v; want %q", tt.c, slug, ok, tt.branch)
+		}
+	}
+}
