@@ -23,7 +23,6 @@ import (
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
-	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
@@ -135,7 +134,7 @@ func (d *fakeDeploys) Manifest(_ context.Context, s site.Name, id site.DeployID)
 	}
 	m, ok := d.manifests[string(s)+"/"+string(id)]
 	if !ok {
-		return nil, fmt.Errorf("manifest %s/%s: %w", s, id, publish.ErrNotFound)
+		return nil, fmt.Errorf("manifest %s/%s: %w", s, id, manifest.ErrNotFound)
 	}
 	return m, nil // shared, as a caching implementation would return it
 }
@@ -146,7 +145,7 @@ func (d *fakeDeploys) Log(_ context.Context, s site.Name, id site.DeployID) ([]b
 	}
 	l, ok := d.logs[string(s)+"/"+string(id)]
 	if !ok {
-		return nil, fmt.Errorf("log %s/%s: %w", s, id, publish.ErrNotFound)
+		return nil, fmt.Errorf("log %s/%s: %w", s, id, manifest.ErrNotFound)
 	}
 	return l, nil
 }

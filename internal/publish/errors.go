@@ -11,7 +11,6 @@ import (
 
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/manifest"
-	"github.com/sitehost/sitehost/internal/site"
 )
 
 // Sentinel errors.
@@ -25,21 +24,6 @@ var (
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")
 )
-
-// Names of the stored format the control loop still spells with this
-// package's name; new code uses package manifest.
-type (
-	Manifest     = manifest.Manifest
-	Pointer      = manifest.Pointer
-	CommitInfo   = manifest.CommitInfo
-	BuildSummary = manifest.BuildSummary
-)
-
-// DeployIDFor is manifest.DeployIDFor.
-func DeployIDFor(buildKey string) site.DeployID { return manifest.DeployIDFor(buildKey) }
-
-// BlobKey is manifest.BlobKey.
-func BlobKey(sha string) string { return manifest.BlobKey(sha) }
 
 // fastVariants reports whether any of f's variants was made fast.
 func fastVariants(f manifest.File) bool {

@@ -21,10 +21,10 @@ import (
 // the size and hash the manifest gives. It returns the pointer and what is
 // wrong (empty: intact). An error means the store could not be asked, which
 // is an outage, not drift; ErrNotFound means the channel does not exist.
-func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n int) (Pointer, []string, error) {
+func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n int) (manifest.Pointer, []string, error) {
 	ptr, err := p.Pointer(ctx, s, c)
 	if err != nil {
-		return Pointer{}, nil, err
+		return manifest.Pointer{}, nil, err
 	}
 	m, err := p.Manifest(ctx, s, ptr.Deploy)
 	if errors.Is(err, ErrNotFound) {
@@ -65,7 +65,7 @@ func (p *Publisher) Verify(ctx context.Context, s site.Name, c site.Channel, n i
 
 // sample picks the files to check: the ones every visitor sees first, then
 // n at random.
-func sample(m *Manifest, n int) []string {
+func sample(m *manifest.Manifest, n int) []string {
 	var out []string
 	for _, name := range []string{"index.html", "404.html"} {
 		if _, ok := m.Files[name]; ok {

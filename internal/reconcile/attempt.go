@@ -32,10 +32,10 @@ type attempt struct {
 	p      plan
 	e      *journal.Entry
 	start  time.Time
-	maxAge time.Duration   // skip heads committed longer ago (0: any age)
-	repair bool            // self-heal: build again and rewrite every object
-	reused bool            // the deploy was built before: nothing was built
-	live   publish.Pointer // the channel's pointer before this attempt
+	maxAge time.Duration    // skip heads committed longer ago (0: any age)
+	repair bool             // self-heal: build again and rewrite every object
+	reused bool             // the deploy was built before: nothing was built
+	live   manifest.Pointer // the channel's pointer before this attempt
 
 	commit   site.Commit // the commit resolved, then the one fetched
 	info     gitsrc.CommitInfo
@@ -46,8 +46,8 @@ type attempt struct {
 	scratch  string // export and build output, removed when the attempt ends
 	export   gitsrc.ExportResult
 	result   build.Result
-	manifest *publish.Manifest // the deploy, reused or uploaded
-	ptr      publish.Pointer   // the channel's pointer once published
+	manifest *manifest.Manifest // the deploy, reused or uploaded
+	ptr      manifest.Pointer   // the channel's pointer once published
 }
 
 // step is one named, timed step of an attempt. The journal, the API and
@@ -171,7 +171,7 @@ func (a *attempt) resolveSources(context.Context) error {
 // and so the deploy's ID.
 func (a *attempt) computeKey(context.Context) error {
 	a.buildKey = build.Key(a.tree+a.tomlKey, a.p.settings, a.p.url)
-	a.e.Update(func(s *journal.Snapshot) { s.Deploy = publish.DeployIDFor(a.buildKey) })
+	a.e.Update(func(s *journal.Snapshot) { s.Deploy = manifest.DeployIDFor(a.buildKey) })
 	return nil
 }
 
@@ -181,7 +181,7 @@ func (a *attempt) reuseOrBuild(ctx context.Context) error {
 	w := a.w
 	m, err := a.l.opts.Publisher.Reuse(ctx, w.spec.Name, a.buildKey)
 	switch {
-	case errors.Is(err, publish.ErrNotFound):
+	case errors.Is(err, manifest.ErrNotFound):
 		return a.build(ctx)
 	case err != nil:
 		return err
@@ -260,8 +260,8 @@ func (a *attempt) upload(ctx context.Context) error {
 	snap := a.e.Snapshot()
 	m, stats, err := a.l.opts.Publisher.Upload(ctx, publish.Deploy{
 		Site: w.spec.Name, Channel: a.c, Commit: a.commit, Tree: exp.Tree, BuildKey: a.buildKey, Dir: res.Dir,
-		Info: publish.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time},
-		Build: publish.BuildSummary{Tool: a.p.settings.Tool, Hugo: hugoVersion(a.p.settings.Tool), BaseURL: a.p.url,
+		Info: manifest.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time},
+		Build: manifest.BuildSummary{Tool: a.p.settings.Tool, Hugo: hugoVersion(a.p.settings.Tool), BaseURL: a.p.url,
 			Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped, Queue: snap.Queue, Fetch: snap.Took(journal.StepFetch)},
 		Log:         a.e.Log(),
 		NetlifyTOML: a.toml,
@@ -324,7 +324,7 @@ func (a *attempt) activate(ctx context.Context) error {
 	// (for a revert, the revert), so the channel's story reads the same
 	// on every replica and after a restart.
 	cause := publish.Cause{Kind: manifest.Built, Commit: a.commit,
-		Info: publish.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time}}
+		Info: manifest.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time}}
 	switch {
 	case a.repair:
 		cause = publish.Cause{Kind: manifest.Repaired, Commit: a.commit}

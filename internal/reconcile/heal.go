@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/sitehost/sitehost/internal/fault"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -26,7 +26,7 @@ func (l *Loop) heal(ctx context.Context, w *worker) (failures []error) {
 	}
 	for c := range channels {
 		_, problems, err := l.opts.Publisher.Verify(ctx, w.spec.Name, c, healSample)
-		if errors.Is(err, publish.ErrNotFound) {
+		if errors.Is(err, manifest.ErrNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
@@ -51,7 +51,7 @@ func (l *Loop) heal(ctx context.Context, w *worker) (failures []error) {
 // every object again. With unchanged settings the deploy ID is the same
 // and the pointer does not move; with changed ones the rebuilt deploy of
 // the same commit goes live.
-func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr publish.Pointer, problems []string) error {
+func (l *Loop) repair(ctx context.Context, w *worker, c site.Channel, ptr manifest.Pointer, problems []string) error {
 	p, ok := l.planFor(w, c, job{ref: string(ptr.Commit)})
 	if !ok {
 		return fmt.Errorf("channel %s is no longer wanted", c)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -29,7 +29,7 @@ func TestSelfHeal(t *testing.T) {
 		t.Fatalf("intact: repairs %d, builds %d → %d, err %v", st.Repairs, builds, f.builder.n.Load(), err)
 	}
 
-	blob := filepath.Join(f.store, filepath.FromSlash(publish.BlobKey(m.Files["index.html"].SHA256)))
+	blob := filepath.Join(f.store, filepath.FromSlash(manifest.BlobKey(m.Files["index.html"].SHA256)))
 	if err := os.Remove(blob); err != nil {
 		t.Fatal(err)
 	}

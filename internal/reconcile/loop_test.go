@@ -16,6 +16,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
@@ -131,7 +132,7 @@ func (f *fixture) sync(t *testing.T) reconcile.Status {
 	return st
 }
 
-func (f *fixture) live(t *testing.T) publish.Pointer {
+func (f *fixture) live(t *testing.T) manifest.Pointer {
 	t.Helper()
 	p, err := f.pub.Pointer(context.Background(), "s", site.Production)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -24,10 +24,10 @@ func (f *fixture) settle(t *testing.T) reconcile.Status {
 	return st
 }
 
-func (f *fixture) pointer(t *testing.T, c site.Channel) (publish.Pointer, bool) {
+func (f *fixture) pointer(t *testing.T, c site.Channel) (manifest.Pointer, bool) {
 	t.Helper()
 	p, err := f.pub.Pointer(context.Background(), "s", c)
-	if errors.Is(err, publish.ErrNotFound) {
+	if errors.Is(err, manifest.ErrNotFound) {
 		return p, false
 	}
 	if err != nil {

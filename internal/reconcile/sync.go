@@ -10,7 +10,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
-	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -95,7 +95,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 		return nil
 	}
 	live, err := l.opts.Publisher.Pointer(ctx, w.spec.Name, c)
-	if err != nil && !errors.Is(err, publish.ErrNotFound) {
+	if err != nil && !errors.Is(err, manifest.ErrNotFound) {
 		err = fmt.Errorf("reading live pointer: %w", err)
 		l.fail(w, c, "", err)
 		return err
@@ -185,7 +185,7 @@ func (w *worker) setChannel(c site.Channel, f func(*ChannelStatus)) {
 	}
 }
 
-func (w *worker) setLive(c site.Channel, url string, p publish.Pointer) {
+func (w *worker) setLive(c site.Channel, url string, p manifest.Pointer) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.setChannel(c, func(cs *ChannelStatus) {
@@ -196,7 +196,7 @@ func (w *worker) setLive(c site.Channel, url string, p publish.Pointer) {
 	})
 }
 
-func (l *Loop) done(w *worker, c site.Channel, p publish.Pointer, pinned bool) {
+func (l *Loop) done(w *worker, c site.Channel, p manifest.Pointer, pinned bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.setChannel(c, func(cs *ChannelStatus) {
@@ -233,7 +233,7 @@ func (l *Loop) fail(w *worker, c site.Channel, commit site.Commit, err error) {
 // the repository shows what is live and since when: a note on the commit
 // or a tag sitehost/<site>/live. The site is live already; a failure is
 // logged and the next publish tries again.
-func (l *Loop) writeBack(ctx context.Context, w *worker, ptr publish.Pointer, url string) {
+func (l *Loop) writeBack(ctx context.Context, w *worker, ptr manifest.Pointer, url string) {
 	var err error
 	switch w.spec.WriteBack {
 	case "tag":
