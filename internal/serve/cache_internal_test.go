@@ -34,7 +34,11 @@ func TestPointerCacheBounded(t *testing.T) {
 	if _, err := pub.Activate(t.Context(), "a", site.Production, m, ""); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Sites: []Site{{Name: "a", Domains: []string{"a.test"}}}, PreviewDomain: "preview.test", Reader: pub, PointerTTL: time.Hour})
+	rt, err := NewRoutes([]Site{{Name: "a", Domains: []string{"a.test"}}}, "preview.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{Routes: rt, Reader: pub, PointerTTL: time.Hour})
 	status := func(host string) int {
 		t.Helper()
 		rec := httptest.NewRecorder()
