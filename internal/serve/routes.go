@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"time"
@@ -131,13 +132,28 @@ func NormalizeHost(h string) string {
 
 // slot carries a request's target from Resolve to the handlers inside it.
 // Observe, outside Resolve, makes it, so it can label the answer with the
-// site Resolve found; otherwise Resolve makes its own.
+// site Resolve found; otherwise Resolve makes its own. It is the request's
+// context itself, so carrying it costs one allocation, not two.
 type slot struct {
+	context.Context
 	t  Target
 	ok bool
 }
 
 type slotKey struct{}
+
+func (s *slot) Value(key any) any {
+	if key == (slotKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// withSlot returns r with a new, empty slot in its context.
+func withSlot(r *http.Request) (*http.Request, *slot) {
+	sl := &slot{Context: r.Context()}
+	return r.WithContext(sl), sl
+}
 
 // TargetFrom returns the target Resolve found for the request of ctx.
 func TargetFrom(ctx context.Context) (Target, bool) {

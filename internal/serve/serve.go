@@ -223,7 +223,7 @@ func (h *Handler) Observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &accesslog.Recorder{ResponseWriter: w}
-		sl := &slot{}
+		r, sl := withSlot(r)
 		// Deferred: a proxied answer cut off midway ends in a panic
 		// (http.ErrAbortHandler), and it must be counted too.
 		defer func() {
@@ -243,7 +243,7 @@ func (h *Handler) Observe(next http.Handler) http.Handler {
 				panic(v)
 			}
 		}()
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), slotKey{}, sl)))
+		next.ServeHTTP(rec, r)
 	})
 }
 
@@ -255,8 +255,7 @@ func (h *Handler) Resolve(next http.Handler) http.Handler {
 		t, ok := h.routes.Load().Resolve(r.Host)
 		sl, observed := r.Context().Value(slotKey{}).(*slot)
 		if !observed {
-			sl = &slot{}
-			r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
+			r, sl = withSlot(r)
 		}
 		sl.t, sl.ok = t, ok
 		if !ok {
