@@ -386,8 +386,14 @@ func (h *Handler) keep(d *deploy) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	current := h.routes.Load().site(d.m.Site)
+	if current == nil {
+		return
+	}
+	if d.site != current && sameSettings(d.site, current) {
+		d = d.rebind(current)
+	}
 	_, cached := h.deploys[d.m.ID]
-	if current == nil || cached && current != d.site {
+	if cached && d.site != current {
 		return
 	}
 	if !cached && len(h.deploys) >= maxDeploys {
