@@ -125,7 +125,7 @@ func (s *server) apply(ctx context.Context, cfg *config.Config, v configVersion)
 	p.rt.version = v
 	p.rt.notifier = p.notifier
 	old := s.rt.Swap(p.rt)
-	s.data.SetSites(p.rt.sites)
+	s.data.SetRoutes(p.rt.routes)
 	p.change.Apply()
 	if old != nil {
 		closeNotifier(old.notifier)

@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/accesslog"
+	"github.com/sitehost/sitehost/internal/serve"
 )
 
 // listener is one of the server's listeners with its HTTP server.
@@ -18,65 +18,83 @@ type listener struct {
 	srv  *http.Server
 }
 
+// middleware wraps a handler.
+type middleware func(http.Handler) http.Handler
+
+// pipeline is middleware in the order a request meets it, outermost first.
+type pipeline []middleware
+
+// then ends p with h.
+func (p pipeline) then(h http.Handler) http.Handler {
+	for i := len(p) - 1; i >= 0; i-- {
+		h = p[i](h)
+	}
+	return h
+}
+
 // listeners builds every listener's handler: the whole middleware order of
 // each, outermost first, is here and nowhere else.
 func (s *server) listeners() []listener {
+	d, rec := s.data, recoverPanics(s.log)
+	// The control host's requests go to the admin handler with its own
+	// access log, as the admin listener's do.
+	control := s.controlHost(accessLog("admin", s.observeAdmin)(s.admin))
+
 	// admin: recover → access log → API, dashboard, webhooks, probes.
-	// admin (and control_host): access log → API, dashboard, webhooks, probes.
-	api := accesslog.Handler("admin", s.admin, s.observeAdmin)
-	admin := listener{"admin", s.adminLn, s.newHTTPServer(recoverPanics(api, s.log))}
+	admin := listener{"admin", s.adminLn, s.newHTTPServer(pipeline{rec, accessLog("admin", s.observeAdmin)}.then(s.admin))}
 	if s.certs == nil {
-		// http: recover → control host → sites (observed, resolved, served).
-		public := recoverPanics(s.controlHost(api, s.data), s.log)
+		// http: recover → control host → observe → resolve → serve.
+		public := pipeline{rec, control, d.Observe, d.Resolve}.then(d.Serve())
 		return []listener{{"http", s.httpLn, s.newHTTPServer(public)}, admin}
 	}
-	// http with HTTPS on: recover → ACME HTTP-01 challenges → redirect
-	// to HTTPS for hosts sitehost serves, 404 for others.
-	redirect := recoverPanics(s.certs.HTTPChallengeHandler(http.HandlerFunc(s.redirectHTTPS)), s.log)
-	// https: recover → HSTS → control host → sites. TLS-ALPN challenges
-	// and the certificate decision happen in the handshake (certs).
-	secure := s.newHTTPServer(recoverPanics(hsts(s.controlHost(api, s.data)), s.log))
+	// http with HTTPS on: recover → ACME HTTP-01 challenges → redirect to
+	// HTTPS (hosts the routes resolve, and the control host; 404 for others).
+	redirect := pipeline{rec, s.certs.HTTPChallengeHandler}.then(http.HandlerFunc(s.redirectHTTPS))
+	// https: recover → HSTS → control host → observe → resolve → serve.
+	// TLS-ALPN challenges and the on-demand certificate decision (the
+	// same resolver) happen in the handshake (certs, onDemand).
+	public := pipeline{rec, hsts, control, d.Observe, d.Resolve}.then(d.Serve())
+	secure := s.newHTTPServer(public)
 	secure.TLSConfig = s.certs.TLSConfig()
 	return []listener{{"http", s.httpLn, s.newHTTPServer(redirect)}, admin, {"https", s.httpsLn, secure}}
 }
 
-// controlHost routes server.control_host to admin, so forges
-// can reach the webhooks from outside, and every other host to next.
-func (s *server) controlHost(admin, next http.Handler) http.Handler {
-	control := s.cfg.Server.ControlHost
-	if control == "" {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if requestHost(r) != control {
-			next.ServeHTTP(w, r)
-			return
-		}
-		// Metrics need no token: they stay on the admin listener, which
-		// is loopback unless said otherwise.
-		if r.URL.Path == "/metrics" {
-			http.Error(w, "404 not found: /metrics is served on the admin listener only", http.StatusNotFound)
-			return
-		}
-		admin.ServeHTTP(w, r)
-	})
+// accessLog calls observe after each answer (accesslog.Handler).
+func accessLog(name string, observe func(*http.Request, accesslog.Entry)) middleware {
+	return func(h http.Handler) http.Handler { return accesslog.Handler(name, h, observe) }
 }
 
-// requestHost is r's host without port or trailing dot, lowercased.
-func requestHost(r *http.Request) string {
-	host := strings.ToLower(r.Host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+// controlHost routes server.control_host to admin, so forges can reach
+// the webhooks from outside, and every other host on.
+func (s *server) controlHost(admin http.Handler) middleware {
+	control := s.cfg.Server.ControlHost
+	return func(next http.Handler) http.Handler {
+		if control == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if serve.NormalizeHost(r.Host) != control {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// Metrics need no token: they stay on the admin listener, which
+			// is loopback unless said otherwise.
+			if r.URL.Path == "/metrics" {
+				http.Error(w, "404 not found: /metrics is served on the admin listener only", http.StatusNotFound)
+				return
+			}
+			admin.ServeHTTP(w, r)
+		})
 	}
-	return strings.TrimSuffix(host, ".")
 }
 
 // redirectHTTPS is the plain HTTP listener once HTTPS is on: a host
 // sitehost serves is sent to HTTPS with 308 (method and body kept); any
 // other host gets 404.
 func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
-	host := requestHost(r)
-	if !s.data.Serves(host) && host != s.cfg.Server.ControlHost {
+	t, ok := s.rt.Load().routes.Resolve(r.Host)
+	host := t.Host
+	if !ok && host != s.cfg.Server.ControlHost {
 		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
 		return
 	}
@@ -109,17 +127,19 @@ func (s *server) newHTTPServer(h http.Handler) *http.Server {
 }
 
 // recoverPanics turns a panic in a handler into a 500 and a log line.
-func recoverPanics(h http.Handler, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
+func recoverPanics(logger *slog.Logger) middleware {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					logger.Error("panic serving request", "host", r.Host, "path", r.URL.Path, "panic", fmt.Sprint(v))
+					http.Error(w, "500 internal server error", http.StatusInternalServerError)
 				}
-				logger.Error("panic serving request", "host", r.Host, "path", r.URL.Path, "panic", fmt.Sprint(v))
-				http.Error(w, "500 internal server error", http.StatusInternalServerError)
-			}
-		}()
-		h.ServeHTTP(w, r)
-	})
+			}()
+			h.ServeHTTP(w, r)
+		})
+	}
 }

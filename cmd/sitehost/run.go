@@ -101,7 +101,7 @@ func cmdValidate(args []string, getenv func(string) string, stdout, stderr io.Wr
 	cfg, err := config.Load(*path)
 	if err == nil {
 		sc := cfg.Server
-		_, err = compile(cfg, compileEnv{getenv: getenv, https: sc.HTTPS != "", controlHost: sc.ControlHost})
+		_, err = compile(cfg, compileEnv{getenv: getenv, https: sc.HTTPS != "", controlHost: sc.ControlHost, previewDomain: sc.PreviewDomain})
 	}
 	if err != nil {
 		return printProblems(err, stderr)

@@ -30,7 +30,7 @@ type configRuntime struct {
 	cfg     *config.Config
 	version configVersion
 
-	sites   []serve.Site // the data plane's routes
+	routes  *serve.Routes // the data plane's: which site and channel a host is
 	specs   []reconcile.Spec
 	infos   map[site.Name]admin.SiteInfo
 	primary map[site.Name]string // production domain per site, for base URLs
@@ -52,9 +52,10 @@ type compileEnv struct {
 	getenv func(string) string
 	log    *slog.Logger
 	https  bool
-	// controlHost is server.control_host as the server started with it
-	// (server settings change on restart only).
-	controlHost string
+	// controlHost and previewDomain are server.control_host and
+	// server.preview_domain as the server started with them (server
+	// settings change on restart only).
+	controlHost, previewDomain string
 	// url is a channel's public URL, for the admin API's site info (nil:
 	// "/").
 	url func(primary map[site.Name]string, n site.Name) string
@@ -81,6 +82,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 		rt.primary[sc.Name] = sc.PrimaryDomain()
 	}
 	forgeHTTP := &http.Client{Timeout: 30 * time.Second}
+	var served []serve.Site
 	for i, sc := range cfg.Sites {
 		key := func(k string) string { return fmt.Sprintf("sites[%d].%s", i, k) }
 		creds, err := siteCredentials(sc, env)
@@ -132,7 +134,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 				rt.targets = append(rt.targets, t)
 			}
 		}
-		rt.sites = append(rt.sites, serve.Site{
+		served = append(served, serve.Site{
 			Name: sc.Name, Domains: sc.Domains,
 			Rules: serve.RuleOptions{
 				Proxy: sc.Rules.Proxy, ProxyPrivate: sc.Rules.ProxyPrivate, ProxyTimeout: sc.Rules.ProxyTimeout,
@@ -160,6 +162,10 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 		rt.certNames = append(rt.certNames, h)
 	}
 	rt.repos = newRepoSites(cfg, env.getenv, env.log)
+	var err error
+	if rt.routes, err = serve.NewRoutes(served, env.previewDomain); err != nil {
+		problem("sites", err, "%v", err)
+	}
 	if len(probs) > 0 {
 		return nil, config.JoinProblems(probs)
 	}

@@ -225,6 +225,89 @@ func TestS3Outage(t *testing.T) {
 	}
 }
 
+// TestS3OutageReload: with MinIO down, config reloads that change one
+// site — its build env, then its rule settings — keep every cached page of
+// both sites answering 200. The data plane keeps what it has read
+// (pointers, manifests, the compiled deploys of sites whose serving
+// settings are the same) and compiles the changed site's deploy again from
+// its cached manifest, so nothing needs the store.
+func TestS3OutageReload(t *testing.T) {
+	m := miniotest.Start(t)
+	bucket := m.Bucket(t)
+	a, b := plainRepo(t, 3, "a1"), plainRepo(t, 3, "b1")
+	// A rule that only matches once a country header is configured.
+	a.Write("_redirects", "/de  /p/0001.html  200!  Country=de\n")
+	a.Commit("a country rule")
+	sitesYAML := func(aEnv, aRules string) string {
+		return "  - name: a\n    repo: " + a.URL() + "\n    domains: [a.test]\n    build: {tool: none, env: {X: " + aEnv + "}}\n" + aRules +
+			"  - name: b\n    repo: " + b.URL() + "\n    domains: [b.test]\n    build: {tool: none}\n"
+	}
+	cfg := s3Config(t, t.TempDir(), m.Endpoint, bucket, "", sitesYAML("one", ""))
+	doc, err := os.ReadFile(cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServerUntil(t, cfg, s3Env(m), serverOptions{ConfigData: doc, ConfigPoll: time.Hour})
+	srv := ts.server
+	syncSite(t, srv, "a")
+	syncSite(t, srv, "b")
+	cached := map[string]string{ // host and path → what it says
+		"a.test/": "home a1", "a.test/p/0001.html": "page 1 of a1",
+		"b.test/": "home b1", "b.test/p/0001.html": "page 1 of b1",
+	}
+	expectCached := func(when string) {
+		t.Helper()
+		for hp, want := range cached {
+			host, path, _ := strings.Cut(hp, "/")
+			if got := get(t, srv, host, "/"+path); got.status != 200 || !strings.Contains(got.body, want) {
+				t.Errorf("%s: %s: %d %q, want 200 %q", when, hp, got.status, got.body, want)
+			}
+		}
+	}
+	expectCached("before the outage")
+	if got := get(t, srv, "a.test", "/de", "X-Country", "de"); got.status != 404 {
+		t.Fatalf("country rule without a country header configured: %d, want 404", got.status)
+	}
+
+	m.Stop(t)
+	reload := func(next string) {
+		t.Helper()
+		tmp := cfg.File + ".swp" // an editor's rename-save
+		if err := os.WriteFile(tmp, []byte(next), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, cfg.File); err != nil {
+			t.Fatal(err)
+		}
+		want := fileVersion(cfg.File, []byte(next)).id
+		waitFor(t, func() bool {
+			c := srv.configState.get()
+			if c.Refused != nil && c.Refused.Version == want {
+				t.Fatalf("reload refused during the outage: %+v", c.Refused)
+			}
+			return c.Version == want
+		})
+	}
+
+	// Site a's build env changes: its serving settings do not.
+	reload(replaceSites(t, cfg.File, sitesYAML("two", "")))
+	if !strings.Contains(ts.logs.String(), "config applied") {
+		t.Error("the reload was not logged as applied")
+	}
+	expectCached("after a reload changing a's build env, MinIO down")
+
+	// Site a's rule settings change: its deploy is compiled again, from the
+	// manifest the data plane has, with the new settings.
+	reload(replaceSites(t, cfg.File, sitesYAML("two", "    rules: {country_header: X-Country}\n")))
+	expectCached("after a reload changing a's rules, MinIO down")
+	if got := get(t, srv, "a.test", "/de", "X-Country", "de"); got.status != 200 || got.body != "<p>page 1 of a1</p>" {
+		t.Errorf("country rule with the header configured, MinIO down: %d %q, want page 1", got.status, got.body)
+	}
+	if got := get(t, srv, "b.test", "/p/0002.html"); got.status != 503 {
+		t.Errorf("uncached file during the outage: %d %q, want 503", got.status, got.body)
+	}
+}
+
 // slowProxy forwards TCP connections to target, optionally sleeping before
 // each chunk the client sends: a slow link to the object store.
 type slowProxy struct {

@@ -141,7 +141,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
-	s.data = serve.New(serve.Options{PreviewDomain: cfg.Server.PreviewDomain, Reader: s.publisher, Blobs: s.blobs,
+	s.data = serve.New(serve.Options{Reader: s.publisher, Blobs: s.blobs,
 		Logger: s.log.With("component", "serve"), Observe: s.observe})
 	s.metrics.WatchCache(func() metrics.CacheStats {
 		st := s.blobs.Stats()
@@ -246,7 +246,8 @@ func (s *server) configStatus() api.Config { return s.configState.get() }
 // compileEnv is what compile needs of this server.
 func (s *server) compileEnv() compileEnv {
 	return compileEnv{
-		getenv: s.getenv, log: s.log, https: s.httpsLn != nil, controlHost: s.cfg.Server.ControlHost,
+		getenv: s.getenv, log: s.log, https: s.httpsLn != nil,
+		controlHost: s.cfg.Server.ControlHost, previewDomain: s.cfg.Server.PreviewDomain,
 		url: func(primary map[site.Name]string, n site.Name) string {
 			scheme, port := s.publicScheme()
 			return baseURL(scheme, primary[n], port)

@@ -15,7 +15,6 @@ import (
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/certs/certstore"
 	"github.com/sitehost/sitehost/internal/manifest"
-	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/store"
 )
 
@@ -57,10 +56,10 @@ func (s *server) newCerts(st store.Store, opts serverOptions) (*certs.Manager, e
 // onDemand vouches for preview, branch and permalink hosts that name an
 // existing channel or deploy of a configured site; every other host is
 // refused, so no one can make sitehost order certificates for names it
-// does not serve.
+// does not serve. (Production and alias domains are obtained up front.)
 func (s *server) onDemand(ctx context.Context, host string) error {
-	t, ok := preview.ParseHost(host, s.cfg.Server.PreviewDomain)
-	if _, known := s.rt.Load().cfg.Site(t.Site); !ok || !known {
+	t, ok := s.rt.Load().routes.Resolve(host)
+	if !ok || !t.Preview {
 		return errors.New("not a host sitehost serves")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

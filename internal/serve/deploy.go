@@ -12,6 +12,7 @@ import (
 // once, when it is loaded, so no request parses or scans them.
 type deploy struct {
 	m         *manifest.Manifest
+	site      *Site          // the settings it was compiled for
 	redirects *rules.Matcher // nil: no rules
 	hostRules *rules.Matcher // the domain-level ones, for alias hosts; nil: none
 	headers   *rules.HeaderMatcher
@@ -20,7 +21,7 @@ type deploy struct {
 // compile prepares m for serving on site st. Proxy rules are left out when
 // the site does not allow proxying, so they never match.
 func compile(m *manifest.Manifest, st *Site) *deploy {
-	d := &deploy{m: m}
+	d := &deploy{m: m, site: st}
 	var all, hosts []rules.Redirect
 	for _, r := range m.Rules.Redirects {
 		if r.Proxy && (st == nil || !st.Rules.Proxy) {
@@ -41,6 +42,13 @@ func compile(m *manifest.Manifest, st *Site) *deploy {
 		d.headers = rules.NewHeaderMatcher(m.Rules.Headers)
 	}
 	return d
+}
+
+// rebind is d for st, settings equal to those d was compiled for.
+func (d *deploy) rebind(st *Site) *deploy {
+	c := *d
+	c.site = st
+	return &c
 }
 
 // resolved is what a request path names in a deploy.

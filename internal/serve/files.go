@@ -158,7 +158,7 @@ func (h *Handler) skewed(ctx context.Context, st *Site, ptr *manifest.Pointer, u
 		if i >= st.Skew.Deploys || now.Sub(old.At) >= st.Skew.Grace {
 			break // newest first: the rest were replaced even earlier
 		}
-		d, err := h.loadDeploy(ctx, st.Name, old.Deploy)
+		d, err := h.loadDeploy(ctx, st, old.Deploy)
 		if err != nil {
 			continue // collected, or storage down: the asset is just missing
 		}

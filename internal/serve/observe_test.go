@@ -25,7 +25,7 @@ func TestObserve(t *testing.T) {
 	e.live(t, "a", site.Production, map[string]string{"index.html": "hello"})
 	var mu sync.Mutex
 	var got []accesslog.Entry
-	h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: e.pub,
+	h := serve.New(serve.Options{Routes: mustRoutes(t, sites), Reader: e.pub,
 		Observe: func(_ *http.Request, e accesslog.Entry) { mu.Lock(); got = append(got, e); mu.Unlock() }})
 	for _, tc := range []struct {
 		host, path string
@@ -72,7 +72,7 @@ func BenchmarkServeObserved(b *testing.B) {
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: e.pub, Observe: bc.observe})
+			h := serve.New(serve.Options{Routes: mustRoutes(b, sites), Reader: e.pub, Observe: bc.observe})
 			req := httptest.NewRequest(http.MethodGet, "http://a.test/?utm_source=x", nil)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -102,7 +102,7 @@ func TestObserveProxyCutOff(t *testing.T) {
 	e := newEnvSites(t, time.Hour, true, withSites)
 	e.live(t, "a", site.Production, map[string]string{"index.html": "home", "_redirects": "/api/*  " + upstream.URL + "/:splat  200\n"})
 	observed := make(chan accesslog.Entry, 1)
-	h := serve.New(serve.Options{Sites: withSites, PreviewDomain: previewDomain, Reader: e.pub,
+	h := serve.New(serve.Options{Routes: mustRoutes(t, withSites), Reader: e.pub,
 		Observe: func(_ *http.Request, e accesslog.Entry) { observed <- e }})
 	// A real server: only under one does ReverseProxy abort with a panic.
 	srv := httptest.NewServer(h)

@@ -20,7 +20,6 @@ import (
 
 	"github.com/sitehost/sitehost/internal/accesslog"
 	"github.com/sitehost/sitehost/internal/manifest"
-	"github.com/sitehost/sitehost/internal/preview"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
@@ -71,9 +70,9 @@ type SkewOptions struct {
 
 // Options configure a Handler.
 type Options struct {
-	Sites         []Site
-	PreviewDomain string
-	Reader        Reader
+	// Routes are the sites served until SetRoutes; nil serves none.
+	Routes *Routes
+	Reader Reader
 	// Blobs opens file bodies; nil opens them with Reader.OpenBlob.
 	Blobs  Blobs
 	Logger *slog.Logger
@@ -88,30 +87,23 @@ type Options struct {
 	StoreTimeout time.Duration
 }
 
-// Handler serves every site.
+// Handler serves every site. As an http.Handler it is the whole data
+// plane (Observe → Resolve → Serve); a server with more listeners composes
+// those three itself.
 type Handler struct {
 	opts    Options
-	routes  atomic.Pointer[routes] // swapped whole by SetSites
+	routes  atomic.Pointer[Routes] // swapped whole by SetRoutes
 	proxies proxies
+	whole   http.Handler // Observe → Resolve → Serve
 
 	refresh singleflight.Group // one store read per stale pointer
 
 	mu       sync.Mutex
 	pointers map[pointerKey]cachedPointer
 	gens     map[pointerKey]uint64 // bumped by Invalidate
-	deploys  map[site.DeployID]*deploy
-	sitesGen uint64 // bumped by SetSites: deploys compiled before are not cached
-}
-
-// routes are the served sites and their production hosts.
-type routes struct {
-	domains map[string]route // production host → route
-	sites   map[site.Name]*Site
-}
-
-type route struct {
-	site     site.Name
-	redirect string // non-empty for aliases: the primary domain
+	// deploys are manifests read, each compiled for the settings of its
+	// site (deploy.site); SetRoutes keeps them.
+	deploys map[site.DeployID]*deploy
 }
 
 type pointerKey struct {
@@ -154,56 +146,48 @@ func New(opts Options) *Handler {
 		deploys:  make(map[site.DeployID]*deploy),
 	}
 	h.proxies.logger = opts.Logger
-	h.SetSites(opts.Sites)
+	h.routes.Store(opts.Routes)
+	h.whole = h.Observe(h.Resolve(h.Serve()))
 	return h
 }
 
-// SetSites serves sites from now on (a reloaded config): new hosts answer,
-// removed ones 404, and changed rule settings apply to the next request.
-func (h *Handler) SetSites(sites []Site) {
-	rt := &routes{domains: make(map[string]route), sites: make(map[site.Name]*Site)}
-	for _, s := range sites {
-		if s.Rules.ProxyTimeout <= 0 {
-			s.Rules.ProxyTimeout = 26 * time.Second
-		}
-		if s.Rules.ProxyMaxBytes <= 0 {
-			s.Rules.ProxyMaxBytes = 64 << 20
-		}
-		rt.sites[s.Name] = &s
-		for i, d := range s.Domains {
-			r := route{site: s.Name}
-			if i > 0 {
-				r.redirect = s.Domains[0]
-			}
-			rt.domains[strings.ToLower(d)] = r
-		}
-	}
-	h.routes.Store(rt)
-	// Compiled deploys depend on their site's settings (proxying).
+// SetRoutes serves rt from now on (a reloaded config), in one store: new
+// hosts answer, removed ones 404, changed settings apply to the next
+// request. What is cached survives, so a reload never makes the data
+// plane read the store again: pointers and manifests of every site still
+// routed, and the compiled deploys of sites whose settings did not change.
+// A changed site's deploys are compiled again from their cached
+// manifests when next asked for; a removed site's are dropped.
+func (h *Handler) SetRoutes(rt *Routes) {
 	h.mu.Lock()
-	clear(h.deploys)
-	h.sitesGen++
-	h.mu.Unlock()
-}
-
-// Serves reports whether host is one of the sites' hosts: a production or
-// alias domain, or a preview, branch or permalink host of a known site
-// (whether or not that channel exists).
-func (h *Handler) Serves(host string) bool {
-	host = hostOnly(host)
-	rt := h.routes.Load()
-	if _, ok := rt.domains[host]; ok {
-		return true
+	defer h.mu.Unlock()
+	// Under h.mu, so a deploy compiled meanwhile is kept only if its
+	// settings are still current (keep).
+	h.routes.Store(rt)
+	for id, d := range h.deploys {
+		switch st := rt.site(d.m.Site); {
+		case st == nil:
+			delete(h.deploys, id)
+		case d.site != st && sameSettings(d.site, st):
+			h.deploys[id] = d.rebind(st)
+		}
 	}
-	t, ok := preview.ParseHost(host, h.opts.PreviewDomain)
-	return ok && rt.sites[t.Site] != nil
+	for k := range h.pointers {
+		if rt.site(k.site) == nil {
+			delete(h.pointers, k)
+		}
+	}
 }
 
 // Warm reads every served site's production pointer into the cache, so
 // the first requests do not wait for the store. It fails when the store
 // cannot be read; a site with nothing published yet is fine.
 func (h *Handler) Warm(ctx context.Context) error {
-	for name := range h.routes.Load().sites {
+	rt := h.routes.Load()
+	if rt == nil {
+		return nil
+	}
+	for name := range rt.sites {
 		if _, err := h.pointer(ctx, name, site.Production); err != nil && !errors.Is(err, manifest.ErrNotFound) {
 			return fmt.Errorf("reading the live pointer of %s: %w", name, err)
 		}
@@ -226,82 +210,105 @@ func (h *Handler) Invalidate(s site.Name, c site.Channel) {
 	h.mu.Unlock()
 }
 
+// ServeHTTP is the whole data plane: Observe → Resolve → Serve.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.opts.Observe == nil {
-		var name site.Name
-		h.serve(w, r, &name)
-		return
-	}
-	start := time.Now()
-	rec := &accesslog.Recorder{ResponseWriter: w}
-	var name site.Name
-	// Deferred: a proxied answer cut off midway ends in a panic
-	// (http.ErrAbortHandler), and it must be counted too.
-	defer func() {
-		v := recover()
-		e := rec.Entry("", r, start)
-		if v != nil && rec.Status == 0 {
-			e.Status = http.StatusBadGateway
-		}
-		e.Site, e.Host = string(name), hostOnly(r.Host)
-		h.opts.Observe(r, e)
-		if v != nil {
-			panic(v)
-		}
-	}()
-	h.serve(rec, r, &name)
+	h.whole.ServeHTTP(w, r)
 }
 
-// serve answers r, setting *name to the site it belongs to as soon as
-// that is known (left "" for none).
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, name *site.Name) {
-	host := hostOnly(r.Host)
-	var (
-		channel site.Channel
-		id      site.DeployID
-		noindex bool
-	)
-	routes := h.routes.Load()
-	if rt, ok := routes.domains[host]; ok {
-		*name = rt.site
-		if rt.redirect != "" {
-			h.serveAlias(w, r, routes.sites[rt.site], rt, host)
+// Observe tells Options.Observe about every answer of next, with the site
+// Resolve found inside it (next without Options.Observe).
+func (h *Handler) Observe(next http.Handler) http.Handler {
+	if h.opts.Observe == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &accesslog.Recorder{ResponseWriter: w}
+		r, sl := withSlot(r)
+		// Deferred: a proxied answer cut off midway ends in a panic
+		// (http.ErrAbortHandler), and it must be counted too.
+		defer func() {
+			v := recover()
+			e := rec.Entry("", r, start)
+			if v != nil && rec.Status == 0 {
+				e.Status = http.StatusBadGateway
+			}
+			e.Host = sl.t.Host
+			if sl.ok {
+				e.Site = string(sl.t.Site)
+			} else if e.Host == "" {
+				e.Host = NormalizeHost(r.Host) // next answered before Resolve
+			}
+			h.opts.Observe(r, e)
+			if v != nil {
+				panic(v)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// Resolve finds the target of the request's host in the routes live now
+// and passes it to next in the request's context (TargetFrom); a host no
+// site is served at gets 404.
+func (h *Handler) Resolve(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := h.routes.Load().Resolve(r.Host)
+		sl, observed := r.Context().Value(slotKey{}).(*slot)
+		if !observed {
+			r, sl = withSlot(r)
+		}
+		sl.t, sl.ok = t, ok
+		if !ok {
+			http.Error(w, "404 not found: no site is served at "+t.Host, http.StatusNotFound)
 			return
 		}
-		channel = site.Production
-	} else if t, ok := preview.ParseHost(host, h.opts.PreviewDomain); ok && routes.sites[t.Site] != nil {
-		*name, channel, id, noindex = t.Site, t.Channel, t.Deploy, true
-	} else {
-		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Serve answers a request from the deploy its target names; Resolve must
+// have run before it.
+func (h *Handler) Serve() http.Handler { return http.HandlerFunc(h.serve) }
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	t, ok := TargetFrom(r.Context())
+	if !ok {
+		// Not resolved: a pipeline without Resolve serves no site.
+		http.Error(w, "404 not found: no site is served at "+NormalizeHost(r.Host), http.StatusNotFound)
 		return
 	}
-	if noindex {
+	if t.Alias != "" {
+		h.serveAlias(w, r, t)
+		return
+	}
+	if t.Preview {
 		w.Header().Set("X-Robots-Tag", "noindex")
 	}
-	d, ptr, err := h.deploy(r.Context(), *name, channel, id)
+	d, ptr, err := h.deploy(r.Context(), t.site, t.Channel, t.Deploy)
 	switch {
 	case errors.Is(err, manifest.ErrNotFound):
 		http.Error(w, "404 not found: nothing is published here yet", http.StatusNotFound)
 		return
 	case err != nil:
-		h.opts.Logger.Error("resolving deploy", "site", *name, "channel", channel, "deploy", id, "err", err)
+		h.opts.Logger.Error("resolving deploy", "site", t.Site, "channel", t.Channel, "deploy", t.Deploy, "err", err)
 		http.Error(w, "503 service unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	h.serveDeploy(w, r, routes.sites[*name], d, ptr, host)
+	h.serveDeploy(w, r, t.site, d, ptr, t.Host)
 }
 
 // serveAlias answers an alias domain: its domain-level rules first
 // ("https://old.example.com/* https://new.example.com/:splat 301!"), then
 // 301 to the primary, same path, query and port.
-func (h *Handler) serveAlias(w http.ResponseWriter, r *http.Request, st *Site, rt route, host string) {
-	if d, _, err := h.deploy(r.Context(), rt.site, site.Production, ""); err == nil && d.hostRules != nil {
-		if m, ok := d.hostRules.Match(h.ruleRequest(r, st, host), false); ok {
-			h.applyRule(w, r, st, d, m)
+func (h *Handler) serveAlias(w http.ResponseWriter, r *http.Request, t Target) {
+	if d, _, err := h.deploy(r.Context(), t.site, site.Production, ""); err == nil && d.hostRules != nil {
+		if m, ok := d.hostRules.Match(h.ruleRequest(r, t.site, t.Host), false); ok {
+			h.applyRule(w, r, t.site, d, m)
 			return
 		}
 	}
-	h.redirectAlias(w, r, rt.redirect)
+	h.redirectAlias(w, r, t.Alias)
 }
 
 // redirectAlias answers an alias domain with 301 to the primary, same path,
@@ -322,59 +329,81 @@ func (h *Handler) redirectAlias(w http.ResponseWriter, r *http.Request, primary 
 	http.Redirect(w, r, u, http.StatusMovedPermanently)
 }
 
-// deploy returns the deploy to serve: deploy id, or the one channel c
-// points at (with its pointer, for skew protection).
-func (h *Handler) deploy(ctx context.Context, s site.Name, c site.Channel, id site.DeployID) (*deploy, *manifest.Pointer, error) {
+// deploy returns the deploy of site st to serve: deploy id, or the one
+// channel c points at (with its pointer, for skew protection).
+func (h *Handler) deploy(ctx context.Context, st *Site, c site.Channel, id site.DeployID) (*deploy, *manifest.Pointer, error) {
 	var ptr *manifest.Pointer
 	if id == "" {
-		p, err := h.pointer(ctx, s, c)
+		p, err := h.pointer(ctx, st.Name, c)
 		if err != nil {
 			return nil, nil, err
 		}
 		ptr, id = &p, p.Deploy
 	}
-	d, err := h.loadDeploy(ctx, s, id)
+	d, err := h.loadDeploy(ctx, st, id)
 	return d, ptr, err
 }
 
-// loadDeploy returns deploy id of site s from the cache, or reads and
-// compiles it; concurrent requests share one read.
-func (h *Handler) loadDeploy(ctx context.Context, s site.Name, id site.DeployID) (*deploy, error) {
+// loadDeploy returns deploy id of site st compiled for st's settings:
+// from the cache, compiled again from a cached manifest when the settings
+// changed, or read and compiled; concurrent requests share one read.
+func (h *Handler) loadDeploy(ctx context.Context, st *Site, id site.DeployID) (*deploy, error) {
 	h.mu.Lock()
 	d, ok := h.deploys[id]
 	h.mu.Unlock()
-	if ok && d.m.Site == s {
+	if ok && d.site == st {
 		return d, nil
 	}
-	h.mu.Lock()
-	gen := h.sitesGen
-	h.mu.Unlock()
-	res, err, _ := h.refresh.Do(fmt.Sprintf("deploy %s/%s@%d", s, id, gen), func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
-		defer cancel()
-		m, err := h.opts.Reader.Manifest(ctx, s, id)
-		if err != nil {
-			return nil, err
-		}
-		d := compile(m, h.routes.Load().sites[s])
+	// Keyed by the settings too: requests of two configs do not share.
+	res, err, _ := h.refresh.Do(fmt.Sprintf("deploy %s/%s@%p", st.Name, id, st), func() (any, error) {
 		h.mu.Lock()
-		defer h.mu.Unlock()
-		if h.sitesGen != gen {
-			return d, nil // the sites changed meanwhile: serve it once, do not keep it
-		}
-		if len(h.deploys) >= maxDeploys {
-			for k := range h.deploys {
-				delete(h.deploys, k)
-				break
+		d, ok := h.deploys[id]
+		h.mu.Unlock()
+		var m *manifest.Manifest
+		if ok && d.m.Site == st.Name {
+			m = d.m // cached, compiled for other settings
+		} else {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.opts.StoreTimeout)
+			defer cancel()
+			var err error
+			if m, err = h.opts.Reader.Manifest(ctx, st.Name, id); err != nil {
+				return nil, err
 			}
 		}
-		h.deploys[id] = d
+		d = compile(m, st)
+		h.keep(d)
 		return d, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return res.(*deploy), nil
+}
+
+// keep caches d, unless its site is no longer routed, or d was compiled
+// for settings no longer routed (a request of the config before a reload)
+// and the cache has the manifest already.
+func (h *Handler) keep(d *deploy) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	current := h.routes.Load().site(d.m.Site)
+	if current == nil {
+		return
+	}
+	if d.site != current && sameSettings(d.site, current) {
+		d = d.rebind(current)
+	}
+	_, cached := h.deploys[d.m.ID]
+	if cached && d.site != current {
+		return
+	}
+	if !cached && len(h.deploys) >= maxDeploys {
+		for k := range h.deploys {
+			delete(h.deploys, k)
+			break
+		}
+	}
+	h.deploys[d.m.ID] = d
 }
 
 // deployGone drops a cached deploy and reports whether the store no
@@ -488,11 +517,4 @@ func cacheControl(name, typ string) string {
 		return "public, max-age=31536000, immutable"
 	}
 	return "public, max-age=0, must-revalidate"
-}
-
-func hostOnly(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
 }

@@ -37,6 +37,16 @@ var sites = []serve.Site{
 	{Name: "b", Domains: []string{"b.test"}},
 }
 
+// mustRoutes routes withSites, previews under previewDomain.
+func mustRoutes(tb testing.TB, withSites []serve.Site) *serve.Routes {
+	tb.Helper()
+	rt, err := serve.NewRoutes(withSites, previewDomain)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rt
+}
+
 // env is a publisher on a real fsstore and a handler reading from it.
 type env struct {
 	pub *publish.Publisher
@@ -67,7 +77,7 @@ func newEnvSites(tb testing.TB, ttl time.Duration, invalidate bool, withSites []
 		onActivated = func(s site.Name, c site.Channel) { e.h.Invalidate(s, c) }
 	}
 	e.pub = publish.New(st, publish.Options{OnChanged: onActivated, Now: func() time.Time { return e.now() }})
-	e.h = serve.New(serve.Options{Sites: withSites, PreviewDomain: previewDomain, Reader: e.pub, PointerTTL: ttl})
+	e.h = serve.New(serve.Options{Routes: mustRoutes(tb, withSites), Reader: e.pub, PointerTTL: ttl})
 	return e
 }
 
@@ -579,7 +589,7 @@ func TestStoreOutage(t *testing.T) {
 
 	t.Run("warm handler keeps serving", func(t *testing.T) {
 		fr := &flakyReader{Reader: e.pub, ok: 1}
-		h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: fr, PointerTTL: 10 * time.Millisecond})
+		h := serve.New(serve.Options{Routes: mustRoutes(t, sites), Reader: fr, PointerTTL: 10 * time.Millisecond})
 		expect := func(when string) {
 			t.Helper()
 			if code, body := get(t, h, "a.test", "/"); code != http.StatusOK || body != "still here" {
@@ -601,7 +611,7 @@ func TestStoreOutage(t *testing.T) {
 
 	t.Run("cold handler answers 503", func(t *testing.T) {
 		fr := &flakyReader{Reader: e.pub}
-		h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: fr})
+		h := serve.New(serve.Options{Routes: mustRoutes(t, sites), Reader: fr})
 		if code, body := get(t, h, "a.test", "/"); code != http.StatusServiceUnavailable {
 			t.Errorf("production: %d %q, want 503", code, body)
 		}
@@ -695,7 +705,7 @@ func TestPointerRefresh(t *testing.T) {
 	e.live(t, "a", site.Production, map[string]string{"index.html": "v1"})
 	gr := &gateReader{Reader: e.pub, block: 2, blocked: make(chan struct{}), release: make(chan struct{}), done: make(chan struct{})}
 	const ttl = 400 * time.Millisecond
-	h := serve.New(serve.Options{Sites: sites, PreviewDomain: previewDomain, Reader: gr, PointerTTL: ttl})
+	h := serve.New(serve.Options{Routes: mustRoutes(t, sites), Reader: gr, PointerTTL: ttl})
 	if _, body := get(t, h, "a.test", "/"); body != "v1" {
 		t.Fatalf("first request: %q", body)
 	}
