@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // Options configure a Manager.
@@ -89,7 +90,7 @@ func New(opts Options) (*Manager, error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			for _, n := range c.Names {
-				if m.managed[normalize(n)] {
+				if m.managed[site.Hostname(n)] {
 					return m.cfg, nil
 				}
 			}
@@ -136,7 +137,7 @@ func (m *Manager) Manage(ctx context.Context, domains []string) error {
 	}
 	want := map[string]bool{}
 	for _, d := range domains {
-		want[normalize(d)] = true
+		want[site.Hostname(d)] = true
 	}
 	m.mu.Lock()
 	var added []string
@@ -180,7 +181,7 @@ func (m *Manager) Manage(ctx context.Context, domains []string) error {
 // a caller can refuse a set of names before managing any of them.
 func CheckNames(domains []string) error {
 	for _, d := range domains {
-		if n := normalize(d); n == "" || !certmagic.SubjectQualifiesForCert(n) {
+		if n := site.Hostname(d); n == "" || !certmagic.SubjectQualifiesForCert(n) {
 			return fmt.Errorf("certs: %q cannot have a certificate", d)
 		}
 	}
@@ -190,7 +191,7 @@ func CheckNames(domains []string) error {
 // Renew renews domain's certificate now, even if it is not due. On failure
 // the current certificate keeps serving.
 func (m *Manager) Renew(ctx context.Context, domain string) error {
-	if err := m.cfg.RenewCertSync(ctx, normalize(domain), true); err != nil {
+	if err := m.cfg.RenewCertSync(ctx, site.Hostname(domain), true); err != nil {
 		return fmt.Errorf("renewing %s: %w", domain, err)
 	}
 	return nil
@@ -213,7 +214,7 @@ func (m *Manager) TLSConfig() *tls.Config {
 // before certmagic sees them: no storage lookups and no orders for
 // strangers, and the handshake fails at once.
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := normalize(hello.ServerName)
+	name := site.Hostname(hello.ServerName)
 	if name == "" {
 		return nil, errors.New("certs: no server name (SNI) in the handshake")
 	}
@@ -267,7 +268,7 @@ type Status struct {
 
 // Status reports domain's certificate.
 func (m *Manager) Status(domain string) Status {
-	domain = normalize(domain)
+	domain = site.Hostname(domain)
 	st := Status{Domain: domain, State: "none"}
 	m.mu.Lock()
 	ev, ok := m.events[domain]
@@ -322,8 +323,4 @@ func (m *Manager) onEvent(_ context.Context, name string, data map[string]any) e
 	m.events[id] = ev
 	m.mu.Unlock()
 	return nil
-}
-
-func normalize(host string) string {
-	return strings.TrimSuffix(strings.ToLower(host), ".")
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // The documented defaults (DESIGN §3).
@@ -57,8 +59,8 @@ func (c *Config) withDefaults() {
 	setStr(&s.HTTP, DefaultHTTP)
 	setStr(&s.Admin, DefaultAdmin)
 	setStr(&s.PreviewDomain, DefaultPreviewDomain)
-	s.PreviewDomain = normHost(s.PreviewDomain)
-	s.ControlHost = normHost(s.ControlHost)
+	s.PreviewDomain = site.Hostname(s.PreviewDomain)
+	s.ControlHost = site.Hostname(s.ControlHost)
 	setStr(&s.APITokenEnv, DefaultAPITokenEnv)
 	if !c.has("server.poll_interval") {
 		s.PollInterval = DefaultPollInterval
@@ -112,7 +114,7 @@ func (c *Config) withDefaults() {
 		setStr(&st.Ref, DefaultRef)
 		st.Path = path.Clean(st.Path) // "" and "./" become "."; "docs/" becomes "docs"
 		for j, d := range st.Domains {
-			st.Domains[j] = normHost(d)
+			st.Domains[j] = site.Hostname(d)
 		}
 		setStr(&st.Build.Tool, DefaultTool)
 		setStr(&st.Build.Environment, DefaultEnvironment)
@@ -162,10 +164,6 @@ func (c *Config) abs(p string) string {
 		return filepath.Clean(p)
 	}
 	return filepath.Join(c.Dir, p)
-}
-
-func normHost(h string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
 }
 
 // repoURL turns a local path ("/srv/blog", "./blog", "../blog") into a

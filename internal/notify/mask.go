@@ -3,6 +3,8 @@ package notify
 import (
 	"net/url"
 	"strings"
+
+	"github.com/sitehost/sitehost/internal/site"
 )
 
 // pathSecretHosts are webhook services whose URL path is the credential.
@@ -39,7 +41,7 @@ func maskURL(raw string, f Format) string {
 }
 
 func pathSecretHost(host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	host = site.Hostname(host)
 	for _, h := range pathSecretHosts {
 		if host == h || strings.HasSuffix(host, "."+h) {
 			return true

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/preview"
@@ -121,13 +120,13 @@ func sameSettings(a, b *Site) bool {
 	return a == b || a != nil && b != nil && reflect.DeepEqual(*a, *b)
 }
 
-// NormalizeHost is a host as routes know it: lowercase, without port or
-// trailing dot.
+// NormalizeHost is a request's Host as routes know it: without the port,
+// then site.Hostname.
 func NormalizeHost(h string) string {
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		h = host
 	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
+	return site.Hostname(h)
 }
 
 // slot carries a request's target from Resolve to the handlers inside it.

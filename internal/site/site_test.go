@@ -76,3 +76,17 @@ func TestChannelKind(t *testing.T) {
 		}
 	}
 }
+
+func TestHostname(t *testing.T) {
+	for in, want := range map[string]string{
+		"Example.COM":   "example.com",
+		"example.com.":  "example.com",
+		" example.com ": "example.com",
+		"a.b:8080":      "a.b:8080",
+		"":              "",
+	} {
+		if got := Hostname(in); got != want {
+			t.Errorf("Hostname(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
