@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/backoff"
 )
 
 // followRetries is how many times in a row a dropped log stream is
@@ -56,7 +57,7 @@ func (con console) followLog(ctx context.Context, c *client, path string, out *l
 		select {
 		case <-ctx.Done():
 			return api.LogEnd{}, ctx.Err()
-		case <-time.After(con.backoff << (fails - 1)):
+		case <-time.After(backoff.Exponential{Base: con.backoff}.Delay(fails)):
 		}
 	}
 }
