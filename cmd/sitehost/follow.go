@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/backoff"
@@ -57,7 +56,7 @@ func (con console) followLog(ctx context.Context, c *client, path string, out *l
 		select {
 		case <-ctx.Done():
 			return api.LogEnd{}, ctx.Err()
-		case <-time.After(backoff.Exponential{Base: con.backoff}.Delay(fails)):
+		case <-con.after(backoff.Exponential{Base: con.backoff}.Delay(fails)):
 		}
 	}
 }
