@@ -167,7 +167,7 @@ func get(t testing.TB, srv *server, host, path string, hdr ...string) response {
 func storeContains(t testing.TB, root, needle string) string {
 	t.Helper()
 	var found string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
@@ -177,5 +177,8 @@ func storeContains(t testing.TB, root, needle string) string {
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return found
 }
