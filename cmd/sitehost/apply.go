@@ -87,7 +87,7 @@ func (s *server) applySteps() []applyStep {
 			return err
 		}, undo: func(p *pending) { p.change.Discard() }},
 		{name: "notifications", do: func(_ context.Context, p *pending) error {
-			p.notifier = notify.New(notify.Options{Targets: p.rt.targets, Logger: s.log.With("component", "notify")})
+			p.notifier = notify.New(notify.Options{Targets: p.rt.targets, Logger: s.log})
 			return nil
 		}, undo: func(p *pending) { closeNotifier(p.notifier) }},
 		{name: "certificates", do: func(ctx context.Context, p *pending) error {

@@ -24,6 +24,7 @@ func cliConsole(terminal bool) console {
 		now:        func() time.Time { return fakeNow },
 		isTerminal: func(io.Writer) bool { return terminal },
 		backoff:    time.Millisecond,
+		after:      time.After,
 	}
 }
 
@@ -159,16 +160,26 @@ func TestCLILogsFollowResumes(t *testing.T) {
 func TestCLILogsFollowGivesUp(t *testing.T) {
 	f := newFakeAPI(t)
 	f.dropAlways = true
-	start := time.Now()
-	stdout, _, err := cliRun(t, f.URL, testToken, "logs", "-f", "blog", "a1b2c3d4e5f60718")
+	// The waits between tries are recorded, not slept.
+	var waits []time.Duration
+	con := cliConsole(false)
+	con.after = func(d time.Duration) <-chan time.Time {
+		waits = append(waits, d)
+		c := make(chan time.Time, 1)
+		c <- fakeNow
+		return c
+	}
+	var out, errOut bytes.Buffer
+	err := con.run(t.Context(), []string{"logs", "-f", "blog", "a1b2c3d4e5f60718"}, cliEnv(f.URL, testToken), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "gave up after 6 tries") {
 		t.Errorf("error = %v, want it to give up", err)
 	}
-	if want := strings.Join(f.logs["a1b2c3d4e5f60718"][:3], ""); stdout != want {
-		t.Errorf("output %q, want %q", stdout, want)
+	if want := strings.Join(f.logs["a1b2c3d4e5f60718"][:3], ""); out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
 	}
-	if d := time.Since(start); d < (1<<followRetries-1)*time.Millisecond {
-		t.Errorf("gave up after %v: no backoff", d)
+	// Each wait twice the one before, from console.backoff.
+	if want := []time.Duration{1 * time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond, 16 * time.Millisecond}; !slices.Equal(waits, want) {
+		t.Errorf("waits between tries %v, want %v", waits, want)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -23,16 +23,17 @@ import (
 
 // console is what client commands take from the process besides their
 // arguments and environment: the clock, whether a writer is a terminal
-// (progress is drawn only there), and the first wait before reconnecting
-// a log stream. Tests fix them.
+// (progress is drawn only there), the first wait before reconnecting a
+// log stream and the timer that waits. Tests fix them.
 type console struct {
 	now        func() time.Time
 	isTerminal func(w io.Writer) bool
 	backoff    time.Duration
+	after      func(time.Duration) <-chan time.Time
 }
 
 func systemConsole() console {
-	return console{now: time.Now, isTerminal: isTerminal, backoff: 250 * time.Millisecond}
+	return console{now: time.Now, isTerminal: isTerminal, backoff: 250 * time.Millisecond, after: time.After}
 }
 
 // isTerminal reports whether w is a terminal (not merely a character

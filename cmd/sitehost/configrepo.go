@@ -35,13 +35,15 @@ type configRepo struct {
 }
 
 // openConfigRepo opens the fetch cache of the config repository under dir.
+// gitsrc tags its lines with its own component, so it gets logger as is.
 func openConfigRepo(url, ref, path, dir, secret string, logger *slog.Logger) (*configRepo, error) {
 	sum := sha256.Sum256([]byte(url))
-	repo, err := gitsrc.Open(gitsrc.Options{URL: url, Dir: filepath.Join(dir, hex.EncodeToString(sum[:8])), Logger: logger})
+	repo, err := gitsrc.Open(gitsrc.Options{URL: url, Dir: filepath.Join(dir, hex.EncodeToString(sum[:8])),
+		Logger: logger.With("config_repo", gitsrc.MaskCredentials(url))})
 	if err != nil {
 		return nil, fmt.Errorf("opening config repository: %w", err)
 	}
-	return &configRepo{url: url, ref: ref, path: path, secret: secret, repo: repo, log: logger, trigger: make(chan struct{}, 1)}, nil
+	return &configRepo{url: url, ref: ref, path: path, secret: secret, repo: repo, log: logger.With("component", "config-repo"), trigger: make(chan struct{}, 1)}, nil
 }
 
 // read fetches the ref and returns the config file at its commit.

@@ -94,7 +94,9 @@ func TestDemo(t *testing.T) {
 	}
 	index := filepath.Join(repoDir, "content", "_index.md")
 	body, _ := os.ReadFile(index)
-	os.WriteFile(index, bytes.Replace(body, []byte("Welcome!"), []byte("Hello from git!"), 1), 0o644)
+	if err := os.WriteFile(index, bytes.Replace(body, []byte("Welcome!"), []byte("Hello from git!"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	gitCmd("commit", "-qam", "Say hello")
 	waitFor(t, func() bool { return strings.Contains(page(), "Hello from git!") })
 

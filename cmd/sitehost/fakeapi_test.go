@@ -201,7 +201,6 @@ func (f *fakeAPI) log(w http.ResponseWriter, r *http.Request) {
 		data, _ := json.Marshal(api.LogChunk{Text: c})
 		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", offset, api.EventLog, data)
 		flusher.Flush()
-		time.Sleep(5 * time.Millisecond)
 	}
 	data, _ := json.Marshal(end)
 	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", api.EventEnd, data)

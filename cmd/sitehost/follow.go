@@ -10,9 +10,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/backoff"
 )
 
 // followRetries is how many times in a row a dropped log stream is
@@ -56,7 +56,7 @@ func (con console) followLog(ctx context.Context, c *client, path string, out *l
 		select {
 		case <-ctx.Done():
 			return api.LogEnd{}, ctx.Err()
-		case <-time.After(con.backoff << (fails - 1)):
+		case <-con.after(backoff.Exponential{Base: con.backoff}.Delay(fails)):
 		}
 	}
 }

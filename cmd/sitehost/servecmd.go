@@ -32,7 +32,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if *repoSecret != "" {
 			secret = getenv(*repoSecret)
 		}
-		cr, err := openConfigRepo(*repoURL, *repoRef, *repoPath, configRepoPath(), secret, logger.With("component", "config-repo"))
+		cr, err := openConfigRepo(*repoURL, *repoRef, *repoPath, configRepoPath(), secret, logger)
 		if err != nil {
 			return err
 		}

@@ -160,7 +160,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 			return nil, err
 		}
 	}
-	s.forge = forge.NewReporter(s.log.With("component", "forge"), forge.ReporterOptions{})
+	s.forge = forge.NewReporter(s.log, forge.ReporterOptions{})
 	s.loop, err = reconcile.New(reconcile.Options{
 		Reporter: reporters{statusReporter{s.forge, s.rt.Load}, notifications{s.rt.Load}},
 		DataDir:  cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
@@ -221,7 +221,7 @@ func (s *server) adminHandler(token string) http.Handler {
 	return admin.New(admin.Options{
 		Token: token, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
 		Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
-		Permalink: s.permalink, Logger: s.log.With("component", "admin"), Certificate: certStatus,
+		Permalink: s.permalink, Logger: s.log, Certificate: certStatus,
 		Hooks: s.webhookHandlers(token), Ready: s.readiness, Metrics: s.metrics.Handler(),
 	})
 }

@@ -75,8 +75,10 @@ type Options struct {
 	Config func() api.Config
 	// Metrics serves /metrics (nil: not offered).
 	Metrics http.Handler
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Logger gets the API's lines, tagged component=admin, and the
+	// dashboard's, tagged component=dashboard.
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler is the admin listener's handler.
@@ -92,12 +94,15 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The dashboard adds its own component key; one per line.
+	dashLog := opts.Logger
+	opts.Logger = opts.Logger.With("component", "admin")
 	if opts.Journal == nil {
 		opts.Journal = journal.New(journal.Options{})
 	}
 	m := newModel(opts)
 	a := &Handler{model: m, opts: opts}
-	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Logger: opts.Logger, Now: opts.Now})
+	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Logger: dashLog, Now: opts.Now})
 
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -105,6 +105,7 @@ func TestDeployHistory(t *testing.T) {
 			t.Errorf("channel=pr-7: %s", body)
 		}
 		resp, body = f.do(t, http.MethodGet, "/api/v1/sites/blog/deploys?limit=1", "")
+		wantStatus(t, resp, body, http.StatusOK)
 		json.Unmarshal(body, &l) //nolint:errcheck // checked by the length
 		if len(l.Deploys) != 1 || l.Deploys[0].ID != "d-blog-2" {
 			t.Errorf("limit=1: %s", body)
@@ -285,7 +286,7 @@ func TestLogStreamErrors(t *testing.T) {
 }
 
 func TestReadyz(t *testing.T) {
-	var ready error = errors.New("waiting for storage: bucket unreachable")
+	ready := errors.New("waiting for storage: bucket unreachable")
 	h := admin.New(admin.Options{Token: token, Loop: &fakeLoop{}, Deploys: &fakeDeploys{}, Ready: func() error { return ready }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -358,7 +359,8 @@ func TestDashboardSession(t *testing.T) {
 
 func TestMetricsMounted(t *testing.T) {
 	h := admin.New(admin.Options{Token: token, Loop: &fakeLoop{statuses: []reconcile.Status{{Site: "blog"}}}, Deploys: &fakeDeploys{},
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "sitehost_up 1\n") })})
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "sitehost_up 1\n") }), //nolint:errcheck // client gone
+	})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusOK || rec.Body.String() != "sitehost_up 1\n" {

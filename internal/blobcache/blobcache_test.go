@@ -1014,7 +1014,9 @@ func TestNewErrors(t *testing.T) {
 		t.Error("New with negative DiskBytes succeeded")
 	}
 	f := filepath.Join(t.TempDir(), "file")
-	os.WriteFile(f, nil, 0o644)
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := New(Options{Source: src, Dir: f}); err == nil {
 		t.Error("New with a file as Dir succeeded")
 	}

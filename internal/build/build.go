@@ -306,7 +306,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		if runErr == nil {
 			runErr = errors.New("exited without a result")
 		}
-		return res, fmt.Errorf("running hugo-build child for %s: %w (%v)", req.Site, runErr, readErr)
+		return res, fmt.Errorf("running hugo-build child for %s: %w (%w)", req.Site, runErr, readErr)
 	}
 	if !out.OK {
 		for i := range out.Problems {

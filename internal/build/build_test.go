@@ -42,7 +42,9 @@ func copySite(t *testing.T, files map[string]string) string {
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +163,9 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "grandchild.pid")
 	script := filepath.Join(dir, "slow-build")
-	os.WriteFile(script, []byte("#!/bin/sh\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755)
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	b := newBuilder(t, build.Options{Exe: script, Timeout: 300 * time.Millisecond})
 	_, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
 	if !build.IsUserError(err) || !strings.Contains(err.Error(), "timed out") {
@@ -175,7 +179,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for syscall.Kill(pid, 0) == nil {
 		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL) // best effort, the test fails anyway
 			t.Fatal("the build's own child survived the timeout")
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -185,7 +189,9 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 func TestCancelIsNotUserError(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "slow-build")
-	os.WriteFile(script, []byte("#!/bin/sh\nexec /bin/sleep 60\n"), 0o755)
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec /bin/sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	b := newBuilder(t, build.Options{Exe: script})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -198,7 +204,9 @@ func TestCancelIsNotUserError(t *testing.T) {
 func TestLogIsCapped(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "noisy-build")
-	os.WriteFile(script, []byte("#!/bin/sh\n/usr/bin/head -c 100000 /dev/zero | /usr/bin/tr '\\0' x\nexit 3\n"), 0o755)
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n/usr/bin/head -c 100000 /dev/zero | /usr/bin/tr '\\0' x\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	b := newBuilder(t, build.Options{Exe: script, MaxLog: 1000})
 	res, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
 	if err == nil || build.IsUserError(err) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"reflect"
 	"sync"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/backoff"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -87,14 +87,7 @@ func NewReporter(logger *slog.Logger, opts ReporterOptions) *Reporter {
 
 // defaultBackoff waits 1s, 2s, 4s … up to 30s after failed attempt n,
 // plus up to 25% jitter, never more than 30s.
-func defaultBackoff(attempt int) time.Duration {
-	const lo, hi = time.Second, 30 * time.Second
-	d := hi
-	if attempt < 6 {
-		d = min(lo<<max(attempt-1, 0), hi)
-	}
-	return min(d+rand.N(d/4+1), hi)
-}
+var defaultBackoff = backoff.Exponential{Base: time.Second, Max: 30 * time.Second, Jitter: backoff.Jitter{Above: 0.25}}.Delay
 
 // Report enqueues s for delivery through c. It never blocks: when the
 // queue is full, s is dropped with a warning.

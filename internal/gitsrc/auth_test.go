@@ -228,7 +228,7 @@ func TestCredentialsNotPrinted(t *testing.T) {
 func TestOpenCredentials(t *testing.T) {
 	f := newFixture(t)
 	dir := filepath.Join(t.TempDir(), "cache")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	c := Credentials{Password: "tok"}
 	if _, err := Open(Options{URL: "https://h/x.git", Dir: dir, Logger: log, Credentials: c, Auth: &githttp.BasicAuth{}}); err == nil {
 		t.Error("Open with Auth and Credentials succeeded")
@@ -391,7 +391,7 @@ func (s *sshGitServer) serveConn(conn net.Conn, cfg *ssh.ServerConfig) {
 	go ssh.DiscardRequests(reqs)
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.UnknownChannelType, "session only")
+			_ = nc.Reject(ssh.UnknownChannelType, "session only") // the client sees the channel fail
 			continue
 		}
 		ch, in, err := nc.Accept()
@@ -402,20 +402,22 @@ func (s *sshGitServer) serveConn(conn net.Conn, cfg *ssh.ServerConfig) {
 	}
 }
 
+// serveGitSession runs one git command. Replies and the exit status are
+// best effort: a client that is gone has nobody to report to.
 func serveGitSession(ch ssh.Channel, in <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range in {
 		if req.Type != "exec" || len(req.Payload) < 4 {
-			req.Reply(req.Type == "env", nil)
+			_ = req.Reply(req.Type == "env", nil)
 			continue
 		}
 		line := string(req.Payload[4 : 4+binary.BigEndian.Uint32(req.Payload)])
 		name, arg, _ := strings.Cut(line, " ")
 		if name != "git-upload-pack" && name != "git-receive-pack" {
-			req.Reply(false, nil)
+			_ = req.Reply(false, nil)
 			return
 		}
-		req.Reply(true, nil)
+		_ = req.Reply(true, nil)
 		cmd := exec.Command(name, strings.Trim(arg, "'"))
 		cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 		stdin, err := cmd.StdinPipe()
@@ -426,12 +428,12 @@ func serveGitSession(ch ssh.Channel, in <-chan *ssh.Request) {
 		if err := cmd.Start(); err != nil {
 			status = 127
 		} else {
-			go func() { io.Copy(stdin, ch); stdin.Close() }()
+			go func() { _, _ = io.Copy(stdin, ch); stdin.Close() }()
 			if err := cmd.Wait(); err != nil {
 				status = 1
 			}
 		}
-		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+		_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 		return
 	}
 }

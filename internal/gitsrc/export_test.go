@@ -61,7 +61,7 @@ func TestExport(t *testing.T) {
 		t.Errorf("Files, Bytes = %d, %d", res.Files, res.Bytes)
 	}
 	if host, err := os.ReadFile("/etc/hostname"); err == nil {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.Type().IsRegular() {
 				if b, _ := os.ReadFile(p); bytes.Equal(b, host) {
 					t.Errorf("%s has the content of /etc/hostname", p)
@@ -69,6 +69,9 @@ func TestExport(t *testing.T) {
 			}
 			return err
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if want := f.git("rev-parse", string(c)+"^{tree}"); res.Tree != want {
 		t.Errorf("Tree = %s, want %s", res.Tree, want)

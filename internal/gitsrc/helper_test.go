@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -130,7 +129,7 @@ func (f *fixture) open(opts Options) *Repo {
 		opts.Dir = filepath.Join(f.t.TempDir(), "cache")
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r, err := Open(opts)
 	if err != nil {

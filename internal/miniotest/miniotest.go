@@ -277,7 +277,7 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("server exited before it was ready: %v", p.err)
+			return fmt.Errorf("server exited before it was ready: %w", p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("server not ready after %v: %w", readyTimeout, ctx.Err())
 		case <-time.After(50 * time.Millisecond):

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sitehost/sitehost/internal/backoff"
 )
 
 const (
@@ -81,7 +82,7 @@ func (n *Notifier) deliver(ctx context.Context, t *target, e Event) {
 			log.Warn("notification failed", "attempts", attempt, "status", res.status, "error", res.err)
 			return
 		}
-		wait := max(backoff(n.opts.Backoff, attempt), res.retryAfter)
+		wait := max(retryWait(n.opts.Backoff, attempt), res.retryAfter)
 		log.Debug("notification attempt failed; will retry", "attempt", attempt, "status", res.status, "retry_in", wait, "error", res.err)
 		if !sleep(ctx, wait) {
 			t.failed.Add(1)
@@ -172,19 +173,12 @@ func parseRetryAfter(h string, now time.Time) time.Duration {
 	return min(max(d, 0), maxRetryAfter)
 }
 
-// backoff returns the wait before retry number attempt (1-based): base
-// doubled per attempt, capped, then spread over [d/2, 3d/2) so that
+// retryWait returns the wait before retry number attempt (1-based): base
+// doubled per attempt, capped, then spread over [d/2, 3d/2] so that
 // targets failing together do not retry in lockstep.
-func backoff(base time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2 // d < 5m here, so this cannot overflow
-	}
-	d = min(d, maxBackoff)
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d)
+func retryWait(base time.Duration, attempt int) time.Duration {
+	e := backoff.Exponential{Base: base, Max: maxBackoff, Jitter: backoff.Jitter{Below: 0.5, Above: 0.5}}
+	return e.Delay(attempt)
 }
 
 // sleep waits d or until ctx ends, and reports whether d passed.

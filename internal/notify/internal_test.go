@@ -66,7 +66,7 @@ func TestParseRetryAfter(t *testing.T) {
 
 // Waits double per attempt around the nominal value, within the jitter,
 // and never exceed the cap.
-func TestBackoff(t *testing.T) {
+func TestRetryWait(t *testing.T) {
 	tests := []struct {
 		base    time.Duration
 		attempt int
@@ -81,9 +81,9 @@ func TestBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for range 100 {
-			got := backoff(tt.base, tt.attempt)
-			if got < tt.nominal/2 || got >= tt.nominal*3/2 {
-				t.Fatalf("backoff(%v, %d) = %v, want within [%v, %v)", tt.base, tt.attempt, got, tt.nominal/2, tt.nominal*3/2)
+			got := retryWait(tt.base, tt.attempt)
+			if got < tt.nominal/2 || got > min(tt.nominal*3/2, maxBackoff) {
+				t.Fatalf("retryWait(%v, %d) = %v, want within [%v, %v]", tt.base, tt.attempt, got, tt.nominal/2, min(tt.nominal*3/2, maxBackoff))
 			}
 		}
 	}

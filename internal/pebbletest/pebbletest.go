@@ -485,7 +485,7 @@ func poll(ctx context.Context, procs []*process, ready func() bool) error {
 			}
 			select {
 			case <-p.done:
-				return fmt.Errorf("%s exited before it was ready: %v", p.name, p.err)
+				return fmt.Errorf("%s exited before it was ready: %w", p.name, p.err)
 			default:
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sitehost/sitehost/internal/backoff"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
@@ -401,21 +401,20 @@ func (e permanent) Unwrap() error { return e.error }
 // then; a whole deploy is not redone for one failed request. Every blob
 // write is idempotent, so a retry after a write that landed is harmless.
 func retry[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	delay := 200 * time.Millisecond
+	delay := backoff.Exponential{Base: 200 * time.Millisecond, Jitter: backoff.Jitter{Below: 0.5, Above: 0.5}}
 	for attempt := 1; ; attempt++ {
 		v, err := fn()
 		var perm permanent
 		if err == nil || attempt == 4 || ctx.Err() != nil || errors.As(err, &perm) {
 			return v, err
 		}
-		t := time.NewTimer(delay/2 + time.Duration(rand.Int64N(int64(delay))))
+		t := time.NewTimer(delay.Delay(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return v, err
 		case <-t.C:
 		}
-		delay *= 2
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -21,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/backoff"
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
@@ -687,7 +687,7 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		n := w.retries
 		w.mu.Unlock()
 		if retry && ctx.Err() == nil {
-			d := backoff(n)
+			d := retryDelay.Delay(n)
 			w.log.Info("will retry", "in", d.Round(time.Millisecond).String())
 			time.AfterFunc(d, func() {
 				if ctx.Err() == nil {
@@ -714,10 +714,6 @@ func (l *Loop) openRepo(w *worker) error {
 	return nil
 }
 
-// backoff is exponential from 2s to 5m, with jitter so many sites failing
-// on one outage do not retry in step.
-func backoff(n int) time.Duration {
-	d := 2 * time.Second << min(n-1, 8)
-	d = min(d, 5*time.Minute)
-	return d/2 + rand.N(d/2+1)
-}
+// retryDelay is exponential from 2s to 5m, jittered down to half so many
+// sites failing on one outage do not retry in step.
+var retryDelay = backoff.Exponential{Base: 2 * time.Second, Max: 5 * time.Minute, Jitter: backoff.Jitter{Below: 0.5}}

@@ -59,7 +59,7 @@ func BenchmarkServeObserved(b *testing.B) {
 	e := newEnv(b, time.Hour, true)
 	e.live(b, "a", site.Production, map[string]string{"index.html": "<!doctype html><title>bench</title><p>hello</p>"})
 	m := metrics.New(prometheus.NewRegistry())
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	for _, bc := range []struct {
 		name    string
 		observe func(*http.Request, accesslog.Entry)
@@ -93,7 +93,7 @@ func TestObserveProxyCutOff(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.(http.Flusher).Flush() // no Content-Length: the limit applies while copying
 		for range 10 {
-			w.Write([]byte(strings.Repeat("y", 1000)))
+			w.Write([]byte(strings.Repeat("y", 1000))) //nolint:errcheck // the limit cuts the client off
 		}
 	}))
 	defer upstream.Close()

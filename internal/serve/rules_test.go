@@ -365,12 +365,12 @@ func TestProxy(t *testing.T) {
 			time.Sleep(2 * time.Second)
 		case "/big":
 			w.Header().Set("Content-Length", "5000")
-			w.Write(bytes.Repeat([]byte("x"), 5000))
+			w.Write(bytes.Repeat([]byte("x"), 5000)) //nolint:errcheck // the limit cuts the client off
 			return
 		case "/stream":
 			w.(http.Flusher).Flush() // no Content-Length: the limit applies while copying
 			for range 10 {
-				w.Write(bytes.Repeat([]byte("y"), 1000))
+				w.Write(bytes.Repeat([]byte("y"), 1000)) //nolint:errcheck // the limit cuts the client off
 			}
 			return
 		}

@@ -88,6 +88,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// waitUntil polls cond until it holds. The deadline is a failsafe that
+// only fails a hung test; the test waits for the condition, not a time.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // logBuffer collects log output for assertions.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -758,24 +770,44 @@ func testRefreshedNotTakenOver(t *testing.T, st store.Store) {
 	if err := a.Lock(t.Context(), name); err != nil {
 		t.Fatal(err)
 	}
-	// b waits for 5×TTL: a's refreshes must keep the lock fresh throughout.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*ttl)
-	defer cancel()
-	if err := b.Lock(ctx, name); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("b.Lock of a held, refreshed lock = %v, want context.DeadlineExceeded", err)
+	key, _ := a.lockKey(name)
+	held, _, err := a.readLock(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
 	}
+	// b waits while a's refreshes keep the lock fresh for several TTLs:
+	// the lock object keeps a's token throughout.
+	done := make(chan error, 1)
+	go func() { done <- b.Lock(t.Context(), name) }()
+	waitUntil(t, "a has refreshed its lock past 3×LockTTL", func() bool {
+		m, _, err := a.readLock(t.Context(), key)
+		if err != nil || m.Token != held.Token {
+			t.Fatalf("while a holds the lock: token %q, %v; want a's %q", m.Token, err, held.Token)
+		}
+		return m.Refreshed.Sub(held.Created) > 3*ttl
+	})
 	if ok, err := b.TryLock(t.Context(), name); ok || err != nil {
 		t.Fatalf("b.TryLock = %v, %v; want false, nil", ok, err)
 	}
+	select {
+	case err := <-done:
+		t.Fatalf("b.Lock of a held, refreshed lock returned %v", err)
+	default:
+	}
 	if err := a.Unlock(t.Context(), name); err != nil {
-		t.Fatalf("a.Unlock after holding for %v: %v", 6*ttl, err)
+		t.Fatalf("a.Unlock after holding for over %v: %v", 3*ttl, err)
 	}
-	start := time.Now()
-	if err := b.Lock(t.Context(), name); err != nil {
-		t.Fatal(err)
+	// b, still waiting, gets the released lock.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("b.Lock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("b.Lock did not return after a released the lock")
 	}
-	if d := time.Since(start); d > ttl {
-		t.Errorf("b.Lock of a released lock took %v", d)
+	if tok := lockToken(t, b, name); tok == held.Token {
+		t.Error("the lock object still has a's token after b locked it")
 	}
 	if err := b.Unlock(t.Context(), name); err != nil {
 		t.Fatal(err)
@@ -784,7 +816,10 @@ func testRefreshedNotTakenOver(t *testing.T, st store.Store) {
 
 func testCancelWhileWaiting(t *testing.T, st store.Store) {
 	a := newStorage(t, st)
-	b := newStorage(t, st, func(o *Options) { o.PollInterval = time.Hour }) // only ctx can end its wait
+	// b's read of the held lock is the last store call before it waits.
+	read := make(chan struct{}, 1)
+	sb := &readSignalStore{Store: st, read: read}
+	b := newStorage(t, sb, func(o *Options) { o.PollInterval = time.Hour }) // only ctx can end its wait
 	const name = "storage_clean"
 	if err := a.Lock(t.Context(), name); err != nil {
 		t.Fatal(err)
@@ -792,7 +827,11 @@ func testCancelWhileWaiting(t *testing.T, st store.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- b.Lock(ctx, name) }()
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b.Lock never read the held lock")
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -811,6 +850,21 @@ func testCancelWhileWaiting(t *testing.T, st store.Store) {
 	if err := a.Unlock(t.Context(), name); err != nil {
 		t.Errorf("a.Unlock: %v", err)
 	}
+}
+
+// readSignalStore signals read after each Get.
+type readSignalStore struct {
+	store.Store
+	read chan struct{} // capacity 1
+}
+
+func (s *readSignalStore) Get(ctx context.Context, key string) (store.Object, store.Info, error) {
+	obj, info, err := s.Store.Get(ctx, key)
+	select {
+	case s.read <- struct{}{}:
+	default:
+	}
+	return obj, info, err
 }
 
 // partitionStore fails every call while cut is set, as a network
@@ -881,12 +935,9 @@ func testUnlockAfterTakeover(t *testing.T, st store.Store) {
 	bToken := lockToken(t, b, name)
 	pa.cut.Store(false)
 	// Let a's refresher run into b's lock.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), "lock lost") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(logs.String(), "refreshing lock failed") || !strings.Contains(logs.String(), "lock lost") {
-		t.Errorf("a's logs lack the failed refresh or the loss:\n%s", logs)
+	waitUntil(t, "a logs the lost lock", func() bool { return strings.Contains(logs.String(), "lock lost") })
+	if !strings.Contains(logs.String(), "refreshing lock failed") {
+		t.Errorf("a's logs lack the failed refresh:\n%s", logs)
 	}
 	err := a.Unlock(t.Context(), name)
 	if !errors.Is(err, ErrLockLost) {
@@ -929,13 +980,7 @@ func testUnlockAfterOverwrite(t *testing.T, st store.Store) {
 					t.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for !strings.Contains(logs.String(), "lock lost") && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if !strings.Contains(logs.String(), "lock lost") {
-				t.Errorf("the lost lock was not logged:\n%s", logs)
-			}
+			waitUntil(t, "the lost lock is logged", func() bool { return strings.Contains(logs.String(), "lock lost") })
 			if err := a.Unlock(t.Context(), name); !errors.Is(err, ErrLockLost) {
 				t.Errorf("Unlock = %v, want ErrLockLost", err)
 			}
@@ -998,7 +1043,11 @@ func testTryLock(t *testing.T, st store.Store) {
 	}
 	// A stale lock is taken over at once.
 	deadLock(t, a, "stale", nil)
-	time.Sleep(400 * time.Millisecond)
+	key, _ := b.lockKey("stale")
+	waitUntil(t, "the dead lock is stale", func() bool {
+		m, info, err := b.readLock(ctx, key)
+		return err == nil && lockAge(m, info) > b.ttl
+	})
 	if ok, err := b.TryLock(ctx, "stale"); !ok || err != nil {
 		t.Fatalf("TryLock of a stale lock = %v, %v", ok, err)
 	}

@@ -378,7 +378,7 @@ type bodyReader struct {
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.read(p)
-	if err != nil && err != io.EOF && b.err == nil {
+	if err != nil && !errors.Is(err, io.EOF) && b.err == nil {
 		b.err = err
 	}
 	return n, err
