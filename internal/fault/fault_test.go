@@ -31,7 +31,7 @@ func TestKindOf(t *testing.T) {
 		{"superseded", fault.Superseded(errors.New("newer commit")), fault.KindSuperseded},
 		{"wrapped with %w", fmt.Errorf("resolving main: %w", sentinel), fault.KindStalled},
 		{"wrapped twice", fmt.Errorf("deploy: %w", fmt.Errorf("resolving main: %w", sentinel)), fault.KindStalled},
-		{"wrapped with %v loses the kind", fmt.Errorf("resolving main: %v", sentinel), fault.KindTransient},
+		{"wrapped with %v loses the kind", fmt.Errorf("resolving main: %v", sentinel), fault.KindTransient}, //nolint:errorlint // the point: %v drops the chain
 		{"outermost wins", fault.Transient(fmt.Errorf("retrying: %w", sentinel)), fault.KindTransient},
 		{"typed error", fmt.Errorf("build: %w", templateError{}), fault.KindStalled},
 		{"joined", errors.Join(errors.New("a"), fault.Superseded(errors.New("b"))), fault.KindSuperseded},

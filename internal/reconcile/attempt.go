@@ -307,7 +307,7 @@ func (a *attempt) checkRules(context.Context) error {
 		a.e.Logf("rules: %s", re)
 	}
 	if w.spec.StrictRules {
-		return fmt.Errorf("%w: %d in deploy %s, the first: %s", ErrRules, n, m.ID, m.Rules.Errors[0])
+		return fmt.Errorf("%w: %d in deploy %s, the first: %s", ErrRules, n, m.ID, m.Rules.Errors[0].Error())
 	}
 	return nil
 }
