@@ -402,3 +402,49 @@ func TestConfigRepoRetry(t *testing.T) {
 func srvTestLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
 }
+
+// TestReloadRebuildsChangedSettings: a reload that changes what a site's
+// commit builds to — its domain (the base URL) or its build env — builds
+// the live commit again; git did not move, but what is served must follow
+// the config, as the API already does.
+func TestReloadRebuildsChangedSettings(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	cfg := testConfig(t, t.TempDir(), siteYAML(repo.URL()))
+	srv := startServer(t, cfg, nil)
+	port := portOf(srv.httpLn.Addr())
+	syncSite(t, srv, "blog")
+	if body := get(t, srv, "blog.test", "/").body; !strings.Contains(body, "base=http://blog.test:"+port+"/") {
+		t.Fatalf("first deploy: %q", body)
+	}
+	builds := srv.loop.Builds()
+
+	next := replaceSites(t, cfg.File, "  - name: blog\n    repo: "+repo.URL()+"\n    domains: [docs.test]\n")
+	if err := srv.reloadFile(t.Context(), cfg.File, []byte(next)); err != nil {
+		t.Fatal(err)
+	}
+	syncSite(t, srv, "blog")
+	if body := get(t, srv, "docs.test", "/").body; !strings.Contains(body, "base=http://docs.test:"+port+"/") {
+		t.Errorf("after the domain changed: %q, want the new base URL", body)
+	}
+	if got := srv.loop.Builds(); got != builds+1 {
+		t.Errorf("builds %d → %d, want one for the new base URL", builds, got)
+	}
+
+	// Back to the first domain: that deploy was built before, so it is
+	// reused, not built.
+	if err := srv.reloadFile(t.Context(), cfg.File, []byte(replaceSites(t, cfg.File, siteYAML(repo.URL())))); err != nil {
+		t.Fatal(err)
+	}
+	syncSite(t, srv, "blog")
+	if body := get(t, srv, "blog.test", "/").body; !strings.Contains(body, "base=http://blog.test:"+port+"/") {
+		t.Errorf("back on the first domain: %q", body)
+	}
+	if got := srv.loop.Builds(); got != builds+1 {
+		t.Errorf("builds %d, want %d: the first deploy is reused", got, builds+1)
+	}
+	// A settled site stays as it is: no build on the next sync.
+	syncSite(t, srv, "blog")
+	if got := srv.loop.Builds(); got != builds+1 {
+		t.Errorf("builds %d after a sync with nothing changed, want %d", got, builds+1)
+	}
+}

@@ -70,6 +70,7 @@ func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var retrying site.Commit // a commit whose apply failed, tried at every poll
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,12 +88,17 @@ func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func
 		if commit == c.seen {
 			continue
 		}
-		c.log.Info("config repository moved", "commit", commit.Short())
+		if commit != retrying {
+			c.log.Info("config repository moved", "commit", commit.Short())
+		}
 		switch err := apply(c.version(commit), data); {
 		case err == nil, errors.Is(err, errInvalid):
-			c.seen = commit
+			c.seen, retrying = commit, ""
 		default:
-			c.log.Warn("config commit will be applied again at the next poll", "commit", commit.Short(), "in", every.String())
+			if commit != retrying {
+				c.log.Warn("config commit will be applied again at every poll until it applies", "commit", commit.Short(), "every", every.String())
+			}
+			retrying = commit
 		}
 	}
 }

@@ -224,7 +224,7 @@ func notifyTarget(n config.Notification, sites []string, env compileEnv) (notify
 // changedSites names the sites whose settings differ between two
 // runtimes, or that only one of them has, sorted.
 func changedSites(a, b *configRuntime) []site.Name {
-	var out []site.Name
+	out := []site.Name{} // logged: [] when nothing changed, not null
 	as := map[site.Name]config.Site{}
 	for _, sc := range a.cfg.Sites {
 		as[sc.Name] = sc

@@ -327,7 +327,13 @@ func (s *server) run(ctx context.Context) error {
 		})
 	case s.configData != nil:
 		g.Go(func() error {
-			return watch.Run(ctx, watch.Options{Path: s.cfg.File, Poll: s.configPoll, MaxSize: config.MaxFileSize, Logger: s.log},
+			return watch.Run(ctx, watch.Options{Path: s.cfg.File, Poll: s.configPoll, MaxSize: config.MaxFileSize, Logger: s.log,
+				// The API tells a file that cannot be read, as it tells one
+				// that was refused.
+				OnError: func(err error) {
+					v := configVersion{source: "file", path: s.cfg.File, id: "unreadable"}
+					s.configState.refused(v, "read", err, nil, time.Now())
+				}},
 				s.configData, func(data []byte) {
 					s.reloadFile(ctx, s.cfg.File, data) //nolint:errcheck // refuse logged it and the API shows it
 				})

@@ -318,3 +318,18 @@ func TestS3Storage(t *testing.T) {
 		t.Errorf("retention 500: err = %v, want %q", err, want)
 	}
 }
+
+// TestEmptyFileRefused: an empty file (or one of comments only, or a
+// null document) is refused, not read as "no sites": a file caught while
+// an editor rewrites it must not stop every site. "sites: []" says it.
+func TestEmptyFileRefused(t *testing.T) {
+	for _, doc := range []string{"", "\n\n", "# nothing yet\n", "~\n", "---\n"} {
+		if _, err := Parse("sites.yaml", []byte(doc)); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "sites: []") {
+			t.Errorf("Parse(%q) = %v, want ErrMissing saying how to serve no sites", doc, err)
+		}
+	}
+	c, err := Parse("sites.yaml", []byte("sites: []\n"))
+	if err != nil || len(c.Sites) != 0 {
+		t.Errorf(`Parse("sites: []") = %v, %v; want no sites, no error`, c, err)
+	}
+}

@@ -33,6 +33,9 @@ type decoder struct {
 // decode fills c from data, recording key lines in c.pos. ok is false when
 // the document cannot be walked at all (a syntax error or a non-mapping
 // root).
+// emptyFile explains why a file without settings is refused.
+const emptyFile = "the file has no settings; to serve no sites, say so with \"sites: []\""
+
 func (c *Config) decode(data []byte) (probs []*Problem, ok bool) {
 	c.pos = map[string]int{}
 	c.bad = map[string]bool{}
@@ -42,7 +45,10 @@ func (c *Config) decode(data []byte) (probs []*Problem, ok bool) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, true // empty file: all defaults, no sites
+			// Most likely a file caught while being rewritten, or a
+			// mistake: applied, it would stop every site.
+			d.problem(1, "", ErrMissing, emptyFile)
+			return d.probs, false
 		}
 		return []*Problem{d.syntax(err)}, false
 	}
@@ -63,7 +69,8 @@ func (c *Config) decode(data []byte) (probs []*Problem, ok bool) {
 		root = root.Content[0]
 	}
 	if root.Kind == yaml.DocumentNode || isNull(root) {
-		return d.probs, true
+		d.problem(max(root.Line, 1), "", ErrMissing, emptyFile)
+		return d.probs, false
 	}
 	if resolve(root).Kind != yaml.MappingNode {
 		d.problem(root.Line, "", ErrBadValue, "want a mapping with server and sites at the top level")

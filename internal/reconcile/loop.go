@@ -175,6 +175,7 @@ type worker struct {
 	inflight  uint64 // requests the running run covers
 	status    Status
 	failed    map[site.Channel]site.Commit // commits whose build failed for the site's own reasons
+	verified  map[site.Channel]verified    // live deploys found current (the worker's goroutine only)
 	retries   int
 }
 
@@ -257,6 +258,7 @@ func (l *Loop) worker0(spec Spec) *worker {
 	w := &worker{
 		spec: spec, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
 		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
+		verified: make(map[site.Channel]verified),
 	}
 	w.cond = sync.NewCond(&w.mu)
 	w.status = Status{Site: spec.Name, State: site.OutOfSync, Channels: map[site.Channel]ChannelStatus{}}
@@ -647,6 +649,12 @@ func (w *worker) request(set func()) uint64 {
 }
 
 func (l *Loop) work(ctx context.Context, w *worker) {
+	var pending *time.Timer // the retry scheduled, if any
+	defer func() {
+		if pending != nil {
+			pending.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -686,10 +694,17 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		}
 		n := w.retries
 		w.mu.Unlock()
+		// One retry at a time: a run that fails again (a poll tick, a
+		// webhook) moves the pending retry, so failures do not pile up
+		// timers; a run that succeeds drops it.
+		if pending != nil {
+			pending.Stop()
+			pending = nil
+		}
 		if retry && ctx.Err() == nil {
 			d := retryDelay.Delay(n)
 			w.log.Info("will retry", "in", d.Round(time.Millisecond).String())
-			time.AfterFunc(d, func() {
+			pending = time.AfterFunc(d, func() {
 				if ctx.Err() == nil {
 					w.request(func() { l.wantAll(w) })
 				}

@@ -115,7 +115,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	failed := w.failed[c]
 	w.mu.Unlock()
 	switch {
-	case live.Commit == desired:
+	case live.Commit == desired && l.current(w, c, p, live):
 		l.done(w, c, live, p.pinned)
 		return nil
 	case desired == failed:
@@ -250,4 +250,38 @@ func (l *Loop) writeBack(ctx context.Context, w *worker, ptr manifest.Pointer, u
 		return
 	}
 	w.log.Info("wrote back", "mode", w.spec.WriteBack, "commit", ptr.Commit.Short())
+}
+
+// current reports whether the deploy live at the desired commit is what
+// the channel's settings build now: a reload may have changed the site's
+// build env, base URL (its domain) or tool, and then the commit builds to
+// another key, so it must be built again although git did not move. Only
+// the local git cache is read; a commit it does not have counts as
+// current (it was built by another replica or before the cache was lost).
+// What was checked is remembered until the pointer, the commit or the URL
+// moves.
+func (l *Loop) current(w *worker, c site.Channel, p plan, live manifest.Pointer) bool {
+	v := verified{deploy: live.Deploy, commit: live.Commit, url: p.url}
+	if w.verified[c] == v {
+		return true
+	}
+	a := &attempt{l: l, w: w, c: c, p: p, commit: live.Commit}
+	if err := a.resolveSources(context.Background()); err != nil {
+		w.log.Debug("not checking the live deploy's settings", "channel", c, "err", err)
+		return true
+	}
+	want := manifest.DeployIDFor(build.Key(a.tree+a.tomlKey, p.settings, p.url))
+	if want != live.Deploy {
+		w.log.Info("settings changed: building the live commit again", "channel", c, "commit", live.Commit.Short(), "deploy", live.Deploy, "want", want)
+		return false
+	}
+	w.verified[c] = v
+	return true
+}
+
+// verified is a live deploy found current for a channel's settings.
+type verified struct {
+	deploy site.DeployID
+	commit site.Commit
+	url    string
 }

@@ -67,6 +67,9 @@ type Options struct {
 	MaxSize int64
 	// Logger receives read errors and changes. nil discards them.
 	Logger *slog.Logger
+	// OnError, if set, hears of each new read error (a missing, oversized
+	// or unreadable file), once until the file reads again.
+	OnError func(error)
 
 	// noEvents turns fsnotify off, so a test can show the poll alone
 	// catches a change.
@@ -126,6 +129,7 @@ func Run(ctx context.Context, opts Options, initial []byte, onChange func([]byte
 		maxSize:  opts.MaxSize,
 		log:      opts.Logger.With("component", "watch", "path", path),
 		onChange: onChange,
+		onError:  opts.OnError,
 		last:     sha256.Sum256(initial),
 		isLink:   isSymlink(path, false),
 	}
@@ -211,6 +215,7 @@ type watcher struct {
 	maxSize         int64
 	log             *slog.Logger
 	onChange        func([]byte)
+	onError         func(error)
 
 	fw       *fsnotify.Watcher // nil while events are off or unavailable
 	last     [sha256.Size]byte // hash of the last content reported (or initial)
@@ -291,6 +296,9 @@ func (w *watcher) check(ctx context.Context) {
 			msg := "reading config file; keeping the last good content"
 			if errors.Is(err, fs.ErrNotExist) {
 				msg = "config file is missing; keeping the last good content"
+			}
+			if w.onError != nil {
+				w.onError(err)
 			}
 			w.log.Warn(msg, "err", err)
 		}

@@ -337,10 +337,15 @@ func TestTooLarge(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sites.yaml")
 	writeFile(t, path, "v1")
-	r := start(t, Options{Path: path, Debounce: testDebounce, Poll: -1, MaxSize: 16}, []byte("v1"))
+	readErrs := make(chan error, 4)
+	r := start(t, Options{Path: path, Debounce: testDebounce, Poll: -1, MaxSize: 16, OnError: func(err error) { readErrs <- err }}, []byte("v1"))
 
 	saveInPlace(t, path, strings.Repeat("x", 17))
 	r.waitLog(t, "larger than MaxSize", 0)
+	// OnError heard of it, once (it is told before the log line is written).
+	if err := <-readErrs; !strings.Contains(err.Error(), "larger than MaxSize") {
+		t.Errorf("OnError got %v, want the size error", err)
+	}
 	// Back to the last good content: readable again, but nothing changed
 	// from the caller's point of view.
 	saveInPlace(t, path, "v1")
@@ -348,6 +353,9 @@ func TestTooLarge(t *testing.T) {
 	// Exactly MaxSize is fine, and the first onChange: neither read
 	// above reported anything.
 	r.nothingBefore(t, saveInPlace, path, strings.Repeat("y", 16))
+	if len(readErrs) != 0 {
+		t.Errorf("OnError called %d more times, want once per new read error", len(readErrs))
+	}
 }
 
 // TestPoll: the poll catches what events miss.
