@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -45,7 +46,8 @@ func TestCommitToLive(t *testing.T) {
 	repo := gittest.New(t, "testdata/blog")
 	data := t.TempDir()
 	cfg := testConfig(t, data, siteYAML(repo.URL()))
-	srv := startServer(t, cfg, nil)
+	running := startServerUntil(t, cfg, nil, serverOptions{})
+	srv := running.server
 	port := portOf(srv.httpLn.Addr())
 
 	// 1. The first commit goes live on its domain.
@@ -131,9 +133,23 @@ func TestCommitToLive(t *testing.T) {
 	apiGet(t, srv, "/api/v1/sites", "wrong", http.StatusUnauthorized, nil)
 	apiGet(t, srv, "/api/v1/sites", "", http.StatusUnauthorized, nil)
 
-	// 6. A restart on the same data_dir serves at once, without building.
-	dir := srv.cfg.Server.DataDir
-	restarted := startServer(t, testConfig(t, dir, siteYAML(repo.URL())), nil)
+	// 6. A restart on the same data_dir and address serves at once,
+	// without building (on another port the base URL would differ, and
+	// the site would rightly be built again).
+	running.stop(t)
+	again := testConfig(t, srv.cfg.Server.DataDir, siteYAML(repo.URL()))
+	doc, err := os.ReadFile(again.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = []byte(strings.Replace(string(doc), `http: "127.0.0.1:0"`, `http: "127.0.0.1:`+port+`"`, 1))
+	if err := os.WriteFile(again.File, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again, err = config.Load(again.File); err != nil {
+		t.Fatal(err)
+	}
+	restarted := startServer(t, again, nil)
 	if body := get(t, restarted, "blog.test", "/").body; !strings.Contains(body, "Version one") {
 		t.Errorf("restarted server does not serve at once: %q", body)
 	}

@@ -103,9 +103,7 @@ func startServerUntil(t testing.TB, cfg *config.Config, env map[string]string, o
 	opts.Logger = slog.New(kc)
 	t.Cleanup(func() { // after the server's stop, registered below
 		for _, line := range kc.repeated() {
-			if !pendingRepeat(line) {
-				t.Errorf("log line repeats a key: %s", line)
-			}
+			t.Errorf("log line repeats a key: %s", line)
 		}
 	})
 	srv, err := newServer(t.Context(), cfg, opts)
@@ -117,12 +115,6 @@ func startServerUntil(t testing.TB, cfg *config.Config, env map[string]string, o
 	go func() { ts.done <- srv.run(ctx) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts
-}
-
-// pendingRepeat: reconcile hands gitsrc its own logger, component and
-// all; the reconcile part of issue 14 removes that. Drop this then.
-func pendingRepeat(line string) bool {
-	return strings.Contains(line, "component=reconcile") && strings.Contains(line, "component=gitsrc")
 }
 
 type testWriter struct{ t testing.TB }
