@@ -129,6 +129,8 @@ type Loop struct {
 	mu    sync.RWMutex
 	sites map[site.Name]*worker
 	order []site.Name
+	// afterFunc schedules a retry (time.AfterFunc; a test's recorder).
+	afterFunc func(time.Duration, func()) stopper
 	// run is Run's context and wait group, so Update can start workers.
 	run   context.Context
 	group *sync.WaitGroup
@@ -226,7 +228,8 @@ func New(opts Options) (*Loop, error) {
 	if opts.URL == nil {
 		opts.URL = func(site.Name, site.Channel) string { return "/" }
 	}
-	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency)}
+	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency),
+		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }}
 	for _, spec := range opts.Sites {
 		w, err := l.newWorker(spec)
 		if err != nil {
@@ -649,7 +652,7 @@ func (w *worker) request(set func()) uint64 {
 }
 
 func (l *Loop) work(ctx context.Context, w *worker) {
-	var pending *time.Timer // the retry scheduled, if any
+	var pending stopper // the retry scheduled, if any
 	defer func() {
 		if pending != nil {
 			pending.Stop()
@@ -704,7 +707,7 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		if retry && ctx.Err() == nil {
 			d := retryDelay.Delay(n)
 			w.log.Info("will retry", "in", d.Round(time.Millisecond).String())
-			pending = time.AfterFunc(d, func() {
+			pending = l.afterFunc(d, func() {
 				if ctx.Err() == nil {
 					w.request(func() { l.wantAll(w) })
 				}
@@ -712,6 +715,9 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		}
 	}
 }
+
+// stopper is a scheduled retry.
+type stopper interface{ Stop() bool }
 
 // openRepo opens w's git cache when a reload left that to the worker (the
 // site's repository options changed); a failure is retried like a fetch.
