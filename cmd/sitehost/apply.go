@@ -216,12 +216,17 @@ func closeNotifier(n *notify.Notifier) {
 }
 
 // serverChanges names the server settings that differ between a and b.
+// reloadableServer are the server settings compile reads, so a reload applies
+// them like the sites.
+var reloadableServer = map[string]bool{"notifications": true, "git": true}
+
 func serverChanges(a, b *config.Config) []string {
 	var out []string
 	av, bv := reflect.ValueOf(a.Server), reflect.ValueOf(b.Server)
 	for i := range av.NumField() {
-		if !reflect.DeepEqual(av.Field(i).Interface(), bv.Field(i).Interface()) {
-			out = append(out, "server."+strings.Split(av.Type().Field(i).Tag.Get("yaml"), ",")[0])
+		name := strings.Split(av.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		if !reloadableServer[name] && !reflect.DeepEqual(av.Field(i).Interface(), bv.Field(i).Interface()) {
+			out = append(out, "server."+name)
 		}
 	}
 	return out

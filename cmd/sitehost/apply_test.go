@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -446,5 +447,41 @@ func TestReloadRebuildsChangedSettings(t *testing.T) {
 	syncSite(t, srv, "blog")
 	if got := srv.loop.Builds(); got != builds+1 {
 		t.Errorf("builds %d after a sync with nothing changed, want %d", got, builds+1)
+	}
+}
+
+// TestGitRewrite: server.git.rewrite stands a mirror in for the URL the
+// config names (here a host that does not exist), and a reload that
+// changes the rule applies without a restart.
+func TestGitRewrite(t *testing.T) {
+	ts := newTwoSites(t)
+	const named = "https://git.example.invalid/acme/"
+	rule := func(to string) string {
+		return "  git:\n    rewrite:\n      - {from: \"" + named + "\", to: \"" + to + "\"}\n"
+	}
+	site := "  - name: a\n    repo: " + named + "site.git\n    domains: [a.test]\n    build: {tool: none}\n"
+	mirrorOf := func(r *gittest.Repo) string { return strings.TrimSuffix(r.URL(), path.Base(r.URL())) }
+	// The rule maps the prefix to the folder holding a's repository…
+	if path.Base(ts.a.URL()) != "site.git" {
+		t.Fatalf("gittest names its bare repositories %s; this test wants site.git", path.Base(ts.a.URL()))
+	}
+	cfg := testConfig(t, t.TempDir(), site, rule(mirrorOf(ts.a)))
+	srv := startServer(t, cfg, nil)
+	syncSite(t, srv, "a")
+	if got := get(t, srv, "a.test", "/"); got.status != 200 || !strings.Contains(got.body, "site a") {
+		t.Fatalf("a through the rewrite: %d %q", got.status, got.body)
+	}
+	// …and a reload points it at b's: the site follows at once.
+	doc, err := os.ReadFile(cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(doc), mirrorOf(ts.a), mirrorOf(ts.b), 1)
+	if err := srv.reloadFile(t.Context(), cfg.File, []byte(next)); err != nil {
+		t.Fatal(err)
+	}
+	syncSite(t, srv, "a")
+	if got := get(t, srv, "a.test", "/"); !strings.Contains(got.body, "site b") {
+		t.Errorf("after the rule changed: %q, want b's content", got.body)
 	}
 }

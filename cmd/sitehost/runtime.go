@@ -83,9 +83,15 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 	}
 	forgeHTTP := &http.Client{Timeout: 30 * time.Second}
 	var served []serve.Site
+	// server.git.rewrite applies to every site repository (and their
+	// submodules); credentials are checked against the rewritten URL.
+	rewrites := make(gitsrc.Rewrites, 0, len(cfg.Server.Git.Rewrite))
+	for _, r := range cfg.Server.Git.Rewrite {
+		rewrites = append(rewrites, gitsrc.Rewrite{From: r.From, To: r.To})
+	}
 	for i, sc := range cfg.Sites {
 		key := func(k string) string { return fmt.Sprintf("sites[%d].%s", i, k) }
-		creds, err := siteCredentials(sc, env)
+		creds, err := siteCredentials(sc, rewrites.Apply(sc.Repo), env)
 		if err != nil {
 			k := "credentials"
 			if sc.Credentials.SSHKeyFile != "" {
@@ -102,7 +108,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 			secrets[name] = v
 		}
 		rt.specs = append(rt.specs, reconcile.Spec{
-			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo, Credentials: creds}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
+			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo, Credentials: creds, Rewrites: rewrites}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
 			Branches: sc.Branches,
 			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
 			Build: build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
@@ -175,7 +181,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 // siteCredentials reads a site's git credentials from the environment and
 // checks that they work with its repository URL (an ssh key file that can
 // be read and parsed, no password for ssh, no key for https).
-func siteCredentials(sc config.Site, env compileEnv) (gitsrc.Credentials, error) {
+func siteCredentials(sc config.Site, url string, env compileEnv) (gitsrc.Credentials, error) {
 	cr := sc.Credentials
 	creds := gitsrc.Credentials{Username: cr.Username, SSHKeyFile: cr.SSHKeyFile}
 	if cr.PasswordEnv != "" {
@@ -186,7 +192,7 @@ func siteCredentials(sc config.Site, env compileEnv) (gitsrc.Credentials, error)
 	if cr.SSHKeyPassphraseEnv != "" {
 		creds.SSHKeyPassphrase = env.getenv(cr.SSHKeyPassphraseEnv)
 	}
-	if _, err := creds.AuthMethod(sc.Repo); err != nil {
+	if _, err := creds.AuthMethod(url); err != nil {
 		return creds, err
 	}
 	return creds, nil

@@ -50,6 +50,7 @@ type Server struct {
 	Cache         Cache         `yaml:"cache"`
 	ACME          ACME          `yaml:"acme"`
 	Build         ServerBuild   `yaml:"build"`
+	Git           Git           `yaml:"git"`
 	// Notifications receive every site's events.
 	Notifications []Notification `yaml:"notifications"`
 	// SelfHeal is how often live deploys are checked against the store
@@ -122,6 +123,20 @@ type ServerBuild struct {
 	Concurrency int           `yaml:"concurrency"` // default 1
 	Timeout     time.Duration `yaml:"timeout"`     // default 10m
 	Memory      ByteSize      `yaml:"memory"`      // default 1GiB
+}
+
+// Git holds settings for every git fetch.
+type Git struct {
+	// Rewrite maps URL prefixes to others before anything is fetched —
+	// site repositories, submodules and the config repository — as git's
+	// url.<to>.insteadOf = <from> does; the longest matching from wins.
+	Rewrite []GitRewrite `yaml:"rewrite"`
+}
+
+// GitRewrite is one rule of server.git.rewrite.
+type GitRewrite struct {
+	From string `yaml:"from"` // a URL prefix, e.g. https://github.com/
+	To   string `yaml:"to"`   // what it becomes, e.g. https://mirror.internal/github/
 }
 
 // Site is one entry of the sites list.

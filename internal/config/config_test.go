@@ -333,3 +333,31 @@ func TestEmptyFileRefused(t *testing.T) {
 		t.Errorf(`Parse("sites: []") = %v, %v; want no sites, no error`, c, err)
 	}
 }
+
+// TestGitRewrite: server.git.rewrite decodes strictly and is validated as
+// a whole: each rule needs from and a usable to, and no prefix twice.
+func TestGitRewrite(t *testing.T) {
+	c, err := Parse("sites.yaml", []byte("server:\n  git:\n    rewrite:\n      - {from: \"https://github.com/\", to: \"https://mirror.internal/github/\"}\nsites: []\n"))
+	if err != nil || len(c.Server.Git.Rewrite) != 1 || c.Server.Git.Rewrite[0].To != "https://mirror.internal/github/" {
+		t.Fatalf("Parse = %+v, %v", c, err)
+	}
+	_, err = Parse("sites.yaml", []byte(`server:
+  git:
+    rewrite:
+      - {from: "https://github.com/", to: "https://mirror.internal/github/"}
+      - {from: "https://github.com/", to: "https://other.internal/"}
+      - {to: "https://x.internal/"}
+      - {from: "git@github.com:", to: "mirror"}
+      - {from: "https://gitlab.com/", too: "https://x/"}
+sites: []
+`))
+	for _, want := range []string{
+		"server.git.rewrite[1].from", "rewritten twice",
+		"server.git.rewrite[2].from", "server.git.rewrite[3].to", "unrecognised repository",
+		"too",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in the problems, got %v", want, err)
+		}
+	}
+}

@@ -136,6 +136,24 @@ func (v *checker) server() {
 		v.notification(fmt.Sprintf("server.notifications[%d]", i), n)
 	}
 
+	from := map[string]int{}
+	for i, r := range s.Git.Rewrite {
+		k := fmt.Sprintf("server.git.rewrite[%d]", i)
+		switch {
+		case r.From == "":
+			v.add(k+".from", ErrMissing, "required: the URL prefix to rewrite, such as https://github.com/")
+		case from[r.From] > 0:
+			v.add(k+".from", ErrBadValue, "%q is rewritten twice (first at server.git.rewrite[%d])", r.From, from[r.From]-1)
+		default:
+			from[r.From] = i + 1
+		}
+		if r.To == "" {
+			v.add(k+".to", ErrMissing, "required: what the prefix becomes, such as https://mirror.example/github/")
+		} else if msg := repoProblem(r.To); msg != "" {
+			v.add(k+".to", ErrBadValue, "%s", msg)
+		}
+	}
+
 	b := &s.Build
 	if b.Concurrency < 1 {
 		v.add("server.build.concurrency", ErrBadValue, "must be at least 1, got %d", b.Concurrency)

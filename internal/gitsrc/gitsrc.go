@@ -58,6 +58,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Limits bound Export; zero fields take the defaults.
 	Limits ExportLimits
+	// Rewrites map URL prefixes to others (server.git.rewrite) before
+	// anything is fetched; credentials apply to the rewritten URL.
+	Rewrites Rewrites
 }
 
 // ExportLimits bound what Export writes, so a hostile or runaway repo cannot
@@ -91,6 +94,7 @@ type Repo struct {
 // Open creates or opens the bare cache repository in opts.Dir and points
 // remote "origin" at opts.URL, replacing a URL that changed in config.
 func Open(opts Options) (*Repo, error) {
+	opts.URL = opts.Rewrites.Apply(opts.URL)
 	auth, err := opts.auth()
 	if err != nil {
 		return nil, fmt.Errorf("opening git cache: %w", err)
@@ -126,6 +130,7 @@ func Open(opts Options) (*Repo, error) {
 // Check reports what would make Open fail before touching the cache
 // directory: no URL, or credentials that do not work with it.
 func Check(opts Options) error {
+	opts.URL = opts.Rewrites.Apply(opts.URL)
 	_, err := opts.auth()
 	return err
 }
