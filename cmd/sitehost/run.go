@@ -30,6 +30,8 @@ Usage:
   sitehost sync     <site> [--timeout 30m] [--no-wait] [--json]
                                       reconcile now, wait, print the channels; exit 1 if it failed
   sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
+  sitehost build    <dir> -o <out> [--base-url URL] [-c sites.yaml --site NAME]
+                                      build a checkout's HEAD exactly as the server would
   sitehost version
 
 Client commands (status, deploys, logs, sync) find the admin API from
@@ -64,6 +66,8 @@ func (con console) run(ctx context.Context, args []string, getenv func(string) s
 		return con.cmdSync(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, getenv, stdout, stderr)
+	case "build":
+		return cmdBuild(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil
