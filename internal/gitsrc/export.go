@@ -7,12 +7,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -22,14 +25,16 @@ type ExportResult struct {
 	Tree    string   // tree hash of the exported directory, as TreeHash
 	Files   int      // files written
 	Bytes   int64    // bytes written
-	Skipped []string // symlinks, submodules and .git entries, relative to dir
+	Skipped []string // symlinks, submodules without a .gitmodules entry and .git entries, relative to dir
 }
 
 // Export writes the files under p at commit into dir, which must be empty
 // or absent, with p stripped. Only regular (0644) and executable (0755)
-// files are written: symlinks could point Hugo at host files and
-// submodules are not fetched, so both are skipped with a warning, and no
-// path with a ".git" element is ever written. Writes go through os.Root, so
+// files are written: symlinks could point Hugo at host files, so they are
+// skipped with a warning, and no path with a ".git" element is ever
+// written. Submodules are fetched into the shared caches and exported,
+// recursively, at the commit each gitlink pins (see ModuleDir); a gitlink
+// without a .gitmodules entry is skipped with a warning. Writes go through os.Root, so
 // nothing lands outside dir. On error dir is left empty.
 func (r *Repo) Export(ctx context.Context, commit site.Commit, p, dir string) (ExportResult, error) {
 	c, err := getCommit(r.st, commit)
@@ -48,32 +53,58 @@ func (r *Repo) Export(ctx context.Context, commit site.Commit, p, dir string) (E
 	if err != nil {
 		return ExportResult{}, fmt.Errorf("exporting to %s: %w", dir, err)
 	}
-	e := &exporter{r: r, root: root, commit: commit, res: ExportResult{Tree: h.String()}}
-	err = e.tree(ctx, h, "")
+	run := &exportRun{repo: r, root: root, commit: commit, res: ExportResult{Tree: h.String()}}
+	e := &exporter{run: run, st: r.st, url: r.origURL, rootTree: c.TreeHash}
+	err = e.tree(ctx, h, "", repoPath(p))
 	root.Close()
 	if err != nil {
 		cleanDir(dir, created)
 		return ExportResult{}, fmt.Errorf("exporting %s:%s to %s: %w", commit.Short(), p, dir, err)
 	}
-	return e.res, nil
+	return run.res, nil
 }
 
-type exporter struct {
-	r      *Repo
+// exportRun is one Export: where it writes and what it has written, shared
+// by the site's tree and its submodules so the limits count them all.
+type exportRun struct {
+	repo   *Repo // the site's: limits, logger, submodule caches
 	root   *os.Root
 	commit site.Commit
 	res    ExportResult
 }
 
-func (e *exporter) tree(ctx context.Context, h plumbing.Hash, rel string) error {
-	t, err := object.GetTree(e.r.st, h)
+// exporter writes the trees of one repository: the site's or a
+// submodule's.
+type exporter struct {
+	run      *exportRun
+	st       storer.EncodedObjectStorer
+	url      string          // remote URL, for relative submodule URLs
+	rootTree plumbing.Hash   // of the commit, for .gitmodules
+	mods     *config.Modules // parsed .gitmodules, once needed
+	depth    int             // submodule nesting
+}
+
+// repoPath is p as a path from the repository root, "" for the root.
+func repoPath(p string) string {
+	p = path.Clean("/" + p)
+	return strings.TrimPrefix(p, "/")
+}
+
+// tree writes tree h at output path rel; rp is its path in the
+// repository, which differs from rel when a subpath or a submodule is
+// exported.
+func (e *exporter) tree(ctx context.Context, h plumbing.Hash, rel, rp string) error {
+	t, err := object.GetTree(e.st, h)
 	if err != nil {
 		return fmt.Errorf("reading tree %s: %w", h, err)
 	}
 	for _, ent := range t.Entries {
-		name := ent.Name
+		name, entPath := ent.Name, ent.Name
 		if rel != "" {
 			name = rel + "/" + ent.Name
+		}
+		if rp != "" {
+			entPath = rp + "/" + ent.Name
 		}
 		if reason := badName(ent.Name); reason != "" {
 			e.skip(ctx, name, reason)
@@ -81,10 +112,10 @@ func (e *exporter) tree(ctx context.Context, h plumbing.Hash, rel string) error 
 		}
 		switch ent.Mode {
 		case filemode.Dir:
-			if err := e.root.Mkdir(name, 0o755); err != nil {
+			if err := e.run.root.Mkdir(name, 0o755); err != nil {
 				return err
 			}
-			if err := e.tree(ctx, ent.Hash, name); err != nil {
+			if err := e.tree(ctx, ent.Hash, name, entPath); err != nil {
 				return err
 			}
 		case filemode.Regular, filemode.Deprecated:
@@ -98,7 +129,9 @@ func (e *exporter) tree(ctx context.Context, h plumbing.Hash, rel string) error 
 		case filemode.Symlink:
 			e.skip(ctx, name, "symlink")
 		case filemode.Submodule:
-			e.skip(ctx, name, "submodule")
+			if err := e.submodule(ctx, ent.Hash, name, entPath); err != nil {
+				return err
+			}
 		default:
 			e.skip(ctx, name, "unsupported mode "+ent.Mode.String())
 		}
@@ -110,15 +143,15 @@ func (e *exporter) file(ctx context.Context, h plumbing.Hash, name string, perm 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	lim := e.r.limits
-	if e.res.Files >= lim.MaxFiles {
+	lim := e.run.repo.limits
+	if e.run.res.Files >= lim.MaxFiles {
 		return fmt.Errorf("%w: more than %d files", ErrTooLarge, lim.MaxFiles)
 	}
-	blob, err := object.GetBlob(e.r.st, h)
+	blob, err := object.GetBlob(e.st, h)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	if e.res.Bytes+blob.Size > lim.MaxBytes {
+	if e.run.res.Bytes+blob.Size > lim.MaxBytes {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
 	src, err := blob.Reader()
@@ -126,7 +159,7 @@ func (e *exporter) file(ctx context.Context, h plumbing.Hash, name string, perm 
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer src.Close()
-	f, err := e.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := e.run.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
@@ -140,14 +173,14 @@ func (e *exporter) file(ctx context.Context, h plumbing.Hash, name string, perm 
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
-	e.res.Files++
-	e.res.Bytes += n
+	e.run.res.Files++
+	e.run.res.Bytes += n
 	return nil
 }
 
 func (e *exporter) skip(ctx context.Context, name, reason string) {
-	e.r.log.WarnContext(ctx, "skipping tree entry", "commit", string(e.commit), "path", name, "reason", reason)
-	e.res.Skipped = append(e.res.Skipped, name)
+	e.run.repo.log.WarnContext(ctx, "skipping tree entry", "commit", string(e.run.commit), "path", name, "reason", reason)
+	e.run.res.Skipped = append(e.run.res.Skipped, name)
 }
 
 // badName says why a tree entry name must not be written, or "". A ".git"

@@ -1,7 +1,7 @@
 // Package gitsrc keeps a per-site bare cache of a site's git repository and
 // turns commits into build inputs: it resolves refs against the remote,
-// fetches full history incrementally, exports a tree without symlinks,
-// submodules or .git entries, and answers Hugo's enableGitInfo `git log`
+// fetches full history incrementally, exports a tree with its submodules
+// but without symlinks or .git entries, and answers Hugo's enableGitInfo `git log`
 // from the cache so builds never need a git binary. It can also record a
 // production publish in the site's repository as a tag and a git note
 // (PushTag, PushNote).
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
@@ -56,11 +57,18 @@ type Options struct {
 	// own: its lines are the caller's (reconcile, config-repo), and a
 	// second component key would make them name two.
 	Logger *slog.Logger
-	// Limits bound Export; zero fields take the defaults.
+	// Limits bound Export, submodules included; zero fields take the
+	// defaults.
 	Limits ExportLimits
 	// Rewrites map URL prefixes to others (server.git.rewrite) before
 	// anything is fetched; credentials apply to the rewritten URL.
 	Rewrites Rewrites
+	// ModuleDir holds the bare caches of submodules, one per URL, shared
+	// by every site; default <Dir>/../_modules.
+	ModuleDir string
+	// Modules serialises fetches into ModuleDir. Share one between all
+	// Repos of a process; nil gives the Repo a private one.
+	Modules *ModuleCache
 }
 
 // ExportLimits bound what Export writes, so a hostile or runaway repo cannot
@@ -89,11 +97,18 @@ type Repo struct {
 	auth   transport.AuthMethod
 	log    *slog.Logger
 	limits ExportLimits
+
+	origURL   string      // before Rewrites, to resolve relative submodule URLs
+	rewrites  Rewrites
+	creds     Credentials // for submodules on the same host
+	moduleDir string
+	modules   *ModuleCache
 }
 
 // Open creates or opens the bare cache repository in opts.Dir and points
 // remote "origin" at opts.URL, replacing a URL that changed in config.
 func Open(opts Options) (*Repo, error) {
+	origURL := opts.URL
 	opts.URL = opts.Rewrites.Apply(opts.URL)
 	auth, err := opts.auth()
 	if err != nil {
@@ -116,14 +131,25 @@ func Open(opts Options) (*Repo, error) {
 		st.Close()
 		return nil, fmt.Errorf("configuring remote for %s: %w", MaskCredentials(opts.URL), err)
 	}
+	if opts.ModuleDir == "" {
+		opts.ModuleDir = filepath.Join(filepath.Dir(opts.Dir), "_modules")
+	}
+	if opts.Modules == nil {
+		opts.Modules = NewModuleCache()
+	}
 	return &Repo{
-		repo:   repo,
-		st:     st,
-		dir:    opts.Dir,
-		url:    opts.URL,
-		auth:   opts.Auth,
-		log:    opts.Logger,
-		limits: opts.Limits.withDefaults(),
+		origURL:   origURL,
+		rewrites:  opts.Rewrites,
+		creds:     opts.Credentials,
+		moduleDir: opts.ModuleDir,
+		modules:   opts.Modules,
+		repo:      repo,
+		st:        st,
+		dir:       opts.Dir,
+		url:       opts.URL,
+		auth:      opts.Auth,
+		log:       opts.Logger,
+		limits:    opts.Limits.withDefaults(),
 	}, nil
 }
 

@@ -1,0 +1,266 @@
+package gitsrc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/sitehost/sitehost/internal/fault"
+)
+
+// ErrSubmoduleURL is a submodule URL that may not be fetched: a remote
+// repository pointing the server at its own files or at a command.
+var ErrSubmoduleURL = fault.Stalled(errors.New("gitsrc: submodule URL not allowed"))
+
+// maxSubmoduleDepth bounds nesting, so a repository that (indirectly)
+// includes itself cannot recurse forever.
+const maxSubmoduleDepth = 8
+
+// ModuleCache serialises fetches into the shared submodule caches, one
+// lock per URL, so two sites with the same theme never fetch it into the
+// same directory at once. Create one per process and pass it to every
+// Open.
+type ModuleCache struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+
+	fetches atomic.Int64 // network fetches made, for tests
+}
+
+// NewModuleCache returns an empty ModuleCache.
+func NewModuleCache() *ModuleCache {
+	return &ModuleCache{locks: make(map[string]*sync.Mutex)}
+}
+
+func (m *ModuleCache) lock(url string) func() {
+	m.mu.Lock()
+	l, ok := m.locks[url]
+	if !ok {
+		l = new(sync.Mutex)
+		m.locks[url] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// moduleDirName is the cache directory name for a submodule URL.
+func moduleDirName(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// isLocalURL reports whether url is file:// or a local path.
+func isLocalURL(url string) bool {
+	ep, err := transport.NewEndpoint(url)
+	return err != nil || ep.Protocol == "file"
+}
+
+// resolveSubmoduleURL turns a .gitmodules URL into the URL to fetch, as
+// git does: "./x" and "../x" are relative to the parent's remote URL, each
+// "../" dropping its last path component. A remote parent may only name
+// https, http, ssh, git or scp-like URLs; a local parent (tests, local
+// setups) may also name local ones.
+func resolveSubmoduleURL(parent, url string) (string, error) {
+	if strings.HasPrefix(url, "./") || strings.HasPrefix(url, "../") {
+		url = relativeURL(parent, url)
+	}
+	if isLocalURL(parent) {
+		return url, nil
+	}
+	if strings.HasPrefix(url, "-") || strings.Contains(url, "::") {
+		return "", errBadScheme // an option or a git transport helper such as ext::
+	}
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrSubmoduleURL, masked(err))
+	}
+	switch ep.Protocol {
+	case "https", "http", "ssh", "git":
+		return url, nil
+	}
+	return "", errBadScheme
+}
+
+var errBadScheme = fmt.Errorf("%w: a submodule of a remote repository must use an https, ssh or git URL", ErrSubmoduleURL)
+
+func relativeURL(base, rel string) string {
+	base = strings.TrimRight(base, "/")
+	for {
+		if r, ok := strings.CutPrefix(rel, "./"); ok {
+			rel = r
+			continue
+		}
+		r, ok := strings.CutPrefix(rel, "../")
+		if !ok {
+			break
+		}
+		rel = r
+		// Drop the last component: after a "/", or after the ":" of an
+		// scp-like URL (git@host:repo.git).
+		if i := strings.LastIndexAny(base, "/:"); i >= 0 {
+			if base[i] == ':' {
+				base = base[:i+1]
+			} else {
+				base = base[:i]
+			}
+		} else {
+			base = "."
+		}
+	}
+	if strings.HasSuffix(base, ":") {
+		return base + rel
+	}
+	return base + "/" + rel
+}
+
+// submodule exports the gitlink at repo path rp (output path rel) of the
+// repository e reads, pinned at h.
+func (e *exporter) submodule(ctx context.Context, h plumbing.Hash, rel, rp string) error {
+	mods, err := e.modules()
+	if err != nil {
+		return err
+	}
+	var sm *config.Submodule
+	for _, s := range mods.Submodules {
+		if path.Clean(s.Path) == rp {
+			sm = s
+			break
+		}
+	}
+	if sm == nil || sm.URL == "" {
+		e.skip(ctx, rel, "submodule without .gitmodules entry")
+		return nil
+	}
+	url, err := resolveSubmoduleURL(e.url, sm.URL)
+	if err != nil {
+		return fmt.Errorf("%s: submodule %s: %w", rel, MaskCredentials(sm.URL), err)
+	}
+	where := fmt.Sprintf("%s: submodule %s@%s", rel, MaskCredentials(url), h.String()[:7])
+	if e.depth >= maxSubmoduleDepth {
+		return fmt.Errorf("%s: %w: submodules nested more than %d deep", where, ErrTooLarge, maxSubmoduleDepth)
+	}
+	m, err := e.run.repo.openModule(ctx, url, h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	defer m.Close()
+	c, err := object.GetCommit(m.st, h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	if err := e.run.root.Mkdir(rel, 0o755); err != nil {
+		return err
+	}
+	sub := &exporter{run: e.run, st: m.st, url: url, rootTree: c.TreeHash, depth: e.depth + 1}
+	if err := sub.tree(ctx, c.TreeHash, rel, ""); err != nil {
+		return err // names its own path
+	}
+	return nil
+}
+
+// modules parses .gitmodules from the root tree of the commit being
+// exported (gitlink paths are relative to the repository root, whatever
+// subpath is exported). No file is an empty list.
+func (e *exporter) modules() (*config.Modules, error) {
+	if e.mods != nil {
+		return e.mods, nil
+	}
+	mods := config.NewModules()
+	t, err := object.GetTree(e.st, e.rootTree)
+	if err != nil {
+		return nil, fmt.Errorf("reading tree %s: %w", e.rootTree, err)
+	}
+	f, err := t.File(".gitmodules")
+	if err == nil {
+		var s string
+		if s, err = f.Contents(); err == nil {
+			err = mods.Unmarshal([]byte(s))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading .gitmodules: %w", ErrPathNotFound, err)
+		}
+	} else if !errors.Is(err, object.ErrFileNotFound) {
+		return nil, fmt.Errorf("reading .gitmodules: %w", err)
+	}
+	e.mods = mods
+	return mods, nil
+}
+
+// openModule opens the shared cache of url and makes sure commit h is in
+// it: no network if it is, else all branches and tags, else h by SHA (a
+// gitlink may pin a commit no branch holds any more). The URL is
+// rewritten first: caches are keyed by what is fetched.
+func (r *Repo) openModule(ctx context.Context, url string, h plumbing.Hash) (*Repo, error) {
+	url = r.rewrites.Apply(url)
+	unlock := r.modules.lock(url)
+	defer unlock()
+	m, err := Open(Options{
+		URL:    url,
+		Dir:    filepath.Join(r.moduleDir, moduleDirName(url)),
+		Auth:   r.moduleAuth(url),
+		Logger: r.log,
+		Limits: r.limits,
+	})
+	if err != nil {
+		return nil, err
+	}
+	has := func() bool { _, err := object.GetCommit(m.st, h); return err == nil }
+	if has() {
+		return m, nil
+	}
+	r.modules.fetches.Add(1)
+	err = m.fetch(ctx, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		m.Close()
+		return nil, fmt.Errorf("fetching: %w", err)
+	}
+	if has() {
+		return m, nil
+	}
+	r.modules.fetches.Add(1)
+	err = m.fetch(ctx, config.RefSpec("+"+h.String()+":refs/sitehost/pinned/"+h.String()))
+	if err == nil && !has() {
+		err = errors.New("not sent by the server")
+	}
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%w: commit %s not on any branch or tag, and fetching it by SHA failed: %w", ErrRefNotFound, h, err)
+	}
+	return m, nil
+}
+
+// moduleAuth is the site's auth for a submodule on the same host as the
+// site's repository, and none elsewhere.
+func (r *Repo) moduleAuth(url string) transport.AuthMethod {
+	site, err1 := transport.NewEndpoint(r.url)
+	sub, err2 := transport.NewEndpoint(url)
+	if err1 != nil || err2 != nil || !strings.EqualFold(site.Host, sub.Host) || site.Protocol == "file" {
+		return nil
+	}
+	if !r.creds.IsZero() {
+		auth, err := r.creds.AuthMethod(url)
+		if err != nil {
+			return nil // e.g. an ssh key for an https submodule: try anonymously
+		}
+		return auth
+	}
+	if isHTTP(site.Protocol) == isHTTP(sub.Protocol) {
+		return r.auth
+	}
+	return nil
+}
+
+func isHTTP(protocol string) bool { return protocol == "http" || protocol == "https" }
