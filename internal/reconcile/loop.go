@@ -134,6 +134,8 @@ type Loop struct {
 	// run is Run's context and wait group, so Update can start workers.
 	run   context.Context
 	group *sync.WaitGroup
+	// modules serialises fetches into the submodule caches all sites share.
+	modules *gitsrc.ModuleCache
 }
 
 // job is a request for one channel; a newer one replaces an older one.
@@ -229,7 +231,7 @@ func New(opts Options) (*Loop, error) {
 		opts.URL = func(site.Name, site.Channel) string { return "/" }
 	}
 	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency),
-		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }}
+		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }, modules: gitsrc.NewModuleCache()}
 	for _, spec := range opts.Sites {
 		w, err := l.newWorker(spec)
 		if err != nil {
@@ -258,6 +260,7 @@ func (l *Loop) worker0(spec Spec) *worker {
 	logger := l.opts.Logger.With("site", spec.Name)
 	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
 	spec.Repo.Logger = logger
+	spec.Repo.Modules = l.modules
 	w := &worker{
 		spec: spec, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
 		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),
@@ -452,13 +455,13 @@ func (c *Change) Discard() {
 
 // sameRepo reports whether two specs fetch the same repository the same way.
 func sameRepo(a, b Spec) bool {
-	b.Repo.Dir, b.Repo.Logger = a.Repo.Dir, a.Repo.Logger // set by the loop
+	b.Repo.Dir, b.Repo.Logger, b.Repo.Modules = a.Repo.Dir, a.Repo.Logger, a.Repo.Modules // set by the loop
 	return reflect.DeepEqual(a.Repo, b.Repo)
 }
 
 // sameSpec reports whether a reload leaves a site as it was.
 func sameSpec(a, b Spec) bool {
-	b.Repo.Dir, b.Repo.Logger = a.Repo.Dir, a.Repo.Logger // set by the loop
+	b.Repo.Dir, b.Repo.Logger, b.Repo.Modules = a.Repo.Dir, a.Repo.Logger, a.Repo.Modules // set by the loop
 	return reflect.DeepEqual(a, b)
 }
 
