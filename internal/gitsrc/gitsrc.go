@@ -98,7 +98,7 @@ type Repo struct {
 	log    *slog.Logger
 	limits ExportLimits
 
-	origURL   string      // before Rewrites, to resolve relative submodule URLs
+	origURL   string // before Rewrites, to resolve relative submodule URLs
 	rewrites  Rewrites
 	creds     Credentials // for submodules on the same host
 	moduleDir string

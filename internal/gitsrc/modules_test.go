@@ -208,3 +208,30 @@ func TestResolveSubmoduleURL(t *testing.T) {
 		}
 	}
 }
+
+func TestExportSubmoduleRewrite(t *testing.T) {
+	theme := newFixture(t)
+	theme.write("layouts/index.html", "theme")
+	theme.commit("theme")
+	mirror := t.TempDir()
+	theme.bare(filepath.Join(mirror, "theme.git"))
+
+	s := newFixture(t)
+	s.write("content/index.md", "home")
+	s.git("add", "-A")
+	s.gitlink("themes/x", "https://forge.invalid/u/theme.git", theme.head())
+	c := s.commitIndex("theme")
+
+	env := newExportEnv(t)
+	r := s.open(Options{ModuleDir: env.dir, Modules: env.modules,
+		Rewrites: Rewrites{{From: "https://forge.invalid/u/", To: "file://" + mirror + "/"}}})
+	mustFetch(t, r, "main")
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := r.Export(context.Background(), c, "", out); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]fs.FileMode{".gitmodules": 0o644, "content/index.md": 0o644, "themes/x/layouts/index.html": 0o644}
+	if got := listFiles(t, out); !maps.Equal(got, want) {
+		t.Errorf("exported %v, want %v", got, want)
+	}
+}
