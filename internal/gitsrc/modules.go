@@ -75,7 +75,10 @@ func isLocalURL(url string) bool {
 // setups) may also name local ones.
 func resolveSubmoduleURL(parent, url string) (string, error) {
 	if strings.HasPrefix(url, "./") || strings.HasPrefix(url, "../") {
-		url = relativeURL(parent, url)
+		var err error
+		if url, err = relativeURL(parent, url); err != nil {
+			return "", err
+		}
 	}
 	if isLocalURL(parent) {
 		return url, nil
@@ -96,8 +99,20 @@ func resolveSubmoduleURL(parent, url string) (string, error) {
 
 var errBadScheme = fmt.Errorf("%w: a submodule of a remote repository must use an https, ssh or git URL", ErrSubmoduleURL)
 
-func relativeURL(base, rel string) string {
+func relativeURL(base, rel string) (string, error) {
+	orig := rel
 	base = strings.TrimRight(base, "/")
+	// A URL's host (scheme://host) or an scp-like host: is as far up as
+	// "../" may go, as in git.
+	top := 0
+	if i := strings.Index(base, "://"); i >= 0 {
+		top = i + 3
+		if j := strings.IndexByte(base[top:], '/'); j >= 0 {
+			top += j
+		} else {
+			top = len(base)
+		}
+	}
 	for {
 		if r, ok := strings.CutPrefix(rel, "./"); ok {
 			rel = r
@@ -110,20 +125,22 @@ func relativeURL(base, rel string) string {
 		rel = r
 		// Drop the last component: after a "/", or after the ":" of an
 		// scp-like URL (git@host:repo.git).
-		if i := strings.LastIndexAny(base, "/:"); i >= 0 {
-			if base[i] == ':' {
-				base = base[:i+1]
-			} else {
-				base = base[:i]
-			}
-		} else {
+		i := strings.LastIndexAny(base, "/:")
+		switch {
+		case i < 0:
 			base = "."
+		case i < top || strings.HasSuffix(base, ":"):
+			return "", fmt.Errorf("%w: %s goes above the root of %s", ErrSubmoduleURL, orig, MaskCredentials(base))
+		case base[i] == ':':
+			base = base[:i+1]
+		default:
+			base = base[:i]
 		}
 	}
 	if strings.HasSuffix(base, ":") {
-		return base + rel
+		return base + rel, nil
 	}
-	return base + "/" + rel
+	return base + "/" + rel, nil
 }
 
 // submodule exports the gitlink at repo path rp (output path rel) of the

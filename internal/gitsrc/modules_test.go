@@ -196,6 +196,10 @@ func TestResolveSubmoduleURL(t *testing.T) {
 		{parent: "https://github.com/u/site", url: "ext::sh -c touch% /tmp/x", bad: true},
 		{parent: "https://github.com/u/site", url: "ftp://host/t.git", bad: true},
 		{parent: "git@github.com:u/site.git", url: "-oProxyCommand=x", bad: true},
+		{parent: "https://github.com/u/site", url: "../../../etc", bad: true},
+		{parent: "https://github.com:8443/u/site", url: "../../t", want: "https://github.com:8443/t"},
+		{parent: "https://github.com:8443/u/site", url: "../../../t", bad: true},
+		{parent: "git@github.com:site.git", url: "../../t", bad: true},
 	} {
 		got, err := resolveSubmoduleURL(tc.parent, tc.url)
 		switch {
@@ -233,5 +237,48 @@ func TestExportSubmoduleRewrite(t *testing.T) {
 	want := map[string]fs.FileMode{".gitmodules": 0o644, "content/index.md": 0o644, "themes/x/layouts/index.html": 0o644}
 	if got := listFiles(t, out); !maps.Equal(got, want) {
 		t.Errorf("exported %v, want %v", got, want)
+	}
+}
+
+// TestExportSubmoduleRefused: a remote site (here https, rewritten to a
+// local copy) whose .gitmodules names a local URL fails naming the
+// submodule, stalled, before anything is fetched.
+func TestExportSubmoduleRefused(t *testing.T) {
+	for _, u := range []string{"file:///etc", "/etc", "../../../../etc", "ext::sh -c id"} {
+		s := newFixture(t)
+		s.write("index.md", "home")
+		s.git("add", "-A")
+		s.gitlink("themes/x", u, site.Commit("1111111111111111111111111111111111111111"))
+		c := s.commitIndex("theme")
+		env := newExportEnv(t)
+		r := s.open(Options{URL: "https://forge.invalid/u/site.git", ModuleDir: env.dir, Modules: env.modules,
+			Rewrites: Rewrites{{From: "https://forge.invalid/u/site.git", To: s.url()}}})
+		mustFetch(t, r, "main")
+		_, err := r.Export(context.Background(), c, "", filepath.Join(t.TempDir(), "out"))
+		if !errors.Is(err, ErrSubmoduleURL) || fault.KindOf(err) != fault.KindStalled || !strings.Contains(err.Error(), "themes/x: submodule ") {
+			t.Errorf("%s: Export = %v, want a stalled ErrSubmoduleURL naming themes/x", u, err)
+		}
+		if n := env.modules.fetches.Load(); n != 0 {
+			t.Errorf("%s: %d fetches", u, n)
+		}
+	}
+}
+
+func TestModuleAuth(t *testing.T) {
+	creds := Credentials{Password: "tok"}
+	for _, tc := range []struct {
+		site, sub string
+		auth      bool
+	}{
+		{"https://github.com/u/site.git", "https://github.com/o/theme.git", true},
+		{"https://github.com/u/site.git", "https://GitHub.com/o/theme.git", true},
+		{"https://github.com/u/site.git", "https://gitlab.com/o/theme.git", false},
+		{"https://github.com/u/site.git", "git@github.com:o/theme.git", false}, // a token is not an ssh key
+		{"/srv/site.git", "/srv/theme.git", false},
+	} {
+		r := &Repo{url: tc.site, creds: creds}
+		if got := r.moduleAuth(tc.sub) != nil; got != tc.auth {
+			t.Errorf("moduleAuth(%s) for %s: auth %v, want %v", tc.sub, tc.site, got, tc.auth)
+		}
 	}
 }
