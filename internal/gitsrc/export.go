@@ -81,6 +81,7 @@ type exporter struct {
 	url      string          // remote URL, for relative submodule URLs
 	rootTree plumbing.Hash   // of the commit, for .gitmodules
 	mods     *config.Modules // parsed .gitmodules, once needed
+	paths    map[string]bool // the paths .gitmodules names, once needed
 	depth    int             // submodule nesting
 }
 
@@ -109,6 +110,12 @@ func (e *exporter) tree(ctx context.Context, h plumbing.Hash, rel, rp string) er
 		if reason := badName(ent.Name); reason != "" {
 			e.skip(ctx, name, reason)
 			continue
+		}
+		if ent.Mode != filemode.Submodule && e.modulePath(entPath) {
+			// Real repositories have these; git submodule update would
+			// stop, but the files are the site's and it builds with them.
+			e.run.repo.log.WarnContext(ctx, ".gitmodules names a path that holds plain files; exporting them",
+				"commit", string(e.run.commit), "path", name)
 		}
 		switch ent.Mode {
 		case filemode.Dir:

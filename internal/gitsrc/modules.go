@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,8 +153,8 @@ func (e *exporter) submodule(ctx context.Context, h plumbing.Hash, rel, rp strin
 		return err
 	}
 	var sm *config.Submodule
-	for _, s := range mods.Submodules {
-		if path.Clean(s.Path) == rp {
+	for _, name := range slices.Sorted(maps.Keys(mods.Submodules)) { // first name wins, every time
+		if s := mods.Submodules[name]; path.Clean(s.Path) == rp {
 			sm = s
 			break
 		}
@@ -207,13 +209,28 @@ func (e *exporter) modules() (*config.Modules, error) {
 			err = mods.Unmarshal([]byte(s))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading .gitmodules: %w", ErrPathNotFound, err)
+			return nil, fault.Stalled(fmt.Errorf("reading .gitmodules: %w", err))
 		}
 	} else if !errors.Is(err, object.ErrFileNotFound) {
 		return nil, fmt.Errorf("reading .gitmodules: %w", err)
 	}
 	e.mods = mods
 	return mods, nil
+}
+
+// modulePath reports whether .gitmodules names repo path rp. A
+// .gitmodules that cannot be read names nothing here: it only fails an
+// export that has a gitlink to look up.
+func (e *exporter) modulePath(rp string) bool {
+	if e.paths == nil {
+		e.paths = map[string]bool{}
+		if mods, err := e.modules(); err == nil {
+			for _, s := range mods.Submodules {
+				e.paths[path.Clean(s.Path)] = true
+			}
+		}
+	}
+	return e.paths[rp]
 }
 
 // openModule opens the shared cache of url and makes sure commit h is in

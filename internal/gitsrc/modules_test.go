@@ -64,6 +64,10 @@ func TestExportSubmodule(t *testing.T) {
 	s := newFixture(t)
 	s.write("content/index.md", "home")
 	s.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", bare, "themes/x")
+	// An entry over plain files: exported as they are.
+	s.git("config", "-f", ".gitmodules", "submodule.themes/y.path", "themes/y")
+	s.git("config", "-f", ".gitmodules", "submodule.themes/y.url", bare)
+	s.write("themes/y/a.html", "y")
 	c := s.commit("add theme")
 
 	env := newExportEnv(t)
@@ -71,14 +75,14 @@ func TestExportSubmodule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]fs.FileMode{".gitmodules": 0o644, "content/index.md": 0o644, "themes/x/layouts/index.html": 0o644}
+	want := map[string]fs.FileMode{".gitmodules": 0o644, "content/index.md": 0o644, "themes/x/layouts/index.html": 0o644, "themes/y/a.html": 0o644}
 	if !maps.Equal(files, want) {
 		t.Errorf("exported %v, want %v", files, want)
 	}
 	if !slices.Equal(res.Skipped, []string{"themes/x/link"}) {
 		t.Errorf("Skipped = %v", res.Skipped)
 	}
-	if res.Files != 3 {
+	if res.Files != 4 {
 		t.Errorf("Files = %d", res.Files)
 	}
 	if n := env.modules.fetches.Load(); n != 1 {
@@ -94,7 +98,7 @@ func TestExportSubmodule(t *testing.T) {
 	}
 
 	// The limits count the theme's files.
-	r := s.open(Options{ModuleDir: env.dir, Modules: env.modules, Limits: ExportLimits{MaxFiles: 2}})
+	r := s.open(Options{ModuleDir: env.dir, Modules: env.modules, Limits: ExportLimits{MaxFiles: 2}}) // the third is the theme's
 	mustFetch(t, r, "main")
 	out := filepath.Join(t.TempDir(), "out")
 	if _, err := r.Export(context.Background(), c, "", out); !errors.Is(err, ErrTooLarge) {
@@ -280,5 +284,43 @@ func TestModuleAuth(t *testing.T) {
 		if got := r.moduleAuth(tc.sub) != nil; got != tc.auth {
 			t.Errorf("moduleAuth(%s) for %s: auth %v, want %v", tc.sub, tc.site, got, tc.auth)
 		}
+	}
+}
+
+// TestExportSubmoduleConcurrent: two sites exporting the same theme at
+// once fetch it once.
+func TestExportSubmoduleConcurrent(t *testing.T) {
+	theme := newFixture(t)
+	theme.write("layouts/index.html", "theme")
+	theme.commit("theme")
+	bare := theme.bare(filepath.Join(t.TempDir(), "theme.git"))
+	env := newExportEnv(t)
+	var repos []*Repo
+	var commits []site.Commit
+	for range 2 {
+		s := newFixture(t)
+		s.write("index.md", "home")
+		s.git("add", "-A")
+		s.gitlink("themes/x", bare, theme.head())
+		commits = append(commits, s.commitIndex("theme"))
+		r := s.open(Options{ModuleDir: env.dir, Modules: env.modules})
+		mustFetch(t, r, "main")
+		repos = append(repos, r)
+	}
+	errs := make(chan error, len(repos))
+	for i, r := range repos {
+		out := filepath.Join(t.TempDir(), "out")
+		go func() {
+			_, err := r.Export(context.Background(), commits[i], "", out)
+			errs <- err
+		}()
+	}
+	for range repos {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := env.modules.fetches.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
 	}
 }
