@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -80,7 +79,7 @@ type exporter struct {
 	st       storer.EncodedObjectStorer
 	url      string          // remote URL, for relative submodule URLs
 	rootTree plumbing.Hash   // of the commit, for .gitmodules
-	mods     *config.Modules // parsed .gitmodules, once needed
+	mods     []gitmodule     // parsed .gitmodules, once needed
 	paths    map[string]bool // the paths .gitmodules names, once needed
 	depth    int             // submodule nesting
 }

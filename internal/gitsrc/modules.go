@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	format "github.com/go-git/go-git/v5/plumbing/format/config"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
@@ -145,6 +145,11 @@ func relativeURL(base, rel string) (string, error) {
 	return base + "/" + rel, nil
 }
 
+// gitmodule is a .gitmodules entry.
+type gitmodule struct {
+	path, url, update string
+}
+
 // submodule exports the gitlink at repo path rp (output path rel) of the
 // repository e reads, pinned at h.
 func (e *exporter) submodule(ctx context.Context, h plumbing.Hash, rel, rp string) error {
@@ -152,20 +157,20 @@ func (e *exporter) submodule(ctx context.Context, h plumbing.Hash, rel, rp strin
 	if err != nil {
 		return err
 	}
-	var sm *config.Submodule
-	for _, name := range slices.Sorted(maps.Keys(mods.Submodules)) { // first name wins, every time
-		if s := mods.Submodules[name]; path.Clean(s.Path) == rp {
-			sm = s
-			break
-		}
-	}
-	if sm == nil || sm.URL == "" {
+	// The first entry for the path wins, as it comes in the file.
+	i := slices.IndexFunc(mods, func(m gitmodule) bool { return m.path == rp })
+	switch {
+	case i < 0 || mods[i].url == "":
 		e.skip(ctx, rel, "submodule without .gitmodules entry")
 		return nil
+	case mods[i].update == "none":
+		e.skip(ctx, rel, "submodule with update = none")
+		return nil
 	}
-	url, err := resolveSubmoduleURL(e.url, sm.URL)
+	sm := mods[i]
+	url, err := resolveSubmoduleURL(e.url, sm.url)
 	if err != nil {
-		return fmt.Errorf("%s: submodule %s: %w", rel, MaskCredentials(sm.URL), err)
+		return fmt.Errorf("%s: submodule %s: %w", rel, MaskCredentials(sm.url), err)
 	}
 	where := fmt.Sprintf("%s: submodule %s@%s", rel, MaskCredentials(url), h.String()[:7])
 	if e.depth >= maxSubmoduleDepth {
@@ -184,29 +189,26 @@ func (e *exporter) submodule(ctx context.Context, h plumbing.Hash, rel, rp strin
 		return err
 	}
 	sub := &exporter{run: e.run, st: m.st, url: url, rootTree: c.TreeHash, depth: e.depth + 1}
-	if err := sub.tree(ctx, c.TreeHash, rel, ""); err != nil {
-		return err // names its own path
-	}
-	return nil
+	return sub.tree(ctx, c.TreeHash, rel, "") // errors name their own paths
 }
 
 // modules parses .gitmodules from the root tree of the commit being
 // exported (gitlink paths are relative to the repository root, whatever
 // subpath is exported). No file is an empty list.
-func (e *exporter) modules() (*config.Modules, error) {
+func (e *exporter) modules() ([]gitmodule, error) {
 	if e.mods != nil {
 		return e.mods, nil
 	}
-	mods := config.NewModules()
 	t, err := object.GetTree(e.st, e.rootTree)
 	if err != nil {
 		return nil, fmt.Errorf("reading tree %s: %w", e.rootTree, err)
 	}
+	mods := []gitmodule{}
 	f, err := t.File(".gitmodules")
 	if err == nil {
 		var s string
 		if s, err = f.Contents(); err == nil {
-			err = mods.Unmarshal([]byte(s))
+			mods, err = parseGitmodules(s)
 		}
 		if err != nil {
 			return nil, fault.Stalled(fmt.Errorf("reading .gitmodules: %w", err))
@@ -218,6 +220,22 @@ func (e *exporter) modules() (*config.Modules, error) {
 	return mods, nil
 }
 
+func parseGitmodules(s string) ([]gitmodule, error) {
+	cfg := format.New()
+	if err := format.NewDecoder(strings.NewReader(s)).Decode(cfg); err != nil {
+		return nil, err
+	}
+	mods := []gitmodule{}
+	for _, ss := range cfg.Section("submodule").Subsections {
+		p := ss.Option("path")
+		if p == "" {
+			continue
+		}
+		mods = append(mods, gitmodule{path: path.Clean(p), url: ss.Option("url"), update: ss.Option("update")})
+	}
+	return mods, nil
+}
+
 // modulePath reports whether .gitmodules names repo path rp. A
 // .gitmodules that cannot be read names nothing here: it only fails an
 // export that has a gitlink to look up.
@@ -225,8 +243,8 @@ func (e *exporter) modulePath(rp string) bool {
 	if e.paths == nil {
 		e.paths = map[string]bool{}
 		if mods, err := e.modules(); err == nil {
-			for _, s := range mods.Submodules {
-				e.paths[path.Clean(s.Path)] = true
+			for _, m := range mods {
+				e.paths[m.path] = true
 			}
 		}
 	}

@@ -138,6 +138,9 @@ func TestExportSubmoduleURLs(t *testing.T) {
 	s.git("add", "-A")
 	s.gitlink("site/themes/rel", "../theme.git", v1)
 	s.gitlink("site/themes/gone", themeBare, v2)
+	s.gitlink("site/themes/none", themeBare, v1)
+	s.git("config", "-f", ".gitmodules", "submodule.site/themes/none.update", "none")
+	s.git("add", ".gitmodules")
 	s.git("update-index", "--add", "--cacheinfo", "160000,"+string(v1)+",site/themes/orphan")
 	c := s.commitIndex("themes")
 
@@ -158,8 +161,8 @@ func TestExportSubmoduleURLs(t *testing.T) {
 	if !maps.Equal(files, want) {
 		t.Errorf("exported %v, want %v", files, want)
 	}
-	if !slices.Equal(res.Skipped, []string{"themes/orphan"}) {
-		t.Errorf("Skipped = %v, want the gitlink without a .gitmodules entry", res.Skipped)
+	if !slices.Equal(res.Skipped, []string{"themes/none", "themes/orphan"}) {
+		t.Errorf("Skipped = %v, want the update = none submodule and the gitlink without a .gitmodules entry", res.Skipped)
 	}
 	// theme.git ("gone" comes first): branches, then v2 by SHA, which
 	// brings its parent v1 for "rel"; lib.git once for both copies.
