@@ -36,26 +36,30 @@ const maxSubmoduleDepth = 8
 // Open.
 type ModuleCache struct {
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]chan struct{} // a token per URL; a channel, so waiting ends with ctx
 
 	fetches atomic.Int64 // network fetches made, for tests
 }
 
 // NewModuleCache returns an empty ModuleCache.
 func NewModuleCache() *ModuleCache {
-	return &ModuleCache{locks: make(map[string]*sync.Mutex)}
+	return &ModuleCache{locks: make(map[string]chan struct{})}
 }
 
-func (m *ModuleCache) lock(url string) func() {
+func (m *ModuleCache) lock(ctx context.Context, url string) (unlock func(), err error) {
 	m.mu.Lock()
 	l, ok := m.locks[url]
 	if !ok {
-		l = new(sync.Mutex)
+		l = make(chan struct{}, 1)
 		m.locks[url] = l
 	}
 	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // moduleDirName is the cache directory name for a submodule URL.
@@ -257,7 +261,10 @@ func (e *exporter) modulePath(rp string) bool {
 // rewritten first: caches are keyed by what is fetched.
 func (r *Repo) openModule(ctx context.Context, url string, h plumbing.Hash) (*Repo, error) {
 	url = r.rewrites.Apply(url)
-	unlock := r.modules.lock(url)
+	unlock, err := r.modules.lock(ctx, url)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	m, err := Open(Options{
 		URL:    url,
