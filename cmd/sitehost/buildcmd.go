@@ -75,6 +75,11 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
+	// Relative submodule URLs resolve against the checkout's origin, as
+	// git and the server (which fetches the origin) resolve them.
+	if origin, err := repo.Remote("origin"); err == nil && len(origin.Config().URLs) > 0 {
+		spec.Repo.SubmoduleBase = origin.Config().URLs[0]
+	}
 	if err := emptyOrAbsent(out); err != nil {
 		return reconcile.LocalBuild{}, err
 	}

@@ -60,6 +60,11 @@ type Options struct {
 	// Limits bound Export, submodules included; zero fields take the
 	// defaults.
 	Limits ExportLimits
+	// SubmoduleBase is what relative submodule URLs (../theme.git)
+	// resolve against, and what decides whether the repository counts as
+	// remote for their safety check; default URL. `sitehost build` fetches
+	// a checkout from its folder and gives its origin here, as git would.
+	SubmoduleBase string
 	// Rewrites map URL prefixes to others (server.git.rewrite) before
 	// anything is fetched; credentials apply to the rewritten URL.
 	Rewrites Rewrites
@@ -109,6 +114,9 @@ type Repo struct {
 // remote "origin" at opts.URL, replacing a URL that changed in config.
 func Open(opts Options) (*Repo, error) {
 	origURL := opts.URL
+	if opts.SubmoduleBase != "" {
+		origURL = opts.SubmoduleBase
+	}
 	opts.URL = opts.Rewrites.Apply(opts.URL)
 	auth, err := opts.auth()
 	if err != nil {
