@@ -18,14 +18,14 @@ import (
 // fixture is a real git repository built with the git CLI, with an
 // isolated config and a fake clock so hashes are reproducible.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	clock time.Time
 	zone  string // timezone for the next commits, e.g. "+0200"
 	env   []string
 }
 
-func requireGit(t *testing.T) {
+func requireGit(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -35,7 +35,7 @@ func requireGit(t *testing.T) {
 	}
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	requireGit(t)
 	f := &fixture{
@@ -139,7 +139,7 @@ func (f *fixture) open(opts Options) *Repo {
 	return r
 }
 
-func mustFetch(t *testing.T, r *Repo, ref string) site.Commit {
+func mustFetch(t testing.TB, r *Repo, ref string) site.Commit {
 	t.Helper()
 	c, err := r.Fetch(context.Background(), ref)
 	if err != nil {
