@@ -207,7 +207,8 @@ type Build struct {
 	Hugo    string `json:"hugo,omitempty"`
 	BaseURL string `json:"base_url,omitempty"`
 	MaxRSS  int64  `json:"max_rss_bytes,omitempty"`
-	// Skipped lists symlinks and submodules left out of the tree.
+	// Skipped lists what the export left out: symlinks, .git entries and
+	// submodules without a .gitmodules entry or with update = none.
 	Skipped []string `json:"skipped,omitempty"`
 }
 

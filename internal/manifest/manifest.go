@@ -71,7 +71,7 @@ type BuildSummary struct {
 	Fetch      time.Duration `json:"fetch_ns,omitempty"`
 	Upload     time.Duration `json:"upload_ns,omitempty"`
 	MaxRSS     int64         `json:"max_rss_bytes,omitempty"`
-	SkippedGit []string      `json:"skipped,omitempty"` // symlinks and submodules left out of the tree
+	SkippedGit []string      `json:"skipped,omitempty"` // symlinks, .git entries and submodules without a .gitmodules entry (or with update = none) left out of the tree
 }
 
 // Manifest is an immutable deploy: every file by path, and where it came from.
