@@ -284,7 +284,13 @@ func (r *Repo) openModule(ctx context.Context, url string, h plumbing.Hash) (*Re
 	err = m.fetch(ctx, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		m.Close()
-		return nil, fmt.Errorf("fetching: %w", err)
+		err = fmt.Errorf("fetching: %w", err)
+		if unreachable(err) {
+			// The URL is the repository's, in .gitmodules: the site's to
+			// fix, not a network blip to retry.
+			err = fault.Stalled(err)
+		}
+		return nil, err
 	}
 	if has() {
 		return m, nil
@@ -299,6 +305,13 @@ func (r *Repo) openModule(ctx context.Context, url string, h plumbing.Hash) (*Re
 		return nil, fmt.Errorf("%w: commit %s not on any branch or tag, and fetching it by SHA failed: %w", ErrRefNotFound, h, err)
 	}
 	return m, nil
+}
+
+// unreachable reports whether err says the repository does not exist or
+// will not let us read it.
+func unreachable(err error) bool {
+	return errors.Is(err, transport.ErrRepositoryNotFound) || errors.Is(err, transport.ErrAuthenticationRequired) ||
+		errors.Is(err, transport.ErrAuthorizationFailed) || errors.Is(err, transport.ErrInvalidAuthMethod)
 }
 
 // moduleAuth is the site's auth for a submodule on the same host as the

@@ -179,6 +179,10 @@ func TestExportSubmoduleMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "themes/x: submodule ") {
 		t.Fatalf("Export = %v, want an error naming the submodule", err)
 	}
+	// A .gitmodules URL with no repository behind it is the site's to fix.
+	if k := fault.KindOf(err); k != fault.KindStalled {
+		t.Errorf("kind %q, want stalled: retrying will not make the repository appear", k)
+	}
 }
 
 func TestResolveSubmoduleURL(t *testing.T) {
