@@ -61,4 +61,18 @@ func TestHugoModuleTheme(t *testing.T) {
 	if want := "module example.com/icons@v0.1.0: not in go.sum"; st.State != site.Failed || !strings.Contains(st.Error, want) {
 		t.Errorf("status = %s, want failed with %q", status(t, srv, "blog"), want)
 	}
+
+	// A committed _vendor/ is used as it is: no proxy, no go.sum check.
+	if err := os.RemoveAll(proxy.Root); err != nil {
+		t.Fatal(err)
+	}
+	repo.Write("_vendor/modules.txt", "# example.com/theme v1.0.0\n# example.com/icons v0.1.0\n")
+	repo.Write("_vendor/example.com/theme/hugo.toml", "[module]\n[[module.imports]]\npath = \"example.com/icons\"\n")
+	repo.Write("_vendor/example.com/theme/static/theme.css", "body{color:navy}")
+	repo.Write("_vendor/example.com/icons/static/icon.svg", "<svg/>")
+	repo.Commit("Vendor the modules (hugo mod vendor)")
+	syncSite(t, srv, "blog")
+	if got := get(t, srv, "blog.test", "/theme.css"); got.status != 200 || got.body != "body{color:navy}" {
+		t.Fatalf("/theme.css from the committed _vendor: %d %q; status %s", got.status, got.body, status(t, srv, "blog"))
+	}
 }
