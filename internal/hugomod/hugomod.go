@@ -122,7 +122,9 @@ var errPrivate = errors.New("private modules are not supported yet")
 // Vendor prepares dir, an exported site tree, so Hugo resolves its
 // modules offline. See the package comment.
 func Vendor(ctx context.Context, dir string, opts Options) (Result, error) {
-	if _, err := os.Stat(filepath.Join(dir, vendorDir)); err == nil {
+	// Hugo takes _vendor as vendored when it has modules.txt
+	// (collect.go: isVendored); so do we.
+	if _, err := os.Stat(filepath.Join(dir, vendorDir, modulesFile)); err == nil {
 		mods, err := readModulesTxt(filepath.Join(dir, vendorDir, modulesFile))
 		if err != nil {
 			return Result{}, err
@@ -450,6 +452,10 @@ func (v *vendorer) layout(dir string, selected map[string]string, got map[module
 	}
 	slices.Sort(paths)
 	vdir := filepath.Join(dir, vendorDir)
+	// A _vendor without modules.txt is one Hugo ignores; ours replaces it.
+	if err := os.RemoveAll(vdir); err != nil {
+		return Result{}, err
+	}
 	var txt strings.Builder
 	for _, p := range paths {
 		m := module.Version{Path: p, Version: selected[p]}

@@ -309,3 +309,43 @@ func TestVendorMinimalVersionSelection(t *testing.T) {
 		t.Errorf("downloads = %d, modules = %v", n, res.Modules)
 	}
 }
+
+// Hugo ignores a _vendor without modules.txt; so does Vendor.
+func TestVendorWithoutModulesTxt(t *testing.T) {
+	p := modtest.Proxy(t, themeModules()...)
+	dir := site(t, "example.com/theme v1.2.0", p.Sums)
+	write(t, filepath.Join(dir, "_vendor", "example.com", "theme", "stale.txt"), "x")
+	res, err := hugomod.Vendor(context.Background(), dir, hugomod.Options{Proxies: p.URL, CacheDir: t.TempDir()})
+	if err != nil || res.Committed || len(res.Modules) != 2 {
+		t.Fatalf("Vendor = %+v, %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_vendor", "example.com", "theme", "stale.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale file kept: %v", err)
+	}
+}
+
+// Sites building at once with the same theme download it once.
+func TestVendorConcurrentSitesDownloadOnce(t *testing.T) {
+	p := modtest.Proxy(t, themeModules()...)
+	cache := hugomod.NewCache()
+	opts := hugomod.Options{Proxies: p.URL, CacheDir: t.TempDir(), Cache: cache}
+	dirs := make([]string, 8)
+	for i := range dirs {
+		dirs[i] = site(t, "example.com/theme v1.2.0", p.Sums)
+	}
+	errs := make(chan error, len(dirs))
+	for _, dir := range dirs {
+		go func() {
+			_, err := hugomod.Vendor(context.Background(), dir, opts)
+			errs <- err
+		}()
+	}
+	for range dirs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := cache.Downloads(); n != 2 {
+		t.Errorf("downloads = %d for %d sites, want 2", n, len(dirs))
+	}
+}
