@@ -14,6 +14,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -71,7 +72,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, fmt.Errorf("reading HEAD of %s: %w", root, err)
 	}
-	spec, err := localSpec(cfgPath, name, root, dir, getenv)
+	spec, goproxy, err := localSpec(cfgPath, name, root, dir, getenv)
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -95,8 +96,9 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	}
 	loop, err := reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: data, Builder: builder,
-		URL:    func(site.Name, site.Channel) string { return baseURL },
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		URL:     func(site.Name, site.Channel) string { return baseURL },
+		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Modules: hugomod.Options{Proxies: goproxy},
 	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
@@ -107,7 +109,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 
 // localSpec is the site as the server would build it: a config's site, or
 // the defaults of a one-site config, with the checkout as its repository.
-func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, error) {
+func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, string, error) {
 	var cfg *config.Config
 	var err error
 	if cfgPath != "" {
@@ -117,11 +119,11 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		name = "local"
 	}
 	if err != nil {
-		return reconcile.Spec{}, err
+		return reconcile.Spec{}, "", err
 	}
 	rt, err := compile(cfg, compileEnv{getenv: getenv, log: slog.New(slog.DiscardHandler), previewDomain: cfg.Server.PreviewDomain})
 	if err != nil {
-		return reconcile.Spec{}, err
+		return reconcile.Spec{}, "", err
 	}
 	for _, spec := range rt.specs {
 		if spec.Name != name {
@@ -133,10 +135,10 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 			// Without a config, the folder given is the site's path.
 			abs, err := filepath.Abs(dir)
 			if err != nil {
-				return reconcile.Spec{}, err
+				return reconcile.Spec{}, "", err
 			}
 			if spec.Path, err = filepath.Rel(root, abs); err != nil {
-				return reconcile.Spec{}, err
+				return reconcile.Spec{}, "", err
 			}
 			spec.Path = filepath.ToSlash(spec.Path)
 		}
@@ -145,9 +147,9 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		for k := range spec.Build.SecretEnv {
 			spec.Build.SecretEnv[k] = ""
 		}
-		return spec, nil
+		return spec, cfg.Server.Build.GoProxy, nil
 	}
-	return reconcile.Spec{}, fmt.Errorf("%s has no site %q", cfgPath, name)
+	return reconcile.Spec{}, "", fmt.Errorf("%s has no site %q", cfgPath, name)
 }
 
 // emptyOrAbsent refuses to build over an output folder with files in it.

@@ -23,6 +23,7 @@ import (
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/forge"
+	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/metrics"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -166,6 +167,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		DataDir:  cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
+		Modules: hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
 	})
 	if err != nil {
 		return nil, err

@@ -123,6 +123,11 @@ type ServerBuild struct {
 	Concurrency int           `yaml:"concurrency"` // default 1
 	Timeout     time.Duration `yaml:"timeout"`     // default 10m
 	Memory      ByteSize      `yaml:"memory"`      // default 1GiB
+	// GoProxy is where Hugo Modules are downloaded from, a list like
+	// GOPROXY: URLs (https, http, file) separated by "," (next on not
+	// found) or "|" (next on any error), or "off" (only a committed
+	// _vendor/). Default DefaultGoProxy.
+	GoProxy string `yaml:"goproxy"`
 }
 
 // Git holds settings for every git fetch.

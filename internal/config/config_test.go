@@ -200,6 +200,7 @@ func TestDefaults(t *testing.T) {
 	check("server.build.concurrency", s.Build.Concurrency, 1)
 	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
 	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))
+	check("server.build.goproxy", s.Build.GoProxy, "https://proxy.golang.org")
 
 	a := c.Sites[0]
 	check("name", a.Name, site.Name("a"))
@@ -358,6 +359,28 @@ sites: []
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in the problems, got %v", want, err)
+		}
+	}
+}
+
+func TestGoProxy(t *testing.T) {
+	tests := []struct{ value, want string }{
+		{"https://proxy.golang.org", ""},
+		{"https://a.internal/go,https://proxy.golang.org|file:///srv/goproxy", ""},
+		{"off", ""},
+		{"direct", `server.build.goproxy: "direct" is not supported`},
+		{"https://proxy.golang.org,direct", `"direct" is not supported`},
+		{"proxy.golang.org", `bad proxy "proxy.golang.org"`},
+		{"ftp://x/", `bad proxy "ftp://x/"`},
+	}
+	for _, tt := range tests {
+		c, err := Parse("sites.yaml", []byte("server:\n  build:\n    goproxy: \""+tt.value+"\"\nsites: []\n"))
+		if tt.want == "" {
+			if err != nil || c.Server.Build.GoProxy != tt.value {
+				t.Errorf("%q: %v, %+v", tt.value, err, c)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.value, err, tt.want)
 		}
 	}
 }

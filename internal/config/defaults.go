@@ -28,6 +28,7 @@ const (
 	DefaultConcurrency   = 1
 	DefaultBuildTimeout  = 10 * time.Minute
 	DefaultBuildMemory   = 1 * GiB
+	DefaultGoProxy       = "https://proxy.golang.org"
 	DefaultRef           = "main"
 	DefaultTool          = "hugo"
 	DefaultEnvironment   = "production"
@@ -106,6 +107,7 @@ func (c *Config) withDefaults() {
 	if !c.has("server.build.memory") {
 		s.Build.Memory = DefaultBuildMemory
 	}
+	setStr(&s.Build.GoProxy, DefaultGoProxy)
 
 	for i := range c.Sites {
 		st := &c.Sites[i]

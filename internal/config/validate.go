@@ -164,6 +164,32 @@ func (v *checker) server() {
 	if b.Memory <= 0 {
 		v.add("server.build.memory", ErrBadValue, "must be greater than 0")
 	}
+	if msg := goProxyProblem(b.GoProxy); msg != "" {
+		v.add("server.build.goproxy", ErrBadValue, "%s", msg)
+	}
+}
+
+// goProxyProblem checks a GOPROXY-style list; "" if it is fine.
+func goProxyProblem(list string) string {
+	for _, e := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == '|' }) {
+		e = strings.TrimSpace(e)
+		switch e {
+		case "off", "noproxy":
+			continue
+		case "direct":
+			return `"direct" is not supported: Hugo Modules are fetched through a module proxy only`
+		}
+		u, err := url.Parse(e)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("bad proxy URL %q: %v", e, err)
+		case u.Scheme == "file" && u.Path != "":
+		case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "":
+		default:
+			return fmt.Sprintf("bad proxy %q: want an https, http or file URL, or off", e)
+		}
+	}
+	return ""
 }
 
 func (v *checker) sites() {

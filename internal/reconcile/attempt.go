@@ -15,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -211,6 +212,11 @@ func (a *attempt) build(ctx context.Context) error {
 		return fmt.Errorf("exporting %s at %s: %w", spec.Path, a.commit.Short(), err)
 	}
 	a.e.Logf("Exported the site (path %s) at %s", spec.Path, a.commit.Short())
+	mods, err := hugomod.Vendor(ctx, src, l.opts.Modules)
+	if err != nil {
+		return fmt.Errorf("hugo modules: %w", err)
+	}
+	logModules(a.e, mods)
 	t := time.Now()
 	select {
 	case l.sem <- struct{}{}:
@@ -461,4 +467,22 @@ func tail(log []byte, n int) string {
 func mkdirAll(dir string) string {
 	os.MkdirAll(dir, 0o755) //nolint:errcheck // MkdirTemp reports the failure
 	return dir
+}
+
+// logModules says where the site's Hugo Modules came from.
+func logModules(e *journal.Entry, mods hugomod.Result) {
+	if len(mods.Modules) == 0 {
+		return
+	}
+	if mods.Committed {
+		e.Logf("Hugo Modules: using the repository's _vendor/ (%d modules)", len(mods.Modules))
+		return
+	}
+	for _, m := range mods.Modules {
+		from := "cached"
+		if m.Downloaded {
+			from = "downloaded"
+		}
+		e.Logf("Hugo Module %s (%s)", m, from)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
@@ -118,6 +119,9 @@ type Options struct {
 	Journal *journal.Journal
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Modules fetch a site's Hugo Modules into its export before the
+	// build (empty CacheDir: DataDir/modules; nil Cache: one per Loop).
+	Modules hugomod.Options
 }
 
 // Loop reconciles every site.
@@ -229,6 +233,12 @@ func New(opts Options) (*Loop, error) {
 	}
 	if opts.URL == nil {
 		opts.URL = func(site.Name, site.Channel) string { return "/" }
+	}
+	if opts.Modules.CacheDir == "" {
+		opts.Modules.CacheDir = filepath.Join(opts.DataDir, "modules")
+	}
+	if opts.Modules.Cache == nil {
+		opts.Modules.Cache = hugomod.NewCache()
 	}
 	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency),
 		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }, modules: gitsrc.NewModuleCache()}
