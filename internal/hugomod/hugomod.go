@@ -414,12 +414,12 @@ func (v *vendorer) get(ctx context.Context, url string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case resp.StatusCode == http.StatusOK:
-		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+		switch resp.StatusCode {
+		case http.StatusOK:
+		case http.StatusNotFound, http.StatusGone:
 			resp.Body.Close()
 			return fmt.Errorf("%s: %s: %w", url, resp.Status, errNotFound)
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		case http.StatusUnauthorized, http.StatusForbidden:
 			resp.Body.Close()
 			return fmt.Errorf("%s: %s: %w", url, resp.Status, errPrivate)
 		default:

@@ -41,7 +41,7 @@ func themeModules() []modtest.Module {
 
 // site writes a site tree whose go.mod requires only the theme (as after
 // a plain `hugo mod init` + import) and whose go.sum has sums.
-func site(t *testing.T, require string, sums []string) string {
+func site(t testing.TB, require string, sums []string) string {
 	t.Helper()
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module example.com/site\n\ngo 1.20\n\nrequire "+require+"\n")
@@ -50,7 +50,7 @@ func site(t *testing.T, require string, sums []string) string {
 	return dir
 }
 
-func write(t *testing.T, name, data string) {
+func write(t testing.TB, name, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		t.Fatal(err)
@@ -348,4 +348,29 @@ func TestVendorConcurrentSitesDownloadOnce(t *testing.T) {
 	if n := cache.Downloads(); n != 2 {
 		t.Errorf("downloads = %d for %d sites, want 2", n, len(dirs))
 	}
+}
+
+// BenchmarkVendorTwentySites vendors one module theme (which imports one
+// more module) for 20 sites sharing a cache: the figure that matters is
+// downloads per 20 sites (aim: one per module, so 2).
+func BenchmarkVendorTwentySites(b *testing.B) {
+	proxy := modtest.Proxy(b, themeModules()...)
+	var downloads int64
+	for b.Loop() {
+		b.StopTimer()
+		cache := hugomod.NewCache()
+		opts := hugomod.Options{Proxies: proxy.URL, CacheDir: b.TempDir(), Cache: cache}
+		dirs := make([]string, 20)
+		for i := range dirs {
+			dirs[i] = site(b, "example.com/theme v1.2.0", proxy.Sums)
+		}
+		b.StartTimer()
+		for _, dir := range dirs {
+			if _, err := hugomod.Vendor(context.Background(), dir, opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		downloads += cache.Downloads()
+	}
+	b.ReportMetric(float64(downloads)/float64(b.N), "downloads/20-sites")
 }
