@@ -485,3 +485,42 @@ func TestGitRewrite(t *testing.T) {
 		t.Errorf("after the rule changed: %q, want b's content", got.body)
 	}
 }
+
+// TestConfigRepoRewrite: server.git.rewrite of the applied config also
+// applies to the config repository from the next poll: a mirror stands in
+// for the URL --config-repo names.
+func TestConfigRepoRewrite(t *testing.T) {
+	sites := newTwoSites(t)
+	origin, mirror := gittest.New(t, ""), gittest.New(t, "")
+	rule := "  git:\n    rewrite:\n      - {from: \"" + origin.URL() + "\", to: \"" + mirror.URL() + "\"}\n"
+	cfg := testConfig(t, t.TempDir(), sites.yaml("a.test", "b.test", "", ""), rule)
+	doc, err := os.ReadFile(cfg.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin.Write("sites.yaml", string(doc))
+	origin.Commit("config")
+	// The mirror holds a newer config the origin never gets.
+	mirror.Write("sites.yaml", replaceSites(t, cfg.File, sites.yaml("a.test", "mirrored.test", "", "")))
+	newer := mirror.Commit("config from the mirror")
+
+	cr, err := openConfigRepo(origin.URL(), "main", "sites.yaml", t.TempDir(), "", srvTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, data, err := cr.read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.seen = commit
+	if cfg, err = parseConfig("sites.yaml", data, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServerWith(t, cfg, nil, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit)})
+	cr.poke()
+	waitFor(t, func() bool { return srv.configState.get().Version == newer })
+	syncSite(t, srv, "b")
+	if r := get(t, srv, "mirrored.test", "/"); r.status != 200 {
+		t.Errorf("the mirror's config is not applied: mirrored.test %d", r.status)
+	}
+}

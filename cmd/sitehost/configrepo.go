@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/config"
@@ -27,6 +28,7 @@ type configRepo struct {
 	url, ref, path string
 	secret         string // webhook secret for the config repository, if any
 	repo           *gitsrc.Repo
+	opts           gitsrc.Options // how repo was opened
 	log            *slog.Logger
 	trigger        chan struct{}
 	// seen is the commit last applied, or refused for what its file
@@ -38,12 +40,33 @@ type configRepo struct {
 // gitsrc tags its lines with its own component, so it gets logger as is.
 func openConfigRepo(url, ref, path, dir, secret string, logger *slog.Logger) (*configRepo, error) {
 	sum := sha256.Sum256([]byte(url))
-	repo, err := gitsrc.Open(gitsrc.Options{URL: url, Dir: filepath.Join(dir, hex.EncodeToString(sum[:8])),
-		Logger: logger.With("config_repo", gitsrc.MaskCredentials(url))})
-	if err != nil {
+	c := &configRepo{url: url, ref: ref, path: path, secret: secret, log: logger.With("component", "config-repo"), trigger: make(chan struct{}, 1),
+		opts: gitsrc.Options{URL: url, Dir: filepath.Join(dir, hex.EncodeToString(sum[:8])),
+			Logger: logger.With("config_repo", gitsrc.MaskCredentials(url))}}
+	var err error
+	if c.repo, err = gitsrc.Open(c.opts); err != nil {
 		return nil, fmt.Errorf("opening config repository: %w", err)
 	}
-	return &configRepo{url: url, ref: ref, path: path, secret: secret, repo: repo, log: logger.With("component", "config-repo"), trigger: make(chan struct{}, 1)}, nil
+	return c, nil
+}
+
+// rewrite makes later fetches follow server.git.rewrite of the config
+// applied (the first fetch, which reads that config, cannot: give
+// --config-repo the mirror's URL where the original is unreachable).
+func (c *configRepo) rewrite(rs gitsrc.Rewrites) {
+	if slices.Equal(rs, c.opts.Rewrites) {
+		return
+	}
+	opts := c.opts
+	opts.Rewrites = rs
+	repo, err := gitsrc.Open(opts)
+	if err != nil {
+		c.log.Warn("config repository: server.git.rewrite not applied to it", "err", err)
+		return
+	}
+	c.repo.Close()
+	c.repo, c.opts = repo, opts
+	c.log.Info("config repository fetched from", "url", gitsrc.MaskCredentials(rs.Apply(c.url)))
 }
 
 // read fetches the ref and returns the config file at its commit.
@@ -64,7 +87,7 @@ func (c *configRepo) read(ctx context.Context) (site.Commit, []byte, error) {
 // A commit whose file is invalid waits for the next commit; one refused
 // for another reason (a key file not there yet, storage down) is applied
 // again at every poll until it succeeds.
-func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func(configVersion, []byte) error) {
+func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func(configVersion, []byte) error, rewrites func() gitsrc.Rewrites) {
 	if every <= 0 {
 		every = time.Minute
 	}
@@ -78,6 +101,7 @@ func (c *configRepo) follow(ctx context.Context, every time.Duration, apply func
 		case <-t.C:
 		case <-c.trigger:
 		}
+		c.rewrite(rewrites())
 		commit, data, err := c.read(ctx)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -30,13 +30,16 @@ type configRuntime struct {
 	cfg     *config.Config
 	version configVersion
 
-	routes  *serve.Routes // the data plane's: which site and channel a host is
-	specs   []reconcile.Spec
-	infos   map[site.Name]admin.SiteInfo
-	primary map[site.Name]string // production domain per site, for base URLs
-	repos   repoSites            // webhook routing
-	forges  map[site.Name]forge.Client
-	targets []notify.Target
+	routes *serve.Routes // the data plane's: which site and channel a host is
+	specs  []reconcile.Spec
+	// rewrites are server.git.rewrite: for the sites' repositories and,
+	// from the next poll, the config repository's.
+	rewrites gitsrc.Rewrites
+	infos    map[site.Name]admin.SiteInfo
+	primary  map[site.Name]string // production domain per site, for base URLs
+	repos    repoSites            // webhook routing
+	forges   map[site.Name]forge.Client
+	targets  []notify.Target
 	// notifier delivers to targets; made by apply, not compile, since it
 	// runs goroutines.
 	notifier *notify.Notifier
@@ -89,6 +92,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 	for _, r := range cfg.Server.Git.Rewrite {
 		rewrites = append(rewrites, gitsrc.Rewrite{From: r.From, To: r.To})
 	}
+	rt.rewrites = rewrites
 	for i, sc := range cfg.Sites {
 		key := func(k string) string { return fmt.Sprintf("sites[%d].%s", i, k) }
 		creds, err := siteCredentials(sc, rewrites.Apply(sc.Repo), env)

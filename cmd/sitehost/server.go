@@ -23,6 +23,7 @@ import (
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/forge"
+	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/metrics"
@@ -324,7 +325,7 @@ func (s *server) run(ctx context.Context) error {
 		g.Go(func() error {
 			s.configRepo.follow(ctx, s.configPoll, func(v configVersion, data []byte) error {
 				return s.reloadVersion(ctx, s.cfg.File, data, v)
-			})
+			}, func() gitsrc.Rewrites { return s.rt.Load().rewrites })
 			return nil
 		})
 	case s.configData != nil:
