@@ -352,27 +352,16 @@ func TestConfigRepoRetry(t *testing.T) {
 	cfgRepo := gittest.New(t, "")
 	cfgRepo.Write("sites.yaml", string(doc))
 	cfgRepo.Commit("config")
-	cr, err := openConfigRepo(cfgRepo.URL(), "main", "sites.yaml", t.TempDir(), "", srvTestLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit, data, err := cr.read(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr.seen = commit
-	cfg, err = parseConfig("sites.yaml", data, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts, cfg := followConfigRepo(t, cfgRepo.URL(), "sites.yaml")
+	cr := opts.ConfigRepo
 	var broken atomic.Bool
-	ts := startServerUntil(t, cfg, nil, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit),
-		failStep: func(step string) error {
-			if step == "workers" && broken.Load() {
-				return errors.New("storage is down")
-			}
-			return nil
-		}})
+	opts.failStep = func(step string) error {
+		if step == "workers" && broken.Load() {
+			return errors.New("storage is down")
+		}
+		return nil
+	}
+	ts := startServerUntil(t, cfg, nil, opts)
 	srv := ts.server
 	syncSite(t, srv, "a")
 
@@ -504,20 +493,9 @@ func TestConfigRepoRewrite(t *testing.T) {
 	mirror.Write("sites.yaml", replaceSites(t, cfg.File, sites.yaml("a.test", "mirrored.test", "", "")))
 	newer := mirror.Commit("config from the mirror")
 
-	cr, err := openConfigRepo(origin.URL(), "main", "sites.yaml", t.TempDir(), "", srvTestLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit, data, err := cr.read(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr.seen = commit
-	if cfg, err = parseConfig("sites.yaml", data, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	srv := startServerWith(t, cfg, nil, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit)})
-	cr.poke()
+	opts, cfg := followConfigRepo(t, origin.URL(), "sites.yaml")
+	srv := startServerWith(t, cfg, nil, opts)
+	opts.ConfigRepo.poke()
 	waitFor(t, func() bool { return srv.configState.get().Version == newer })
 	syncSite(t, srv, "b")
 	if r := get(t, srv, "mirrored.test", "/"); r.status != 200 {

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gittest"
 )
 
@@ -26,20 +26,9 @@ func TestConfigRepo(t *testing.T) {
 	cfgRepo.Write("platform/sites.yaml", string(doc))
 	cfgRepo.Commit("config")
 
-	cr, err := openConfigRepo(cfgRepo.URL(), "main", "platform/sites.yaml", t.TempDir(), "", slog.New(slog.NewTextHandler(testWriter{t}, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	commit, data, err := cr.read(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr.seen = commit
-	cfg, err = parseConfig("platform/sites.yaml", data, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := startServerUntil(t, cfg, map[string]string{"TEST_TOKEN": testToken}, serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit)})
+	opts, cfg := followConfigRepo(t, cfgRepo.URL(), "platform/sites.yaml")
+	cr := opts.ConfigRepo
+	ts := startServerUntil(t, cfg, map[string]string{"TEST_TOKEN": testToken}, opts)
 	t.Cleanup(func() { ts.stop(t) })
 	syncSite(t, ts.server, "one")
 
@@ -59,4 +48,25 @@ func TestConfigRepo(t *testing.T) {
 	if r := get(t, ts.server, "one.test", "/"); r.status != 200 || !strings.Contains(r.body, "from git") {
 		t.Errorf("after a broken config push: %d %q", r.status, r.body)
 	}
+}
+
+// followConfigRepo opens the config repository at url as serve
+// --config-repo does and reads path at ref main: the server options that
+// follow it from there, and the config read.
+func followConfigRepo(t *testing.T, url, path string) (serverOptions, *config.Config) {
+	t.Helper()
+	cr, err := openConfigRepo(url, "main", path, t.TempDir(), "", srvTestLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, data, err := cr.read(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.seen = commit
+	cfg, err := parseConfig(path, data, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serverOptions{ConfigRepo: cr, ConfigData: data, ConfigPoll: time.Hour, Version: cr.version(commit)}, cfg
 }
