@@ -358,3 +358,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBuildTimeoutHolds: a template that never ends (here, eight billion
+// iterations) is killed at server.build.timeout with everything it
+// started; the failure says it timed out, and the live deploy serves on.
+func TestBuildTimeoutHolds(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	cfg := testConfig(t, t.TempDir(), siteYAML(repo.URL()), "  build: {timeout: 15s}\n")
+	srv := startServer(t, cfg, nil)
+	syncSite(t, srv, "blog")
+	live, _ := srv.loop.SiteStatus("blog")
+
+	repo.Write("layouts/home.html", "{{ define \"main\" }}{{ range seq 2000 }}{{ range seq 2000 }}{{ range seq 2000 }}{{ end }}{{ end }}{{ end }}{{ end }}\n")
+	hang := repo.Commit("A home page that never finishes")
+	syncSite(t, srv, "blog")
+	st, _ := srv.loop.SiteStatus("blog")
+	if st.State != site.Failed || st.FailedAt != site.Commit(hang) || !strings.Contains(st.Error, "timed out after 15s") {
+		t.Fatalf("after the hanging commit: %+v; want Failed at %s, timed out after 15s", st, hang)
+	}
+	if st.LiveDeploy != live.LiveDeploy {
+		t.Errorf("live deploy %s, want %s still", st.LiveDeploy, live.LiveDeploy)
+	}
+	if got := get(t, srv, "blog.test", "/"); got.status != 200 || !strings.Contains(got.body, "Version one") {
+		t.Errorf("the live deploy no longer serves: %d %q", got.status, got.body)
+	}
+}

@@ -290,7 +290,11 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	case parent.Err() != nil: // we were stopped: not the site's fault
 		return res, fmt.Errorf("building %s: %w", req.Site, parent.Err())
 	case ctx.Err() != nil:
-		return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build timed out after %s", b.opts.Timeout)}}}
+		msg := fmt.Sprintf("build timed out after %s (killed with every process it started)", b.opts.Timeout)
+		if last := lastLines(res.Log, 5); last != "" {
+			msg += "; the last lines it printed:\n" + last
+		}
+		return res, &UserError{Problems: []Problem{{Message: msg}}}
 	}
 	var out ChildResult
 	data, readErr := os.ReadFile(cr.ResultFile)
@@ -315,6 +319,20 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		return res, &UserError{Problems: out.Problems}
 	}
 	return res, nil
+}
+
+// lastLines is the last n non-empty lines of log: where a build that
+// hangs was when it stopped talking.
+func lastLines(log []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(log), "\n"), "\n")
+	var out []string
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			out = append(out, l)
+		}
+	}
+	slices.Reverse(out)
+	return strings.Join(out, "\n")
 }
 
 func cmdWaitStatus(cmd *exec.Cmd) (syscall.WaitStatus, bool) {

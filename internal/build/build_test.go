@@ -163,13 +163,17 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "grandchild.pid")
 	script := filepath.Join(dir, "slow-build")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho Start building sites\necho rendering the home page\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b := newBuilder(t, build.Options{Exe: script, Timeout: 300 * time.Millisecond})
 	_, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
-	if !build.IsUserError(err) || !strings.Contains(err.Error(), "timed out") {
+	if !build.IsUserError(err) || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("want a timeout user error, got %v", err)
+	}
+	// The failure says where the build was: the last lines it printed.
+	if !strings.Contains(err.Error(), "Start building sites\nrendering the home page") {
+		t.Errorf("timeout error %q lacks the last lines printed", err)
 	}
 	data, err := os.ReadFile(pidFile)
 	if err != nil {
