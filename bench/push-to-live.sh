@@ -17,7 +17,7 @@ echo
 
 # -v: the per-iteration figures are b.Logf lines, which go test cuts short
 # without it. The server's own log lines stay in $log.
-if ! go test -run XXX -bench 'PushToLive|RevertToLive' -benchtime 10x -count 1 -v "$@" ./cmd/sitehost >"$log" 2>&1; then
+if ! go test -tags extended -run XXX -bench 'PushToLive|RevertToLive' -benchtime 10x -count 1 -v "$@" ./cmd/sitehost >"$log" 2>&1; then
   cat "$log"
   exit 1
 fi

@@ -37,7 +37,7 @@ echo "load:  $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk:   -t$THREADS -c$CONNS -d$DURATION, Host: $HOST"
 echo
 
-go build -o "$TMP/sitehost" ./cmd/sitehost
+go build -tags extended -o "$TMP/sitehost" ./cmd/sitehost
 
 # --- the site --------------------------------------------------------------
 # 1,000 HTML pages of ~8 KiB at /posts/NNNN/ (a blog template around varied

@@ -71,7 +71,7 @@ echo "load:  $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk:   -t$THREADS -c$CONNS -d$DURATION, Host: $HOST; $ROUNDS rounds of: ${cases[*]}"
 echo
 
-go build -o "$TMP/sitehost" ./cmd/sitehost
+go build -tags extended -o "$TMP/sitehost" ./cmd/sitehost
 
 # --- the site --------------------------------------------------------------
 # 1,000 HTML pages of 3–5 KiB at /posts/NNNN/ (paragraphs of words drawn from

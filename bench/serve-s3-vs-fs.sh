@@ -45,7 +45,7 @@ echo "wrk:   -t$THREADS -c$CONNS -d$DURATION, Host: $HOST"
 echo
 
 # One build, used by both servers.
-go build -o "$TMP/sitehost" ./cmd/sitehost
+go build -tags extended -o "$TMP/sitehost" ./cmd/sitehost
 
 # --- the site --------------------------------------------------------------
 # 1,000 HTML pages of ~8 KiB at /posts/NNNN/ (index.html resolution, as a

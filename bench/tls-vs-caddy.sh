@@ -141,7 +141,7 @@ echo "load:   $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk:    -t$THREADS -c$CONNS -d$DURATION (warm-up $WARMUP), SNI and Host: $HOST, connecting to 127.0.0.1"
 echo
 
-go build -o "$TMP/sitehost" ./cmd/sitehost
+go build -tags extended -o "$TMP/sitehost" ./cmd/sitehost
 
 # --- the site ----------------------------------------------------------------
 # A home page of ~5 KiB linking a ~30 KiB stylesheet, a few pages and a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/build/hugochild"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -381,5 +382,35 @@ func TestBuildTimeoutHolds(t *testing.T) {
 	}
 	if got := get(t, srv, "blog.test", "/"); got.status != 200 || !strings.Contains(got.body, "Version one") {
 		t.Errorf("the live deploy no longer serves: %d %q", got.status, got.body)
+	}
+}
+
+// TestSCSSLibSass: a site that transpiles SCSS with toCSS (Hugo's default
+// transpiler, LibSass) builds with sitehost's extended build, as the
+// README's commands make it; a build without it fails with a message
+// saying how to get it.
+func TestSCSSLibSass(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	repo.Write("assets/main.scss", "$accent: #0a7;\nbody { a { color: $accent; } }\n")
+	repo.Write("layouts/home.html", "{{ define \"main\" }}{{ $css := resources.Get \"main.scss\" | toCSS }}<link rel=stylesheet href=\"{{ $css.RelPermalink }}\">{{ end }}\n")
+	repo.Commit("Style with SCSS")
+	cfg := testConfig(t, t.TempDir(), siteYAML(repo.URL()))
+	srv := startServer(t, cfg, nil)
+	syncSite(t, srv, "blog")
+	st, _ := srv.loop.SiteStatus("blog")
+	if !hugochild.Extended() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs the tests with -tags extended (LibSass): the README's test command says so")
+		}
+		if st.State != site.Failed || !strings.Contains(st.Error, "-tags extended") {
+			t.Fatalf("without LibSass: %+v; want a failure saying how to get it", st)
+		}
+		t.Skip("this test binary has no LibSass (go test -tags extended): the hint was checked")
+	}
+	if st.State != site.Synced {
+		t.Fatalf("status %+v", st)
+	}
+	if got := get(t, srv, "blog.test", "/main.css"); got.status != 200 || !strings.Contains(got.body, "body a") || !strings.Contains(got.body, "#0a7") {
+		t.Errorf("main.css: %d %q", got.status, got.body)
 	}
 }

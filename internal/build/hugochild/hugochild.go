@@ -16,6 +16,7 @@ import (
 
 	"github.com/gohugoio/hugo/commands"
 	"github.com/gohugoio/hugo/common/herrors"
+	"github.com/gohugoio/hugo/common/hugo"
 	"github.com/gohugoio/hugo/config"
 	"github.com/gohugoio/hugo/config/allconfig"
 	"github.com/gohugoio/hugo/hugofs"
@@ -136,6 +137,9 @@ func problemsOf(err error) []build.Problem {
 			p.Column, _ = strconv.Atoi(m[3])
 		}
 		p.Message = trimPosition(p.Message, p.File)
+		if strings.Contains(p.Message, notAvailable) {
+			p.Message += "; " + libSassHint
+		}
 		out = append(out, p)
 	}
 	if len(out) == 0 {
@@ -143,6 +147,15 @@ func problemsOf(err error) []build.Problem {
 	}
 	return out
 }
+
+// notAvailable is how Hugo says a feature of its extended build (LibSass)
+// was asked of a build without it.
+const notAvailable = "this feature is not available in your current Hugo version"
+
+// libSassHint says how to get LibSass: sitehost's own build decides it.
+const libSassHint = "the site transpiles SCSS with LibSass (toCSS or css.Sass with the default transpiler), " +
+	"which needs sitehost built with Hugo's extended build: go build -tags extended ./cmd/sitehost (cgo; " +
+	"the README's commands do this); or the site can set transpiler: dartsass"
 
 var quotedPosition = regexp.MustCompile(`"([^"]+):(\d+):(\d+)": `)
 
@@ -160,3 +173,7 @@ func trimPosition(msg, file string) string {
 	}
 	return msg
 }
+
+// Extended reports whether this binary has Hugo's extended build (LibSass):
+// sitehost built with -tags extended.
+func Extended() bool { return hugo.IsExtended }
