@@ -39,20 +39,21 @@ func cmdBuild(ctx context.Context, args []string, getenv func(string) string, st
 		return exitError{errors.New("want a checkout and -o")}
 	}
 	if (*cfgPath == "") != (*siteName == "") {
-		return fail(stderr, errors.New("-c and --site go together"))
+		return buildFailed(stderr, errors.New("-c and --site go together"))
 	}
 	b, err := buildCheckout(ctx, pos[0], *out, *baseURL, *cfgPath, site.Name(*siteName), getenv, stderr)
 	if len(b.Log) > 0 {
 		stderr.Write(b.Log) //nolint:errcheck // best effort, like the server's build log
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return buildFailed(stderr, err)
 	}
 	fmt.Fprintf(stdout, "built %s → %s: %d source files\nbuild key %s (deploy %s)\n", b.Commit.Short(), *out, b.Files, b.BuildKey, b.Deploy)
 	return nil
 }
 
-func fail(stderr io.Writer, err error) error {
+// buildFailed says why the build failed and makes run exit 1.
+func buildFailed(stderr io.Writer, err error) error {
 	fmt.Fprintf(stderr, "sitehost build: %v\n", err)
 	return exitError{err}
 }

@@ -465,14 +465,20 @@ func (c *Change) Discard() {
 
 // sameRepo reports whether two specs fetch the same repository the same way.
 func sameRepo(a, b Spec) bool {
-	b.Repo.Dir, b.Repo.Logger, b.Repo.Modules = a.Repo.Dir, a.Repo.Logger, a.Repo.Modules // set by the loop
-	return reflect.DeepEqual(a.Repo, b.Repo)
+	return reflect.DeepEqual(configuredRepo(a.Repo), configuredRepo(b.Repo))
 }
 
 // sameSpec reports whether a reload leaves a site as it was.
 func sameSpec(a, b Spec) bool {
-	b.Repo.Dir, b.Repo.Logger, b.Repo.Modules = a.Repo.Dir, a.Repo.Logger, a.Repo.Modules // set by the loop
+	a.Repo, b.Repo = configuredRepo(a.Repo), configuredRepo(b.Repo)
 	return reflect.DeepEqual(a, b)
+}
+
+// configuredRepo is o without what the loop sets: the cache directory, the
+// logger and the shared submodule caches.
+func configuredRepo(o gitsrc.Options) gitsrc.Options {
+	o.Dir, o.Logger, o.Modules = "", nil, nil
+	return o
 }
 
 // Run works until ctx ends: a first sync of every site, then one per

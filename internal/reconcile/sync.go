@@ -115,7 +115,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	failed := w.failed[c]
 	w.mu.Unlock()
 	switch {
-	case live.Commit == desired && l.current(w, c, p, live):
+	case live.Commit == desired && l.current(ctx, w, c, p, live):
 		l.done(w, c, live, p.pinned)
 		return nil
 	case desired == failed:
@@ -260,13 +260,13 @@ func (l *Loop) writeBack(ctx context.Context, w *worker, ptr manifest.Pointer, u
 // current (it was built by another replica or before the cache was lost).
 // What was checked is remembered until the pointer, the commit or the URL
 // moves.
-func (l *Loop) current(w *worker, c site.Channel, p plan, live manifest.Pointer) bool {
+func (l *Loop) current(ctx context.Context, w *worker, c site.Channel, p plan, live manifest.Pointer) bool {
 	v := verified{deploy: live.Deploy, commit: live.Commit, url: p.url}
 	if w.verified[c] == v {
 		return true
 	}
 	a := &attempt{l: l, w: w, c: c, p: p, commit: live.Commit}
-	if err := a.resolveSources(context.Background()); err != nil {
+	if err := a.resolveSources(ctx); err != nil {
 		w.log.Debug("not checking the live deploy's settings", "channel", c, "err", err)
 		return true
 	}
