@@ -209,7 +209,7 @@ func (a *attempt) build(ctx context.Context) error {
 	a.scratch = scratch
 	src, out := filepath.Join(scratch, "src"), filepath.Join(scratch, "out")
 	if a.export, err = w.repo.Export(ctx, a.commit, spec.Path, src); err != nil {
-		return fmt.Errorf("exporting %s at %s: %w", spec.Path, a.commit.Short(), err)
+		return err // gitsrc names the commit, the path and the folder
 	}
 	a.e.Logf("Exported the site (path %s) at %s", spec.Path, a.commit.Short())
 	mods, err := hugomod.Vendor(ctx, src, l.opts.Modules)
