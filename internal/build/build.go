@@ -45,10 +45,19 @@ const (
 // Settings are a site's build settings from sites.yaml.
 type Settings struct {
 	Tool        string            // hugo | none
+	HugoVersion string            // a Hugo release to fetch and run, e.g. 0.152.2 ("": the compiled-in HugoVersion)
 	Environment string            // Hugo environment, e.g. production
 	Minify      bool              // hugo --minify
 	Env         map[string]string // extra environment for the build (site config, not secret)
 	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
+}
+
+// Hugo is the version of Hugo that builds with these settings.
+func (s Settings) Hugo() string {
+	if s.HugoVersion == "" {
+		return HugoVersion
+	}
+	return s.HugoVersion
 }
 
 // Key returns the build key: the sha256 of everything that determines the
@@ -60,7 +69,7 @@ func Key(tree string, s Settings, baseURL string) string {
 	field("tree", tree)
 	field("tool", s.Tool)
 	if s.Tool != ToolNone {
-		field("hugo", HugoVersion)
+		field("hugo", s.Hugo())
 		field("environment", s.Environment)
 		field("minify", strconv.FormatBool(s.Minify))
 		field("baseURL", baseURL)

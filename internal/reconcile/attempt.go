@@ -233,7 +233,7 @@ func (a *attempt) build(ctx context.Context) error {
 	w.status.Builds++
 	w.mu.Unlock()
 	w.log.Info("building", "channel", a.c, "commit", a.commit.Short(), "tool", a.p.settings.Tool)
-	if v := hugoVersion(a.p.settings.Tool); v != "" {
+	if v := hugoVersion(a.p.settings); v != "" {
 		a.e.Logf("Building with Hugo v%s (base URL %s)", v, a.p.url)
 	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
@@ -267,7 +267,7 @@ func (a *attempt) upload(ctx context.Context) error {
 	m, stats, err := a.l.opts.Publisher.Upload(ctx, publish.Deploy{
 		Site: w.spec.Name, Channel: a.c, Commit: a.commit, Tree: exp.Tree, BuildKey: a.buildKey, Dir: res.Dir,
 		Info: manifest.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time},
-		Build: manifest.BuildSummary{Tool: a.p.settings.Tool, Hugo: hugoVersion(a.p.settings.Tool), BaseURL: a.p.url,
+		Build: manifest.BuildSummary{Tool: a.p.settings.Tool, Hugo: hugoVersion(a.p.settings), BaseURL: a.p.url,
 			Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped, Queue: snap.Queue, Fetch: snap.Took(journal.StepFetch)},
 		Log:         a.e.Log(),
 		NetlifyTOML: a.toml,
@@ -445,9 +445,9 @@ func peak(rss int64) string {
 	return ", peak memory " + units.Bytes(rss)
 }
 
-func hugoVersion(tool string) string {
-	if tool == build.ToolHugo {
-		return build.HugoVersion
+func hugoVersion(s build.Settings) string {
+	if s.Tool == build.ToolHugo {
+		return s.Hugo()
 	}
 	return ""
 }
