@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
+	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -73,7 +76,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, fmt.Errorf("reading HEAD of %s: %w", root, err)
 	}
-	spec, goproxy, err := localSpec(cfgPath, name, root, dir, getenv)
+	spec, sb, err := localSpec(cfgPath, name, root, dir, getenv)
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -91,7 +94,17 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 		return reconcile.LocalBuild{}, fmt.Errorf("making scratch space: %w", err)
 	}
 	defer os.RemoveAll(data)
-	builder, err := build.New(build.Options{Logger: slog.New(slog.DiscardHandler)})
+	// Hugo releases are kept between runs, as the server keeps them
+	// under data_dir: a release is fetched once per machine.
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = data
+	}
+	releases, err := newReleases(sb, filepath.Join(cache, "sitehost", "hugo"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return reconcile.LocalBuild{}, err
+	}
+	builder, err := build.New(build.Options{Releases: releases, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -99,7 +112,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 		Sites: []reconcile.Spec{spec}, DataDir: data, Builder: builder,
 		URL:     func(site.Name, site.Channel) string { return baseURL },
 		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Modules: hugomod.Options{Proxies: goproxy},
+		Modules: hugomod.Options{Proxies: sb.GoProxy},
 	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
@@ -110,7 +123,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 
 // localSpec is the site as the server would build it: a config's site, or
 // the defaults of a one-site config, with the checkout as its repository.
-func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, string, error) {
+func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, config.ServerBuild, error) {
 	var cfg *config.Config
 	var err error
 	if cfgPath != "" {
@@ -120,11 +133,11 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		name = "local"
 	}
 	if err != nil {
-		return reconcile.Spec{}, "", err
+		return reconcile.Spec{}, config.ServerBuild{}, err
 	}
 	rt, err := compile(cfg, compileEnv{getenv: getenv, log: slog.New(slog.DiscardHandler), previewDomain: cfg.Server.PreviewDomain})
 	if err != nil {
-		return reconcile.Spec{}, "", err
+		return reconcile.Spec{}, config.ServerBuild{}, err
 	}
 	for _, spec := range rt.specs {
 		if spec.Name != name {
@@ -136,10 +149,10 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 			// Without a config, the folder given is the site's path.
 			abs, err := filepath.Abs(dir)
 			if err != nil {
-				return reconcile.Spec{}, "", err
+				return reconcile.Spec{}, config.ServerBuild{}, err
 			}
 			if spec.Path, err = filepath.Rel(root, abs); err != nil {
-				return reconcile.Spec{}, "", err
+				return reconcile.Spec{}, config.ServerBuild{}, err
 			}
 			spec.Path = filepath.ToSlash(spec.Path)
 		}
@@ -148,9 +161,9 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		for k := range spec.Build.SecretEnv {
 			spec.Build.SecretEnv[k] = ""
 		}
-		return spec, cfg.Server.Build.GoProxy, nil
+		return spec, cfg.Server.Build, nil
 	}
-	return reconcile.Spec{}, "", fmt.Errorf("%s has no site %q", cfgPath, name)
+	return reconcile.Spec{}, config.ServerBuild{}, fmt.Errorf("%s has no site %q", cfgPath, name)
 }
 
 // emptyOrAbsent refuses to build over an output folder with files in it.
@@ -165,4 +178,15 @@ func emptyOrAbsent(out string) error {
 		return fmt.Errorf("output folder %s is not empty: remove it or give another", out)
 	}
 	return os.Remove(out) // empty: moved into place by the build
+}
+
+// newReleases is the store of the Hugo releases sites ask for, fetched
+// from server.build.hugo_releases into dir; the module proxy lists the
+// releases that exist when a site asks for one that does not.
+func newReleases(sb config.ServerBuild, dir string, log *slog.Logger) (*hugorelease.Store, error) {
+	client := &http.Client{Timeout: 10 * time.Minute}
+	return hugorelease.New(hugorelease.Options{
+		Releases: sb.HugoReleases, Dir: dir, Client: client, Logger: log,
+		Versions: hugorelease.ProxyVersions(&http.Client{Timeout: 10 * time.Second}, sb.GoProxy),
+	})
 }

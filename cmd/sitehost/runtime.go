@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/admin"
@@ -115,7 +116,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo, Credentials: creds, Rewrites: rewrites}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
 			Branches: sc.Branches,
 			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
-			Build: build.Settings{Tool: sc.Build.Tool, Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
+			Build: build.Settings{Tool: sc.Build.Tool, HugoVersion: strings.TrimPrefix(sc.Build.HugoVersion, "v"), Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
 				Env: sc.Build.Env, SecretEnv: secrets},
 			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack,
 		})

@@ -150,9 +150,13 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
 	})
 
+	releases, err := newReleases(cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "hugo"), s.log.With("component", "build"))
+	if err != nil {
+		return nil, err
+	}
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		Logger: s.log.With("component", "build"),
+		Releases: releases, Logger: s.log.With("component", "build"),
 	})
 	if err != nil {
 		return nil, err

@@ -162,6 +162,9 @@ func (m *model) channel(ctx context.Context, s site.Name, c site.Channel, cs rec
 		if live, ok := m.liveCommit(ctx, s, c, cs.LiveCommit, cs.LiveDeploy); ok {
 			ch.Live = &live
 		}
+		if sum, err := m.summary(ctx, s, cs.LiveDeploy); err == nil {
+			ch.Hugo = sum.build.Hugo
+		}
 	}
 	return ch
 }

@@ -105,6 +105,9 @@ type Channel struct {
 	// deploy was built from. Nil when nothing is live or the store could
 	// not be read.
 	Live *Commit `json:"live,omitempty"`
+	// Hugo is the Hugo version that built the live deploy (empty for
+	// build.tool none, or when the store could not be read).
+	Hugo string `json:"hugo,omitempty"`
 }
 
 // Commit is what a person recognises a commit by.

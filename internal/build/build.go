@@ -178,6 +178,9 @@ type Options struct {
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
+	// Releases fetches the Hugo releases sites ask for; nil: only the
+	// compiled-in Hugo builds.
+	Releases Releases
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -246,6 +249,16 @@ type ChildResult struct {
 
 func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	res := Result{Dir: req.Out}
+	// A release the site asks for is fetched before the timeout starts:
+	// the download is ours, not the build's.
+	var release *Release
+	if v := req.Settings.Hugo(); v != HugoVersion {
+		r, err := b.release(ctx, req, v)
+		if err != nil {
+			return res, err
+		}
+		release = &r
+	}
 	scratch, err := os.MkdirTemp("", "sitehost-build-")
 	if err != nil {
 		return res, fmt.Errorf("making build scratch dir: %w", err)
@@ -258,15 +271,6 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 			return res, fmt.Errorf("making %s: %w", d, err)
 		}
 	}
-	cr := ChildRequest{
-		Src: req.Src, Out: req.Out, BaseURL: req.BaseURL,
-		Environment: req.Settings.Environment, Minify: req.Settings.Minify,
-		CacheDir: req.CacheDir, ResultFile: filepath.Join(scratch, "result.json"),
-	}
-	in, err := json.Marshal(cr)
-	if err != nil {
-		return res, fmt.Errorf("encoding child request: %w", err)
-	}
 	env, err := b.childEnv(req, home, bin)
 	if err != nil {
 		return res, err
@@ -275,23 +279,21 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, b.opts.Exe, "hugo-build")
-	cmd.Dir = req.Src
-	cmd.Env = env
-	cmd.Stdin = bytes.NewReader(in)
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
-	cmd.Stdout, cmd.Stderr = logw, logw
-	// Its own process group, so a timeout kills Hugo and anything it started;
-	// Pdeathsig, so a dying server takes its builds with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-
-	b.opts.Logger.Debug("starting hugo build", "site", req.Site, "src", req.Src, "base_url", req.BaseURL)
-	runErr := cmd.Run()
+	var (
+		cmd      *exec.Cmd
+		runErr   error
+		problems []Problem
+		ok       bool
+	)
+	if release == nil {
+		cmd, runErr, problems, ok, err = b.runChild(ctx, req, env, logw, scratch)
+	} else {
+		cmd, runErr, problems, ok, err = b.runRelease(ctx, req, *release, env, logw)
+	}
 	res.Log = logw.bytes()
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+	if cmd != nil && cmd.ProcessState != nil {
+		if ru, isRU := cmd.ProcessState.SysUsage().(*syscall.Rusage); isRU {
 			res.MaxRSS = ru.Maxrss * 1024
 		}
 	}
@@ -304,30 +306,67 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 			msg += "; the last lines it printed:\n" + last
 		}
 		return res, &UserError{Problems: []Problem{{Message: msg}}}
+	case err != nil:
+		return res, err
+	case ok:
+		return res, nil
+	case len(problems) > 0:
+		for i := range problems {
+			problems[i].File = relativeTo(req.Src, problems[i].File)
+		}
+		return res, &UserError{Problems: problems}
 	}
+	// No verdict: the child crashed or never started. Killed by the
+	// kernel for memory is the site's fault; anything else is ours.
+	if ws, isWS := cmdWaitStatus(cmd); isWS && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return res, &UserError{Problems: []Problem{{Message: "build was killed (out of memory?)"}}}
+	}
+	if runErr == nil {
+		runErr = errors.New("exited without a result")
+	}
+	return res, fmt.Errorf("running hugo for %s: %w", req.Site, runErr)
+}
+
+// command prepares one process of a build: its own process group, so a
+// timeout kills Hugo and anything it started; Pdeathsig, so a dying
+// server takes its builds with it.
+func command(ctx context.Context, req Request, env []string, exe string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Dir = req.Src
+	cmd.Env = env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// runChild builds with the compiled-in Hugo: our own binary as the
+// hugo-build child, which writes its verdict to a result file. ok and
+// problems are its verdict; neither means it gave none.
+func (b *Builder) runChild(ctx context.Context, req Request, env []string, logw io.Writer, scratch string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
+	cr := ChildRequest{
+		Src: req.Src, Out: req.Out, BaseURL: req.BaseURL,
+		Environment: req.Settings.Environment, Minify: req.Settings.Minify,
+		CacheDir: req.CacheDir, ResultFile: filepath.Join(scratch, "result.json"),
+	}
+	in, err := json.Marshal(cr)
+	if err != nil {
+		return nil, nil, nil, false, fmt.Errorf("encoding child request: %w", err)
+	}
+	cmd = command(ctx, req, env, b.opts.Exe, "hugo-build")
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdout, cmd.Stderr = logw, logw
+	b.opts.Logger.Debug("starting hugo build", "site", req.Site, "src", req.Src, "base_url", req.BaseURL)
+	runErr = cmd.Run()
 	var out ChildResult
 	data, readErr := os.ReadFile(cr.ResultFile)
 	if readErr == nil {
 		readErr = json.Unmarshal(data, &out)
 	}
 	if readErr != nil {
-		// No result: the child crashed or never started. Killed by the
-		// kernel for memory is the site's fault; anything else is ours.
-		if ws, ok := cmdWaitStatus(cmd); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
-			return res, &UserError{Problems: []Problem{{Message: "build was killed (out of memory?)"}}}
-		}
-		if runErr == nil {
-			runErr = errors.New("exited without a result")
-		}
-		return res, fmt.Errorf("running hugo-build child for %s: %w (%w)", req.Site, runErr, readErr)
+		return cmd, errors.Join(runErr, readErr), nil, false, nil
 	}
-	if !out.OK {
-		for i := range out.Problems {
-			out.Problems[i].File = relativeTo(req.Src, out.Problems[i].File)
-		}
-		return res, &UserError{Problems: out.Problems}
-	}
-	return res, nil
+	return cmd, runErr, out.Problems, out.OK, nil
 }
 
 // lastLines is the last n non-empty lines of log: where a build that
@@ -386,7 +425,7 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 			return nil, err
 		}
 	}
-	sec, err := securityJSON(req.Settings, req.Git != nil)
+	sec, err := securityJSON(req.Settings.Hugo(), req.Settings, req.Git != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +456,7 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 // own config (notes/libraries.md §1.5.1), so a site cannot loosen it, and it
 // sets every leaf because Hugo merges it deeply. getenv sees only HUGO_*
 // and the names the site declared; exec only our git shim.
-func securityJSON(s Settings, git bool) (string, error) {
+func securityJSON(version string, s Settings, git bool) (string, error) {
 	getenv := []string{"^HUGO_"}
 	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
 		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
@@ -430,14 +469,20 @@ func securityJSON(s Settings, git bool) (string, error) {
 	none := []string{"none"}
 	sec := map[string]any{
 		"enableInlineShortcodes": false,
-		"allowContent":           []string{"! ^text/html$"},
 		"exec":                   map[string]any{"allow": execAllow, "osEnv": osEnv},
 		"funcs":                  map[string]any{"getenv": getenv},
 		"http":                   map[string]any{"urls": none, "methods": none, "mediaTypes": none},
-		"node": map[string]any{"permissions": map[string]any{
+	}
+	// Keys newer releases added, set only where the release knows them:
+	// the policy is expressed in the config of the Hugo that runs.
+	if since(version, "0.161.0") {
+		sec["node"] = map[string]any{"permissions": map[string]any{
 			"disable": false, "allowRead": []string{"."}, "allowWrite": []string{},
 			"allowAddons": []string{}, "allowWorker": []string{}, "allowChildProcess": []string{},
-		}},
+		}}
+	}
+	if since(version, "0.162.0") {
+		sec["allowContent"] = []string{"! ^text/html$"}
 	}
 	b, err := json.Marshal(sec)
 	return string(b), err

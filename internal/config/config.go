@@ -128,6 +128,11 @@ type ServerBuild struct {
 	// found) or "|" (next on any error), or "off" (only a committed
 	// _vendor/). Default DefaultGoProxy.
 	GoProxy string `yaml:"goproxy"`
+	// HugoReleases is where the Hugo releases sites ask for
+	// (build.hugo_version, HUGO_VERSION in netlify.toml) are fetched: a base
+	// URL with {version}, under which the assets are named as on Hugo's
+	// GitHub releases. Default DefaultHugoReleases.
+	HugoReleases string `yaml:"hugo_releases"`
 }
 
 // Git holds settings for every git fetch.
@@ -199,11 +204,12 @@ type Skew struct {
 
 // SiteBuild says how a site is built.
 type SiteBuild struct {
-	Tool        string            `yaml:"tool"`        // "hugo" (default) or "none"
-	Environment string            `yaml:"environment"` // default "production"
-	Minify      *bool             `yaml:"minify"`      // default true
-	Env         map[string]string `yaml:"env"`         // plain, non-secret variables
-	SecretEnv   []string          `yaml:"secret_env"`  // names of server env vars passed to trusted builds
+	Tool        string            `yaml:"tool"`         // "hugo" (default) or "none"
+	HugoVersion string            `yaml:"hugo_version"` // a Hugo release, e.g. 0.152.2; "": HUGO_VERSION from netlify.toml, else the compiled-in Hugo
+	Environment string            `yaml:"environment"`  // default "production"
+	Minify      *bool             `yaml:"minify"`       // default true
+	Env         map[string]string `yaml:"env"`          // plain, non-secret variables
+	SecretEnv   []string          `yaml:"secret_env"`   // names of server env vars passed to trusted builds
 }
 
 // MinifyOn reports whether output is minified (true when unset).

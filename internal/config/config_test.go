@@ -384,3 +384,28 @@ func TestGoProxy(t *testing.T) {
 		}
 	}
 }
+
+func TestHugoReleasesAndVersion(t *testing.T) {
+	tests := []struct{ server, build, want string }{
+		{"", "", ""},
+		{`hugo_releases: "https://mirror.internal/hugo/v{version}/"`, `hugo_version: "0.152.2"`, ""},
+		{`hugo_releases: "file:///srv/hugo/v{version}"`, `hugo_version: v0.115.4`, ""},
+		{`hugo_releases: "https://mirror.internal/hugo/"`, "", `sites.yaml:3: server.build.hugo_releases: "https://mirror.internal/hugo/" has no {version}`},
+		{`hugo_releases: "mirror/{version}"`, "", `server.build.hugo_releases: bad URL "mirror/{version}"`},
+		{"", `hugo_version: latest`, `sites.yaml:8: sites[0].build.hugo_version: hugo version "latest": want a release number like 0.152.2`},
+		{"", `hugo_version: "0.111.3"`, "older than v0.115.4, the oldest sitehost runs"},
+	}
+	for _, tt := range tests {
+		doc := "server:\n  build:\n    " + tt.server + "\nsites:\n  - name: a\n    repo: https://example.com/a.git\n    build:\n      " + tt.build + "\n"
+		c, err := Parse("sites.yaml", []byte(doc))
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%q/%q: %v", tt.server, tt.build, err)
+			} else if tt.server == "" && c.Server.Build.HugoReleases != DefaultHugoReleases {
+				t.Errorf("default hugo_releases = %q", c.Server.Build.HugoReleases)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q/%q: err = %v, want %q", tt.server, tt.build, err, tt.want)
+		}
+	}
+}

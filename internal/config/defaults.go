@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -29,6 +30,7 @@ const (
 	DefaultBuildTimeout  = 10 * time.Minute
 	DefaultBuildMemory   = 1 * GiB
 	DefaultGoProxy       = "https://proxy.golang.org"
+	DefaultHugoReleases  = hugorelease.DefaultReleases
 	DefaultRef           = "main"
 	DefaultTool          = "hugo"
 	DefaultEnvironment   = "production"
@@ -108,6 +110,7 @@ func (c *Config) withDefaults() {
 		s.Build.Memory = DefaultBuildMemory
 	}
 	setStr(&s.Build.GoProxy, DefaultGoProxy)
+	setStr(&s.Build.HugoReleases, DefaultHugoReleases)
 
 	for i := range c.Sites {
 		st := &c.Sites[i]

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -167,6 +168,26 @@ func (v *checker) server() {
 	if msg := goProxyProblem(b.GoProxy); msg != "" {
 		v.add("server.build.goproxy", ErrBadValue, "%s", msg)
 	}
+	if msg := releasesProblem(b.HugoReleases); msg != "" {
+		v.add("server.build.hugo_releases", ErrBadValue, "%s", msg)
+	}
+}
+
+// releasesProblem checks server.build.hugo_releases; "" if it is fine.
+func releasesProblem(base string) string {
+	if !strings.Contains(base, "{version}") {
+		return fmt.Sprintf("%q has no {version} (e.g. %s)", base, hugorelease.DefaultReleases)
+	}
+	u, err := url.Parse(strings.ReplaceAll(base, "{version}", "0.0.0"))
+	switch {
+	case err != nil:
+		return fmt.Sprintf("bad URL %q: %v", base, err)
+	case u.Scheme == "file" && u.Path != "":
+	case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "":
+	default:
+		return fmt.Sprintf("bad URL %q: want an https, http or file URL", base)
+	}
+	return ""
 }
 
 // goProxyProblem checks a GOPROXY-style list; "" if it is fine.
@@ -268,6 +289,11 @@ func (v *checker) sites() {
 		}
 		if s.Build.Environment == "" {
 			v.add(key("build.environment"), ErrMissing, "required")
+		}
+		if s.Build.HugoVersion != "" {
+			if _, err := hugorelease.Check(s.Build.HugoVersion); err != nil {
+				v.add(key("build.hugo_version"), ErrBadValue, "%v", err)
+			}
 		}
 		for name := range s.Build.Env {
 			if !envNameRE.MatchString(name) {

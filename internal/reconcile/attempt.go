@@ -16,6 +16,7 @@ import (
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
+	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -43,6 +44,7 @@ type attempt struct {
 	tree     string // the site path's tree hash
 	toml     []byte // the netlify.toml that applies (nil: none)
 	tomlKey  string // what the key adds for a netlify.toml outside the tree
+	hugoFrom string // who asked for the Hugo version ("": the compiled-in default)
 	buildKey string
 	scratch  string // export and build output, removed when the attempt ends
 	export   gitsrc.ExportResult
@@ -164,8 +166,48 @@ func (a *attempt) resolveSources(context.Context) error {
 		return fmt.Errorf("reading %s at %s: %w", spec.Path, a.commit.Short(), err)
 	}
 	a.tree = tree
-	a.toml, a.tomlKey, err = netlifyTOML(a.w.repo, a.commit, spec.Path)
-	return err
+	if a.toml, a.tomlKey, err = netlifyTOML(a.w.repo, a.commit, spec.Path); err != nil {
+		return err
+	}
+	return a.pickHugo()
+}
+
+// pickHugo decides which Hugo builds: build.hugo_version in sites.yaml,
+// else HUGO_VERSION from netlify.toml for the channel's deploy context (so
+// a Netlify site moves over unchanged), else the compiled-in one.
+func (a *attempt) pickHugo() error {
+	s := &a.p.settings
+	switch {
+	case s.Tool != build.ToolHugo:
+		return nil
+	case s.HugoVersion != "":
+		a.hugoFrom = "build.hugo_version in sites.yaml"
+		return nil
+	case a.toml == nil:
+		return nil
+	}
+	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, a.p.ref)...)["HUGO_VERSION"]
+	if v == "" {
+		return nil
+	}
+	n, err := hugorelease.Check(v)
+	if err != nil {
+		return fault.Stalled(fmt.Errorf("%s: HUGO_VERSION: %w", rules.NetlifyTOML, err))
+	}
+	s.HugoVersion, a.hugoFrom = n, "HUGO_VERSION in netlify.toml"
+	return nil
+}
+
+// netlifyContexts are the netlify.toml contexts whose environment applies
+// to channel c, in rising precedence.
+func netlifyContexts(c site.Channel, ref string) []string {
+	switch c.Kind() {
+	case site.KindPullRequest:
+		return []string{rules.ContextDeployPreview}
+	case site.KindBranch:
+		return []string{rules.ContextBranchDeploy, strings.TrimPrefix(ref, "refs/heads/")}
+	}
+	return []string{rules.ContextProduction}
 }
 
 // computeKey is the build key of the sources with the channel's settings,
@@ -234,7 +276,11 @@ func (a *attempt) build(ctx context.Context) error {
 	w.mu.Unlock()
 	w.log.Info("building", "channel", a.c, "commit", a.commit.Short(), "tool", a.p.settings.Tool)
 	if v := hugoVersion(a.p.settings); v != "" {
-		a.e.Logf("Building with Hugo v%s (base URL %s)", v, a.p.url)
+		from := "compiled in"
+		if v != build.HugoVersion {
+			from = "a release, asked for by " + a.hugoFrom
+		}
+		a.e.Logf("Building with Hugo v%s (%s; base URL %s)", v, from, a.p.url)
 	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: a.p.url,

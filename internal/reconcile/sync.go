@@ -270,7 +270,7 @@ func (l *Loop) current(ctx context.Context, w *worker, c site.Channel, p plan, l
 		w.log.Debug("not checking the live deploy's settings", "channel", c, "err", err)
 		return true
 	}
-	want := manifest.DeployIDFor(build.Key(a.tree+a.tomlKey, p.settings, p.url))
+	want := manifest.DeployIDFor(build.Key(a.tree+a.tomlKey, a.p.settings, p.url))
 	if want != live.Deploy {
 		w.log.Info("settings changed: building the live commit again", "channel", c, "commit", live.Commit.Short(), "deploy", live.Deploy, "want", want)
 		return false

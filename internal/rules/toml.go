@@ -361,3 +361,46 @@ func describe(v any) string {
 	}
 	return fmt.Sprintf("a %T", v)
 }
+
+// Netlify's deploy contexts, for NetlifyEnv.
+const (
+	ContextProduction    = "production"
+	ContextDeployPreview = "deploy-preview"
+	ContextBranchDeploy  = "branch-deploy"
+)
+
+// NetlifyEnv is the build environment netlify.toml sets for a deploy:
+// [build.environment], overridden by [context.<name>.environment] for each
+// of contexts in turn (Netlify's precedence: the deploy context, then a
+// branch's own context). A file that does not parse sets nothing; the
+// deploy's rules report it.
+func NetlifyEnv(data []byte, contexts ...string) map[string]string {
+	if _, big := tooLarge(NetlifyTOML, data); big {
+		return nil
+	}
+	doc, err := decodeTOML(data)
+	if err != nil {
+		return nil
+	}
+	env := map[string]string{}
+	add := func(v any) {
+		m, _ := v.(map[string]any)
+		for k, val := range m {
+			switch val := val.(type) {
+			case string:
+				env[k] = val
+			case int64, float64, bool:
+				env[k] = fmt.Sprint(val)
+			}
+		}
+	}
+	table := func(v any, key string) any {
+		m, _ := v.(map[string]any)
+		return m[key]
+	}
+	add(table(doc["build"], "environment"))
+	for _, c := range contexts {
+		add(table(table(doc["context"], c), "environment"))
+	}
+	return env
+}

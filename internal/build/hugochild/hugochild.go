@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/gohugoio/hugo/commands"
@@ -125,18 +123,16 @@ func checkMounts(req build.ChildRequest) []build.Problem {
 func problemsOf(err error) []build.Problem {
 	var out []build.Problem
 	for _, e := range herrors.Errors(err) {
-		p := build.Problem{Message: e.Error()}
+		var p build.Problem
 		if fes := herrors.UnwrapFileErrors(e); len(fes) > 0 {
 			pos := fes[0].Position()
-			p.File, p.Line, p.Column = pos.Filename, pos.LineNumber, pos.ColumnNumber
-		} else if m := quotedPosition.FindStringSubmatch(p.Message); m != nil {
+			p = build.Problem{File: pos.Filename, Line: pos.LineNumber, Column: pos.ColumnNumber,
+				Message: build.TrimPosition(e.Error(), pos.Filename)}
+		} else {
 			// Render errors reach us flattened to text; the position is
 			// still in the message as "file:line:col".
-			p.File = m[1]
-			p.Line, _ = strconv.Atoi(m[2])
-			p.Column, _ = strconv.Atoi(m[3])
+			p = build.ProblemFromText(e.Error())
 		}
-		p.Message = trimPosition(p.Message, p.File)
 		if strings.Contains(p.Message, notAvailable) {
 			p.Message += "; " + libSassHint
 		}
@@ -156,23 +152,6 @@ const notAvailable = "this feature is not available in your current Hugo version
 const libSassHint = "the site transpiles SCSS with LibSass (toCSS or css.Sass with the default transpiler), " +
 	"which needs sitehost built with Hugo's extended build: go build -tags extended ./cmd/sitehost (cgo; " +
 	"the README's commands do this); or the site can set transpiler: dartsass"
-
-var quotedPosition = regexp.MustCompile(`"([^"]+):(\d+):(\d+)": `)
-
-// trimPosition keeps what follows the position in Hugo's message (the
-// problem carries the position itself).
-func trimPosition(msg, file string) string {
-	if file == "" {
-		return msg
-	}
-	if i := strings.LastIndex(msg, file); i >= 0 {
-		rest := msg[i+len(file):]
-		if j := strings.Index(rest, ": "); j >= 0 {
-			return strings.TrimSpace(rest[j+2:])
-		}
-	}
-	return msg
-}
 
 // Extended reports whether this binary has Hugo's extended build (LibSass):
 // sitehost built with -tags extended.

@@ -1,0 +1,236 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/hugorelease"
+)
+
+// Releases fetches the Hugo releases sites ask for (hugorelease.Store).
+type Releases interface {
+	Hugo(ctx context.Context, version string) (hugorelease.Binary, error)
+}
+
+// Release is a fetched Hugo a build runs.
+type Release = hugorelease.Binary
+
+// release fetches (or finds cached) the Hugo release v and says so in the
+// build log.
+func (b *Builder) release(ctx context.Context, req Request, v string) (Release, error) {
+	if b.opts.Releases == nil {
+		return Release{}, &UserError{Problems: []Problem{{Message: fmt.Sprintf("the site asks for Hugo v%s, but this server runs only its compiled-in v%s (no hugo_releases)", v, HugoVersion)}}}
+	}
+	r, err := b.opts.Releases.Hugo(ctx, v)
+	if err != nil {
+		return r, err
+	}
+	if req.Log != nil {
+		if r.Fetched {
+			fmt.Fprintf(req.Log, "Fetched Hugo v%s from %s in %s (sha256 %s, verified against its checksums file)\n", r.Version, r.URL, r.Took.Round(time.Millisecond), r.SHA256)
+		} else {
+			fmt.Fprintf(req.Log, "Using Hugo v%s fetched before (sha256 %s)\n", r.Version, r.SHA256)
+		}
+	}
+	return r, nil
+}
+
+// runRelease builds with a fetched Hugo, run directly in the same sandbox
+// as the compiled-in child (same environment, HUGO_SECURITY expressed for
+// its version, git shim, process group, timeout): first `hugo config
+// mounts`, so module mounts are checked by that release's own reading of
+// the config, then the build. Its verdict is its exit status; problems are
+// read from what it printed.
+func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []string, logw io.Writer) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
+	// config mounts takes only Hugo's global flags in older releases.
+	var mounts bytes.Buffer
+	cmd = command(ctx, req, env, r.Path, "config", "mounts", "--source", req.Src, "--environment", req.Settings.Environment)
+	cmd.Stdout, cmd.Stderr = &limited{w: &mounts, n: 4 << 20}, logw
+	if runErr = cmd.Run(); runErr != nil {
+		problems = problemsFromLog(logw)
+		return cmd, runErr, problems, false, nil
+	}
+	if problems, err = mountProblems(mounts.Bytes(), req.Src); err != nil || len(problems) > 0 {
+		return cmd, nil, problems, false, err
+	}
+
+	args := []string{
+		"--source", req.Src,
+		"--destination", req.Out,
+		"--environment", req.Settings.Environment,
+		"--cacheDir", req.CacheDir,
+		"--baseURL", req.BaseURL,
+		"--noBuildLock",
+		"--logLevel", "info",
+	}
+	if req.Settings.Minify {
+		args = append(args, "--minify")
+	}
+	cmd = command(ctx, req, env, r.Path, args...)
+	cmd.Stdout, cmd.Stderr = logw, logw
+	b.opts.Logger.Debug("starting hugo build", "site", req.Site, "hugo", r.Version, "src", req.Src, "base_url", req.BaseURL)
+	runErr = cmd.Run()
+	if runErr == nil {
+		return cmd, nil, nil, true, nil
+	}
+	var exit *exec.ExitError
+	if errors.As(runErr, &exit) && exit.Exited() {
+		// Hugo exits 255 (or 1) with its errors printed: the site's.
+		problems = problemsFromLog(logw)
+		if len(problems) == 0 {
+			problems = []Problem{{Message: fmt.Sprintf("hugo v%s exited with status %d", r.Version, exit.ExitCode())}}
+		}
+	}
+	return cmd, runErr, problems, false, nil
+}
+
+// since reports whether Hugo version v is at least min.
+func since(v, min string) bool { return hugorelease.Compare(v, min) >= 0 }
+
+// mountProblems checks `hugo config mounts` output (one JSON object per
+// module) as hugochild checks the compiled-in Hugo's modules: every module
+// dir and mount source inside the site.
+func mountProblems(out []byte, src string) ([]Problem, error) {
+	root, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return nil, fmt.Errorf("resolving site root: %w", err)
+	}
+	var problems []Problem
+	inside := func(what, p string) {
+		real := p
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			real = r
+		}
+		if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
+			problems = append(problems, Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)})
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var m struct {
+			Path   string `json:"path"`
+			Dir    string `json:"dir"`
+			Mounts []struct {
+				Source string `json:"source"`
+			} `json:"mounts"`
+		}
+		err := dec.Decode(&m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading hugo config mounts: %w", err)
+		}
+		if m.Dir == "" {
+			continue
+		}
+		inside("module "+m.Path, m.Dir)
+		for _, mnt := range m.Mounts {
+			s := mnt.Source
+			if !filepath.IsAbs(s) {
+				s = filepath.Join(m.Dir, s)
+			}
+			inside("mount source", s)
+		}
+	}
+	return problems, nil
+}
+
+// logTimestamp is the date older Hugo releases print after ERROR.
+var logTimestamp = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d `)
+
+// loggedErrors is Hugo's closing count of the errors it printed.
+var loggedErrors = regexp.MustCompile(`^error building site: logged \d+ error`)
+
+// problemsFromLog reads the errors a Hugo release printed: its "ERROR"
+// lines, else its final "Error:" line.
+func problemsFromLog(w io.Writer) []Problem {
+	c, ok := w.(*capped)
+	if !ok {
+		return nil
+	}
+	var errs, final []string
+	for line := range strings.SplitSeq(c.buf.String(), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "ERROR "):
+			msg := logTimestamp.ReplaceAllString(strings.TrimPrefix(line, "ERROR "), "")
+			if !loggedErrors.MatchString(msg) { // a count of the lines above
+				errs = append(errs, msg)
+			}
+		case strings.HasPrefix(line, "Error: "):
+			final = append(final, strings.TrimPrefix(line, "Error: "))
+		}
+	}
+	if len(errs) == 0 {
+		errs = final
+	}
+	out := make([]Problem, 0, len(errs))
+	for _, msg := range errs {
+		out = append(out, ProblemFromText(msg))
+	}
+	return out
+}
+
+// textPosition is a position Hugo puts in an error's text: quoted when it
+// flattened a file error, bare at the start otherwise.
+var textPosition = regexp.MustCompile(`"([^"]+):(\d+):(\d+)": |^(/[^:]+):(\d+):(\d+): `)
+
+// ProblemFromText makes a Problem of one error message Hugo printed,
+// taking the file position out of the text when it has one.
+func ProblemFromText(msg string) Problem {
+	p := Problem{Message: msg}
+	if m := textPosition.FindStringSubmatch(msg); m != nil {
+		file, line, col := m[1], m[2], m[3]
+		if file == "" {
+			file, line, col = m[4], m[5], m[6]
+		}
+		p.File = file
+		p.Line, _ = strconv.Atoi(line)
+		p.Column, _ = strconv.Atoi(col)
+		p.Message = TrimPosition(msg, file)
+	}
+	return p
+}
+
+// TrimPosition keeps what follows file's position in Hugo's message (the
+// problem carries the position itself).
+func TrimPosition(msg, file string) string {
+	if file == "" {
+		return msg
+	}
+	if i := strings.LastIndex(msg, file); i >= 0 {
+		rest := msg[i+len(file):]
+		if j := strings.Index(rest, ": "); j >= 0 {
+			return strings.TrimSpace(rest[j+2:])
+		}
+	}
+	return msg
+}
+
+// limited writes at most n bytes to w and drops the rest.
+type limited struct {
+	w io.Writer
+	n int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.n > 0 {
+		k := min(len(p), l.n)
+		l.n -= k
+		if _, err := l.w.Write(p[:k]); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
