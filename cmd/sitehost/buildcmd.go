@@ -73,7 +73,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, fmt.Errorf("reading HEAD of %s: %w", root, err)
 	}
-	spec, goproxy, err := localSpec(cfgPath, name, root, dir, getenv)
+	spec, sb, err := localSpec(cfgPath, name, root, dir, getenv)
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -91,15 +91,20 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 		return reconcile.LocalBuild{}, fmt.Errorf("making scratch space: %w", err)
 	}
 	defer os.RemoveAll(data)
-	builder, err := build.New(build.Options{Logger: slog.New(slog.DiscardHandler)})
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sass, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), logger)
+	if err != nil {
+		return reconcile.LocalBuild{}, err
+	}
+	builder, err := build.New(build.Options{DartSass: sass, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
 	loop, err := reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: data, Builder: builder,
 		URL:     func(site.Name, site.Channel) string { return baseURL },
-		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Modules: hugomod.Options{Proxies: goproxy},
+		Logger:  logger,
+		Modules: hugomod.Options{Proxies: sb.GoProxy},
 	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
@@ -110,7 +115,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 
 // localSpec is the site as the server would build it: a config's site, or
 // the defaults of a one-site config, with the checkout as its repository.
-func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, string, error) {
+func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(string) string) (reconcile.Spec, config.ServerBuild, error) {
 	var cfg *config.Config
 	var err error
 	if cfgPath != "" {
@@ -120,11 +125,11 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		name = "local"
 	}
 	if err != nil {
-		return reconcile.Spec{}, "", err
+		return reconcile.Spec{}, config.ServerBuild{}, err
 	}
 	rt, err := compile(cfg, compileEnv{getenv: getenv, log: slog.New(slog.DiscardHandler), previewDomain: cfg.Server.PreviewDomain})
 	if err != nil {
-		return reconcile.Spec{}, "", err
+		return reconcile.Spec{}, config.ServerBuild{}, err
 	}
 	for _, spec := range rt.specs {
 		if spec.Name != name {
@@ -136,10 +141,10 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 			// Without a config, the folder given is the site's path.
 			abs, err := filepath.Abs(dir)
 			if err != nil {
-				return reconcile.Spec{}, "", err
+				return reconcile.Spec{}, config.ServerBuild{}, err
 			}
 			if spec.Path, err = filepath.Rel(root, abs); err != nil {
-				return reconcile.Spec{}, "", err
+				return reconcile.Spec{}, config.ServerBuild{}, err
 			}
 			spec.Path = filepath.ToSlash(spec.Path)
 		}
@@ -148,9 +153,9 @@ func localSpec(cfgPath string, name site.Name, root, dir string, getenv func(str
 		for k := range spec.Build.SecretEnv {
 			spec.Build.SecretEnv[k] = ""
 		}
-		return spec, cfg.Server.Build.GoProxy, nil
+		return spec, cfg.Server.Build, nil
 	}
-	return reconcile.Spec{}, "", fmt.Errorf("%s has no site %q", cfgPath, name)
+	return reconcile.Spec{}, config.ServerBuild{}, fmt.Errorf("%s has no site %q", cfgPath, name)
 }
 
 // emptyOrAbsent refuses to build over an output folder with files in it.

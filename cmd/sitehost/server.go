@@ -150,9 +150,15 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
 	})
 
+	buildLog := s.log.With("component", "build")
+	// Once: server.build settings change on restart only.
+	sass, err := build.FindDartSass(ctx, cfg.Server.Build.DartSass, opts.Getenv("PATH"), buildLog)
+	if err != nil {
+		return nil, err
+	}
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		Logger: s.log.With("component", "build"),
+		DartSass: sass, Logger: buildLog,
 	})
 	if err != nil {
 		return nil, err

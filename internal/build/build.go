@@ -178,6 +178,9 @@ type Options struct {
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
+	// DartSass is the absolute path of the Dart Sass builds may run
+	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
+	DartSass string
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -363,7 +366,7 @@ func relativeTo(root, file string) string {
 }
 
 // reservedEnv may not be set by a site: the sandbox depends on them.
-var reservedEnv = regexp.MustCompile(`^(PATH|HOME|TMPDIR|GOMEMLIMIT|GOMAXPROCS|GOGC|HUGO_SECURITY|HUGO_CACHEDIR|HUGO_ENVIRONMENT|HUGO_ENV|SITEHOST_.*)$`)
+var reservedEnv = regexp.MustCompile(`^(PATH|HOME|TMPDIR|GOMEMLIMIT|GOMAXPROCS|GOGC|HUGO_SECURITY|HUGO_CACHEDIR|HUGO_ENVIRONMENT|HUGO_ENV|DART_SASS_BINARY|SITEHOST_.*)$`)
 
 // childEnv is the child's whole environment: nothing from the server's own
 // environment, so no server secret can reach a template.
@@ -386,7 +389,7 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 			return nil, err
 		}
 	}
-	sec, err := securityJSON(req.Settings, req.Git != nil)
+	sec, err := securityJSON(req.Settings, req.Git != nil, b.opts.DartSass != "")
 	if err != nil {
 		return nil, err
 	}
@@ -396,6 +399,11 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 		"TMPDIR="+home,
 		"HUGO_SECURITY="+sec,
 	)
+	sass, err := b.sassChild(bin)
+	if err != nil {
+		return nil, err
+	}
+	env = append(env, sass...)
 	if b.opts.Memory > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", b.opts.Memory*8/10))
 	}
@@ -416,8 +424,8 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 // securityJSON is the locked HUGO_SECURITY. It is applied after the site's
 // own config (notes/libraries.md §1.5.1), so a site cannot loosen it, and it
 // sets every leaf because Hugo merges it deeply. getenv sees only HUGO_*
-// and the names the site declared; exec only our git shim.
-func securityJSON(s Settings, git bool) (string, error) {
+// and the names the site declared; exec only our git and sass shims.
+func securityJSON(s Settings, git, sass bool) (string, error) {
 	getenv := []string{"^HUGO_"}
 	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
 		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
@@ -427,6 +435,7 @@ func securityJSON(s Settings, git bool) (string, error) {
 		execAllow = []string{"^git$"}
 		osEnv = []string{"^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"}
 	}
+	execAllow = withSass(execAllow, sass)
 	none := []string{"none"}
 	sec := map[string]any{
 		"enableInlineShortcodes": false,

@@ -128,6 +128,10 @@ type ServerBuild struct {
 	// found) or "|" (next on any error), or "off" (only a committed
 	// _vendor/). Default DefaultGoProxy.
 	GoProxy string `yaml:"goproxy"`
+	// DartSass is the Dart Sass executable builds may run for transpiler
+	// dartsass, absolute against Config.Dir; empty: sass or dart-sass on
+	// the server's PATH, if one supports --embedded.
+	DartSass string `yaml:"dart_sass"`
 }
 
 // Git holds settings for every git fetch.

@@ -137,7 +137,9 @@ func problemsOf(err error) []build.Problem {
 			p.Column, _ = strconv.Atoi(m[3])
 		}
 		p.Message = trimPosition(p.Message, p.File)
-		if strings.Contains(p.Message, notAvailable) {
+		if h := build.SassHint(p.Message); h != "" {
+			p.Message += "; " + h
+		} else if strings.Contains(p.Message, notAvailable) {
 			p.Message += "; " + libSassHint
 		}
 		out = append(out, p)
