@@ -47,8 +47,7 @@ func SassHint(msg string) string {
 	}
 	return "the site asked for transpiler dartsass (css.Sass or toCSS with transpiler: dartsass), and this server has no Dart Sass: " +
 		"set server.build.dart_sass to a Dart Sass executable (1.63 or later), or put sass on the server's PATH " +
-		"(e.g. dart-sass/sass from npm's sass-embedded-linux-x64 package or a dart-sass release); " +
-		"or the site can use the default transpiler (LibSass)"
+		"(e.g. dart-sass/sass from npm's sass-embedded-linux-x64 package or a dart-sass release)"
 }
 
 // FindDartSass returns the Dart Sass that builds may run: configured (an
