@@ -399,11 +399,9 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 		"TMPDIR="+home,
 		"HUGO_SECURITY="+sec,
 	)
-	sass, err := b.sassChild(bin)
-	if err != nil {
+	if env, err = b.sassChild(env, bin); err != nil {
 		return nil, err
 	}
-	env = append(env, sass...)
 	if b.opts.Memory > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", b.opts.Memory*8/10))
 	}

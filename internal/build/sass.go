@@ -171,15 +171,15 @@ func isScript(p string) bool {
 }
 
 // sassChild sets the child up to run Dart Sass when the server has one: the
-// "sass" shim in bin and its environment entry.
-func (b *Builder) sassChild(bin string) ([]string, error) {
+// "sass" shim in bin, and its entry added to env.
+func (b *Builder) sassChild(env []string, bin string) ([]string, error) {
 	if b.opts.DartSass == "" {
-		return nil, nil
+		return env, nil
 	}
 	if err := os.Symlink(b.opts.Exe, filepath.Join(bin, "sass")); err != nil {
 		return nil, fmt.Errorf("linking sass shim: %w", err)
 	}
-	return []string{sassEnv + "=" + b.opts.DartSass}, nil
+	return append(env, sassEnv+"="+b.opts.DartSass), nil
 }
 
 // withSass adds the sass shim to security.exec.allow.
