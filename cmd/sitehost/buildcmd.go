@@ -94,6 +94,11 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 		return reconcile.LocalBuild{}, fmt.Errorf("making scratch space: %w", err)
 	}
 	defer os.RemoveAll(data)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sass, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), logger)
+	if err != nil {
+		return reconcile.LocalBuild{}, err
+	}
 	// Hugo releases are kept between runs, as the server keeps them
 	// under data_dir: a release is fetched once per machine.
 	cache, err := os.UserCacheDir()
@@ -104,14 +109,14 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
-	builder, err := build.New(build.Options{Releases: releases, Logger: slog.New(slog.DiscardHandler)})
+	builder, err := build.New(build.Options{DartSass: sass, Releases: releases, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
 	loop, err := reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: data, Builder: builder,
 		URL:     func(site.Name, site.Channel) string { return baseURL },
-		Logger:  slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:  logger,
 		Modules: hugomod.Options{Proxies: sb.GoProxy},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,52 @@ host=[{{ readFile "/etc/hostname" }}]
 	if f := storeContains(t, data, outsideSecret); f != "" {
 		t.Errorf("mounted outside file published in %s", f)
 	}
+}
+
+// TestSCSSDartSass: a site asking for transpiler dartsass fails, saying
+// how to enable it, on a server without Dart Sass; with
+// server.build.dart_sass set it builds, the CSS made by Dart Sass (math.div
+// and the module system, which LibSass lacks).
+func TestSCSSDartSass(t *testing.T) {
+	repo := gittest.New(t, "testdata/blog")
+	repo.Write("assets/main.scss", "@use \"sass:math\";\n.box { width: math.div(10px, 2); }\n")
+	repo.Write("layouts/home.html", "{{ define \"main\" }}{{ $css := resources.Get \"main.scss\" | css.Sass (dict \"transpiler\" \"dartsass\" \"targetPath\" \"main.css\") }}<link rel=stylesheet href=\"{{ $css.RelPermalink }}\">{{ end }}\n")
+	repo.Commit("Style with Dart Sass")
+
+	// No dart_sass and no PATH (the test server's environment is empty).
+	srv := startServer(t, testConfig(t, t.TempDir(), siteYAML(repo.URL())), nil)
+	syncSite(t, srv, "blog")
+	st, _ := srv.loop.SiteStatus("blog")
+	if st.State != site.Failed || !strings.Contains(st.Error, "transpiler dartsass") || !strings.Contains(st.Error, "server.build.dart_sass") {
+		t.Fatalf("without Dart Sass: %+v; want a failure naming the transpiler and the setting", st)
+	}
+
+	sass := requireDartSass(t)
+	ts := startServerUntil(t, testConfig(t, t.TempDir(), siteYAML(repo.URL()), "  build: {dart_sass: "+strconv.Quote(sass)+"}\n"), nil, serverOptions{})
+	syncSite(t, ts.server, "blog")
+	if st, _ := ts.loop.SiteStatus("blog"); st.State != site.Synced {
+		t.Fatalf("status %+v", st)
+	}
+	if got := get(t, ts.server, "blog.test", "/main.css"); got.status != 200 || !strings.Contains(got.body, "width: 5px") {
+		t.Errorf("main.css: %d %q", got.status, got.body)
+	}
+	if !strings.Contains(ts.logs.String(), "Dart Sass for builds") {
+		t.Errorf("the server does not log the Dart Sass it found")
+	}
+}
+
+// requireDartSass is the Dart Sass CI installs (.ci/run exports its path);
+// the test skips locally without it.
+func requireDartSass(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("SITEHOST_DART_SASS")
+	if p == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI installs Dart Sass and sets SITEHOST_DART_SASS (.ci/run)")
+		}
+		t.Skip("no Dart Sass: set SITEHOST_DART_SASS (as .ci/run does)")
+	}
+	return p
 }
 
 func postJSON(t *testing.T, url, token, body string) int {

@@ -85,6 +85,13 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 	for _, sc := range cfg.Sites {
 		rt.primary[sc.Name] = sc.PrimaryDomain()
 	}
+	// The binary is run (its version checked) only when the builder is
+	// made; here, as for other files, only that it is there.
+	if p := cfg.Server.Build.DartSass; p != "" {
+		if err := build.CheckExecutable(p); err != nil {
+			problem("server.build.dart_sass", err, "cannot run Dart Sass: %v", err)
+		}
+	}
 	forgeHTTP := &http.Client{Timeout: 30 * time.Second}
 	var served []serve.Site
 	// server.git.rewrite applies to every site repository (and their

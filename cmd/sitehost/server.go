@@ -150,13 +150,19 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
 	})
 
-	releases, err := newReleases(cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "hugo"), s.log.With("component", "build"))
+	buildLog := s.log.With("component", "build")
+	// Once: server.build settings change on restart only.
+	sass, err := build.FindDartSass(ctx, cfg.Server.Build.DartSass, opts.Getenv("PATH"), buildLog)
+	if err != nil {
+		return nil, err
+	}
+	releases, err := newReleases(cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "hugo"), buildLog)
 	if err != nil {
 		return nil, err
 	}
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		Releases: releases, Logger: s.log.With("component", "build"),
+		DartSass: sass, Releases: releases, Logger: buildLog,
 	})
 	if err != nil {
 		return nil, err

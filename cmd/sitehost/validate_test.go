@@ -182,3 +182,43 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (go test -run %s -update rewrites it)\n--- got\n%s--- want\n%s", path, testName(t), got, want)
 	}
 }
+
+// TestValidateDartSass: server.build.dart_sass must name an executable
+// file, relative paths taken against the config's folder; validate says
+// where it is wrong (startup and reload run the same check, compile).
+func TestValidateDartSass(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"sass": 0o755, "notexec": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		value, want string
+	}{
+		{"./sass", ""},
+		{filepath.Join(dir, "sass"), ""},
+		{"./nope", "no such file"},
+		{"./notexec", "is not executable"},
+		{".", "is not a regular file"},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			path := filepath.Join(dir, "sites.yaml")
+			doc := "server:\n  build:\n    dart_sass: " + tt.value + "\nsites: []\n"
+			if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, err := runCmd(t, "validate", "-c", path)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("validate: %v\n%s", err, stderr)
+				}
+				return
+			}
+			wantExitError(t, err)
+			if prefix := path + ":3: server.build.dart_sass: cannot run Dart Sass"; !strings.HasPrefix(stderr, prefix) || !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want %q… %q", stderr, prefix, tt.want)
+			}
+		})
+	}
+}

@@ -181,6 +181,9 @@ type Options struct {
 	// Releases fetches the Hugo releases sites ask for; nil: only the
 	// compiled-in Hugo builds.
 	Releases Releases
+	// DartSass is the absolute path of the Dart Sass builds may run
+	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
+	DartSass string
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -402,7 +405,7 @@ func relativeTo(root, file string) string {
 }
 
 // reservedEnv may not be set by a site: the sandbox depends on them.
-var reservedEnv = regexp.MustCompile(`^(PATH|HOME|TMPDIR|GOMEMLIMIT|GOMAXPROCS|GOGC|HUGO_SECURITY|HUGO_CACHEDIR|HUGO_ENVIRONMENT|HUGO_ENV|SITEHOST_.*)$`)
+var reservedEnv = regexp.MustCompile(`^(PATH|HOME|TMPDIR|GOMEMLIMIT|GOMAXPROCS|GOGC|HUGO_SECURITY|HUGO_CACHEDIR|HUGO_ENVIRONMENT|HUGO_ENV|DART_SASS_BINARY|SITEHOST_.*)$`)
 
 // childEnv is the child's whole environment: nothing from the server's own
 // environment, so no server secret can reach a template.
@@ -425,7 +428,7 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 			return nil, err
 		}
 	}
-	sec, err := securityJSON(req.Settings.Hugo(), req.Settings, req.Git != nil)
+	sec, err := securityJSON(req.Settings.Hugo(), req.Settings, req.Git != nil, b.opts.DartSass != "")
 	if err != nil {
 		return nil, err
 	}
@@ -435,6 +438,9 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 		"TMPDIR="+home,
 		"HUGO_SECURITY="+sec,
 	)
+	if env, err = b.sassChild(env, bin); err != nil {
+		return nil, err
+	}
 	if b.opts.Memory > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", b.opts.Memory*8/10))
 	}
@@ -455,8 +461,8 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 // securityJSON is the locked HUGO_SECURITY. It is applied after the site's
 // own config (notes/libraries.md §1.5.1), so a site cannot loosen it, and it
 // sets every leaf because Hugo merges it deeply. getenv sees only HUGO_*
-// and the names the site declared; exec only our git shim.
-func securityJSON(version string, s Settings, git bool) (string, error) {
+// and the names the site declared; exec only our git and sass shims.
+func securityJSON(version string, s Settings, git, sass bool) (string, error) {
 	getenv := []string{"^HUGO_"}
 	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
 		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
@@ -466,6 +472,7 @@ func securityJSON(version string, s Settings, git bool) (string, error) {
 		execAllow = []string{"^git$"}
 		osEnv = []string{"^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"}
 	}
+	execAllow = withSass(execAllow, sass)
 	none := []string{"none"}
 	sec := map[string]any{
 		"enableInlineShortcodes": false,

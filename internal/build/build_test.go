@@ -16,8 +16,11 @@ import (
 )
 
 // TestMain lets this test binary serve as the hugo-build child, exactly as
-// the sitehost binary does.
+// the sitehost binary does, and as the sass shim.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == "sass" {
+		os.Exit(build.RunSassShim(os.Args[1:], os.Environ(), os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "hugo-build" {
 		os.Exit(hugochild.Main(os.Stdin, os.Stderr))
 	}
@@ -136,7 +139,7 @@ func TestServerEnvironmentNeverReachesBuild(t *testing.T) {
 
 func TestReservedEnvRefused(t *testing.T) {
 	b := newBuilder(t, build.Options{})
-	for _, k := range []string{"PATH", "HUGO_SECURITY", "SITEHOST_GIT_DIR", "GOMEMLIMIT"} {
+	for _, k := range []string{"PATH", "HUGO_SECURITY", "SITEHOST_GIT_DIR", "SITEHOST_DART_SASS", "DART_SASS_BINARY", "GOMEMLIMIT"} {
 		req := hugoRequest(t, copySite(t, nil))
 		req.Settings.Env = map[string]string{k: "x"}
 		if _, err := b.Build(context.Background(), req); !build.IsUserError(err) || !strings.Contains(err.Error(), k) {

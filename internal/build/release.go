@@ -177,7 +177,11 @@ func problemsFromLog(w io.Writer) []Problem {
 	}
 	out := make([]Problem, 0, len(errs))
 	for _, msg := range errs {
-		out = append(out, ProblemFromText(msg))
+		p := ProblemFromText(msg)
+		if h := SassHint(p.Message); h != "" {
+			p.Message += "; " + h
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -133,6 +133,10 @@ type ServerBuild struct {
 	// URL with {version}, under which the assets are named as on Hugo's
 	// GitHub releases. Default DefaultHugoReleases.
 	HugoReleases string `yaml:"hugo_releases"`
+	// DartSass is the Dart Sass executable builds may run for transpiler
+	// dartsass, absolute against Config.Dir; empty: sass or dart-sass on
+	// the server's PATH, if one supports --embedded.
+	DartSass string `yaml:"dart_sass"`
 }
 
 // Git holds settings for every git fetch.

@@ -92,6 +92,9 @@ func (c *Config) withDefaults() {
 	if s.ACME.CARoot != "" {
 		s.ACME.CARoot = c.abs(s.ACME.CARoot)
 	}
+	if s.Build.DartSass != "" {
+		s.Build.DartSass = c.abs(s.Build.DartSass)
+	}
 
 	if !c.has("server.self_heal") {
 		s.SelfHeal = DefaultSelfHeal

@@ -133,7 +133,9 @@ func problemsOf(err error) []build.Problem {
 			// still in the message as "file:line:col".
 			p = build.ProblemFromText(e.Error())
 		}
-		if strings.Contains(p.Message, notAvailable) {
+		if h := build.SassHint(p.Message); h != "" {
+			p.Message += "; " + h
+		} else if strings.Contains(p.Message, notAvailable) {
 			p.Message += "; " + libSassHint
 		}
 		out = append(out, p)
