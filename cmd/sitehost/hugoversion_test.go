@@ -27,9 +27,11 @@ func TestHugoVersionPerSite(t *testing.T) {
 	repo.Git(repo.Work, "push", "-q", "origin", "HEAD:refs/heads/staging")
 	repo.Write("assets/main.scss", "$accent: #0a7;\nbody { a { color: $accent; } }\n")
 	// resources.ToCSS was removed in v0.156.0: only the old release has it.
-	repo.Write("layouts/home.html", `{{ define "main" }}hugo=[{{ hugo.Version }}]
+	layout := `{{ define "main" }}hugo=[{{ hugo.Version }}]
 {{ if lt hugo.Version "0.156.0" }}{{ $css := resources.Get "main.scss" | resources.ToCSS }}<link rel=stylesheet href="{{ $css.RelPermalink }}">{{ end }}
-{{ end }}`)
+{{ end }}`
+	repo.Write("layouts/home.html", layout)
+	repo.Write("layouts/index.html", layout) // what releases before v0.146 look up first
 	repo.Write("netlify.toml", fmt.Sprintf(`[build]
   command = "hugo --gc --minify"
 [build.environment]

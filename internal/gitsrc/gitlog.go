@@ -34,6 +34,12 @@ const gitDateLayout = "2006-01-02 15:04:05 -0700"
 // that is unchanged under prefix (default history simplification). %h is
 // always 7 characters.
 func WriteGitLog(w io.Writer, gitDir string, commit site.Commit, prefix string) error {
+	return writeGitLog(w, gitDir, commit, prefix, true)
+}
+
+// writeGitLog is WriteGitLog in either of gitmap's formats: with the body
+// (GitLogFormat) or without (GitLogFormatNoBody).
+func writeGitLog(w io.Writer, gitDir string, commit site.Commit, prefix string, body bool) error {
 	if _, err := os.Stat(gitDir); err != nil {
 		return fmt.Errorf("opening git cache: %w", err)
 	}
@@ -52,7 +58,7 @@ func WriteGitLog(w io.Writer, gitDir string, commit site.Commit, prefix string) 
 		return err
 	}
 	bw := bufio.NewWriter(w)
-	l := &logWriter{st: st, elems: elems, mailmap: mm, w: bw}
+	l := &logWriter{st: st, elems: elems, mailmap: mm, w: bw, body: body}
 	if err := l.run(start); err != nil {
 		return fmt.Errorf("writing git log of %s: %w", commit.Short(), err)
 	}
@@ -64,6 +70,7 @@ type logWriter struct {
 	elems   []string // prefix elements, nil for the whole repo
 	mailmap mailmap
 	w       *bufio.Writer
+	body    bool // %x1f%b%x1d after the committer date
 	shown   int
 }
 
@@ -173,9 +180,12 @@ func (l *logWriter) write(c *object.Commit, files []string) {
 	name, email := l.mailmap.lookup(c.Author.Name, c.Author.Email)
 	subject, body := splitMessage(c.Message)
 	h := c.Hash.String()
-	fmt.Fprintf(l.w, "\x1e%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1d",
+	fmt.Fprintf(l.w, "\x1e%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s",
 		h, h[:7], subject, name, email,
-		c.Author.When.Format(gitDateLayout), c.Committer.When.Format(gitDateLayout), body)
+		c.Author.When.Format(gitDateLayout), c.Committer.When.Format(gitDateLayout))
+	if l.body {
+		fmt.Fprintf(l.w, "\x1f%s\x1d", body)
+	}
 	if len(files) == 0 {
 		return
 	}

@@ -88,7 +88,11 @@ func logFixture(t *testing.T) *fixture {
 }
 
 func gitLogArgs(rev string) []string {
-	return []string{"-c", "diff.renames=0", "-c", "log.showSignature=0", "log", "--name-only", "--no-merges", GitLogFormat, rev}
+	return gitLogArgsFormat(rev, GitLogFormat)
+}
+
+func gitLogArgsFormat(rev, format string) []string {
+	return []string{"-c", "diff.renames=0", "-c", "log.showSignature=0", "log", "--name-only", "--no-merges", format, rev}
 }
 
 func TestWriteGitLog(t *testing.T) {
@@ -97,9 +101,15 @@ func TestWriteGitLog(t *testing.T) {
 	r := f.open(Options{Dir: cache})
 	head := mustFetch(t, r, "main")
 
-	for _, prefix := range []string{"", ".", "sub", "sub/", "sub/deep", "nope"} {
-		t.Run(prefix, func(t *testing.T) {
-			args := gitLogArgs("main")
+	for _, tc := range []struct {
+		format, prefix string
+	}{
+		{GitLogFormat, ""}, {GitLogFormat, "."}, {GitLogFormat, "sub"}, {GitLogFormat, "sub/"}, {GitLogFormat, "sub/deep"}, {GitLogFormat, "nope"},
+		{GitLogFormatNoBody, ""}, {GitLogFormatNoBody, "sub"}, {GitLogFormatNoBody, "nope"},
+	} {
+		prefix := tc.prefix
+		t.Run(tc.format[len(tc.format)-4:]+"/"+prefix, func(t *testing.T) {
+			args := gitLogArgsFormat("main", tc.format)
 			p := strings.Trim(prefix, "./")
 			if p != "" {
 				args = append(args, "--", p+"/")
@@ -110,7 +120,7 @@ func TestWriteGitLog(t *testing.T) {
 				want = bytes.ReplaceAll(want, []byte("\n\""+p+"/"), []byte("\n\""))
 			}
 			var got bytes.Buffer
-			if err := WriteGitLog(&got, cache, head, prefix); err != nil {
+			if err := writeGitLog(&got, cache, head, prefix, tc.format == GitLogFormat); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got.Bytes(), want) {

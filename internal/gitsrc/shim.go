@@ -16,8 +16,13 @@ const (
 	EnvGitPrefix = "SITEHOST_GIT_PREFIX" // the repo subdir Hugo runs in, "" for the root
 )
 
-// GitLogFormat is the --format argument of bep/gitmap v1.9.0.
-const GitLogFormat = "--format=format:%x1e%H%x1f%h%x1f%s%x1f%aN%x1f%aE%x1f%ai%x1f%ci%x1f%b%x1d"
+// The --format arguments of bep/gitmap, which Hugo's enableGitInfo runs:
+// GitLogFormat since gitmap v1.6.0 (Hugo v0.13x on), GitLogFormatNoBody
+// before it (the Hugo releases sites pin back to v0.115.4).
+const (
+	GitLogFormat       = "--format=format:%x1e%H%x1f%h%x1f%s%x1f%aN%x1f%aE%x1f%ai%x1f%ci%x1f%b%x1d"
+	GitLogFormatNoBody = "--format=format:%x1e%H%x1f%h%x1f%s%x1f%aN%x1f%aE%x1f%ai%x1f%ci"
+)
 
 // RunGitShim is main for the binary when invoked as "git" by Hugo's
 // enableGitInfo; args exclude the program name. It answers the only two
@@ -37,8 +42,8 @@ func RunGitShim(args []string, stdout, stderr io.Writer, getenv func(string) str
 			return 0
 		}
 	case "log":
-		if rev, ok := gitmapLogArgs(rest); ok {
-			return shimLog(rev, stdout, stderr, getenv)
+		if rev, format, ok := gitmapLogArgs(rest); ok {
+			return shimLog(rev, format, stdout, stderr, getenv)
 		}
 	case "":
 		sub = "without a subcommand"
@@ -47,7 +52,7 @@ func RunGitShim(args []string, stdout, stderr io.Writer, getenv func(string) str
 	return 1
 }
 
-func shimLog(rev string, stdout, stderr io.Writer, getenv func(string) string) int {
+func shimLog(rev, format string, stdout, stderr io.Writer, getenv func(string) string) int {
 	dir, commit := getenv(EnvGitDir), getenv(EnvGitCommit)
 	if dir == "" || commit == "" {
 		fmt.Fprintf(stderr, "sitehost: git log: %s and %s must be set\n", EnvGitDir, EnvGitCommit)
@@ -58,7 +63,7 @@ func shimLog(rev string, stdout, stderr io.Writer, getenv func(string) string) i
 		fmt.Fprintf(stderr, "sitehost: git log %s: only HEAD (%s) is available in builds\n", rev, commit)
 		return 1
 	}
-	if err := WriteGitLog(stdout, dir, site.Commit(commit), getenv(EnvGitPrefix)); err != nil {
+	if err := writeGitLog(stdout, dir, site.Commit(commit), getenv(EnvGitPrefix), format == GitLogFormat); err != nil {
 		fmt.Fprintf(stderr, "sitehost: git log: %v\n", err)
 		return 1
 	}
@@ -82,25 +87,27 @@ func gitSubcommand(args []string) (string, []string) {
 	return "", nil
 }
 
-// gitmapLogArgs accepts exactly gitmap's log options plus an optional
-// revision, which it returns.
-func gitmapLogArgs(args []string) (rev string, ok bool) {
-	need := map[string]bool{"--name-only": false, "--no-merges": false, GitLogFormat: false}
+// gitmapLogArgs accepts exactly gitmap's log options, in one of its
+// formats, plus an optional revision; it returns the revision and format.
+func gitmapLogArgs(args []string) (rev, format string, ok bool) {
+	need := map[string]bool{"--name-only": false, "--no-merges": false}
 	for _, a := range args {
 		seen, known := need[a]
 		switch {
 		case known && !seen:
 			need[a] = true
+		case (a == GitLogFormat || a == GitLogFormatNoBody) && format == "":
+			format = a
 		case !known && rev == "" && a != "" && !strings.HasPrefix(a, "-"):
 			rev = a
 		default:
-			return "", false
+			return "", "", false
 		}
 	}
 	for _, seen := range need {
 		if !seen {
-			return "", false
+			return "", "", false
 		}
 	}
-	return rev, true
+	return rev, format, format != ""
 }

@@ -91,6 +91,13 @@ func TestRunGitShim(t *testing.T) {
 			t.Errorf("log %q = %d, stderr %q, output equal: %v", rev, code, errOut, out == want)
 		}
 	}
+	// gitmap before v1.6.0 (Hugo releases before v0.13x) asks without the body.
+	wantNoBody := string(f.gitRaw(append(gitLogArgsFormat("main", GitLogFormatNoBody), "--", "sub/")...))
+	wantNoBody = strings.NewReplacer("\nsub/", "\n", "\n\"sub/", "\n\"").Replace(wantNoBody)
+	noBody := append(logArgs[:len(logArgs)-1:len(logArgs)-1], GitLogFormatNoBody)
+	if code, out, errOut := run(noBody...); code != 0 || out != wantNoBody || out == want {
+		t.Errorf("log without body = %d, stderr %q, output equal: %v", code, errOut, out == wantNoBody)
+	}
 
 	for _, args := range [][]string{
 		{"status"},
@@ -98,6 +105,8 @@ func TestRunGitShim(t *testing.T) {
 		{"log", "--name-only", "--no-merges", GitLogFormat, "-p"},
 		{"log", "--name-only", GitLogFormat},
 		{"log", "--name-only", "--no-merges", GitLogFormat, "main"},
+		{"log", "--name-only", "--no-merges", GitLogFormat, GitLogFormatNoBody},
+		{"log", "--name-only", "--no-merges"},
 		{"-c", "core.fsmonitor=evil", "config", "x"},
 		{"-c"},
 		{},
