@@ -329,7 +329,7 @@ func unpackHugo(r io.Reader, dst string) error {
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return errors.New("no hugo executable in the tarball")
 		}
 		if err != nil {

@@ -131,7 +131,7 @@ func (m *mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	w.Write(data)
+	w.Write(data) //nolint:errcheck // the client's problem
 }
 
 func newMirror(t *testing.T, v string, tgz []byte, listed string) (*mirror, string) {
@@ -261,8 +261,14 @@ func TestFileMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(tgz)
-	os.WriteFile(filepath.Join(dir, "hugo_extended_"+v+"_linux-amd64.tar.gz"), tgz, 0o644)
-	os.WriteFile(filepath.Join(dir, "hugo_"+v+"_checksums.txt"), fmt.Appendf(nil, "%x  hugo_extended_%s_linux-amd64.tar.gz\n", sum, v), 0o644)
+	for name, data := range map[string][]byte{
+		"hugo_extended_" + v + "_linux-amd64.tar.gz": tgz,
+		"hugo_" + v + "_checksums.txt":               fmt.Appendf(nil, "%x  hugo_extended_%s_linux-amd64.tar.gz\n", sum, v),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := store(t, "file://"+root+"/v{version}/", t.TempDir()).Hugo(context.Background(), v)
 	if err != nil || !b.Fetched {
 		t.Fatalf("%+v, %v", b, err)

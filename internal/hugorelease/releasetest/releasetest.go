@@ -50,8 +50,8 @@ func Hugo(t testing.TB, version string) string {
 	if os.Getenv("CI") == "true" {
 		skip = t.Fatalf
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
 		skip("no Go toolchain to build hugo v%s: %v", version, err)
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".build-")
