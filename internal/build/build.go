@@ -107,9 +107,12 @@ type Request struct {
 	Src      string // exported tree (the site root)
 	Out      string // empty or missing directory the output goes to
 	BaseURL  string
-	CacheDir string // per-site Hugo cache, kept between builds
-	Settings Settings
-	Git      *GitHistory // nil: no history available
+	CacheDir string // per-site Hugo cache, kept between builds (see cache.go)
+	// Untrusted builds (pull requests from forks) read a copy of the
+	// site's cache and never write it back: no planted entries.
+	Untrusted bool
+	Settings  Settings
+	Git       *GitHistory // nil: no history available
 	// Log, when set, also receives the build's output as it is written,
 	// for followers of a running build.
 	Log io.Writer
@@ -178,6 +181,8 @@ type Options struct {
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
+	// CacheLimit bounds a site's kept Hugo cache (default CacheLimit).
+	CacheLimit int64
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -201,6 +206,9 @@ func New(opts Options) (*Builder, error) {
 	}
 	if opts.MaxLog <= 0 {
 		opts.MaxLog = 1 << 20
+	}
+	if opts.CacheLimit <= 0 {
+		opts.CacheLimit = CacheLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -235,6 +243,7 @@ type ChildRequest struct {
 	Environment string `json:"environment"`
 	Minify      bool   `json:"minify"`
 	CacheDir    string `json:"cache_dir"`
+	GC          bool   `json:"gc"` // hugo --gc: drop cache entries this build did not use
 	ResultFile  string `json:"result_file"`
 }
 
@@ -253,15 +262,17 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	defer os.RemoveAll(scratch)
 	home := filepath.Join(scratch, "home")
 	bin := filepath.Join(scratch, "bin")
-	for _, d := range []string{home, bin, req.CacheDir, req.Out} {
+	for _, d := range []string{home, bin, req.Out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return res, fmt.Errorf("making %s: %w", d, err)
 		}
 	}
+	hc := b.openCache(req, scratch) // cache.go: the site's Hugo cache, seeded into this build
+	defer hc.close()
 	cr := ChildRequest{
 		Src: req.Src, Out: req.Out, BaseURL: req.BaseURL,
 		Environment: req.Settings.Environment, Minify: req.Settings.Minify,
-		CacheDir: req.CacheDir, ResultFile: filepath.Join(scratch, "result.json"),
+		CacheDir: hc.dir(), GC: true, ResultFile: filepath.Join(scratch, "result.json"),
 	}
 	in, err := json.Marshal(cr)
 	if err != nil {
@@ -281,6 +292,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	cmd.Stdin = bytes.NewReader(in)
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
 	cmd.Stdout, cmd.Stderr = logw, logw
+	hc.log(logw)
 	// Its own process group, so a timeout kills Hugo and anything it started;
 	// Pdeathsig, so a dying server takes its builds with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -327,6 +339,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		}
 		return res, &UserError{Problems: out.Problems}
 	}
+	hc.save()
+	res.Log = hc.logAfter(res.Log, req.Log)
 	return res, nil
 }
 
