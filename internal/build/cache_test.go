@@ -365,3 +365,35 @@ func TestHugoCacheOverLimit(t *testing.T) {
 		t.Errorf("over the limit, %d files still kept", len(kept))
 	}
 }
+
+// TestHugoCacheKilledBuildDoesNotSave: a build killed at its timeout,
+// after writing into its cache dir, leaves the kept cache as it was.
+func TestHugoCacheKilledBuildDoesNotSave(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "cache", "site")
+	mustBuild(t, newBuilder(t, build.Options{}), cacheRequest(t, imageSite(t, 1, 1, "First.", nil), cache))
+	before := listKept(t, cache)
+	script := filepath.Join(t.TempDir(), "half-write")
+	body := `#!/bin/sh
+dir=$(/bin/sed -n 's/.*"cache_dir":"\([^"]*\)".*/\1/p')
+/bin/mkdir -p "$dir/filecache/misc" resources/_gen/images
+echo half > "$dir/filecache/misc/entry"
+echo half > resources/_gen/images/half.png
+exec /bin/sleep 60
+`
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(t, build.Options{Exe: script, Timeout: time.Second})
+	if _, err := b.Build(context.Background(), cacheRequest(t, imageSite(t, 1, 1, "Killed.", nil), cache)); !build.IsUserError(err) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	after := listKept(t, cache)
+	if len(after) != len(before) {
+		t.Errorf("a killed build changed the cache: %d files, then %d", len(before), len(after))
+	}
+	for name := range after {
+		if strings.Contains(name, "half") || strings.Contains(name, "entry") {
+			t.Errorf("the killed build's %s was kept", name)
+		}
+	}
+}
