@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -140,7 +141,8 @@ func (b *Builder) openCache(req Request, scratch string) *hugoCache {
 	if !c.trusted {
 		untrusted = " (untrusted build: a copy, never saved)"
 	}
-	c.notef("Hugo cache: reusing %d files (%s) from an earlier build with Hugo v%s%s", len(c.seeded), units.Bytes(size), v, untrusted)
+	c.notef("Hugo cache: reusing %d files (%s) from an earlier build with Hugo v%s, copied in %s%s",
+		len(c.seeded), units.Bytes(size), v, time.Since(now).Round(time.Millisecond), untrusted)
 	return c
 }
 
@@ -182,6 +184,7 @@ func (c *hugoCache) save() {
 	if c.root == "" || !c.trusted {
 		return
 	}
+	start := time.Now()
 	// Committed files stay the repository's; the cache has what Hugo made.
 	for rel := range c.committed {
 		_ = os.Remove(filepath.Join(c.gen, filepath.FromSlash(rel)))
@@ -211,7 +214,7 @@ func (c *hugoCache) save() {
 		return
 	}
 	c.replace(c.work)
-	c.notef("Hugo cache: saved %d files (%s), %d of them made by this build", files, units.Bytes(size), made)
+	c.notef("Hugo cache: saved %d files (%s), %d of them made by this build, in %s", files, units.Bytes(size), made, time.Since(start).Round(time.Millisecond))
 }
 
 // replace makes next (a dir holding gen and dir; "" for none) the current
@@ -248,9 +251,11 @@ func (c *hugoCache) replace(next string) {
 }
 
 // oldVersions are the version dirs beyond the keptVersions most recently
-// used (this one counts as most recent), and trash or work dirs left by a
-// server that died mid-build: a build's work dir is touched when it starts,
-// and no build outlives a day.
+// used (this one counts as most recent), Hugo's dirs from the layout
+// before this one, and trash or work dirs left by a server that died
+// mid-build (a work dir is made when its build starts, and no build
+// outlives a day). Nothing else is touched: the dir is data_dir/cache/<site>,
+// next to other caches.
 func (c *hugoCache) oldVersions() []string {
 	ents, err := os.ReadDir(c.root)
 	if err != nil {
@@ -269,10 +274,13 @@ func (c *hugoCache) oldVersions() []string {
 			continue
 		}
 		switch name := e.Name(); {
-		case len(name) > 5 && name[:5] == "hugo-":
+		case strings.HasPrefix(name, "hugo-"):
 			versions = append(versions, dir{p, fi.ModTime()})
-		case time.Since(fi.ModTime()) > 24*time.Hour:
-			old = append(old, p) // work-*, trash-*, or a cache from before this layout
+		case name == "src" || name == "modules":
+			// Hugo's own, from when --cacheDir was this dir itself.
+			old = append(old, p)
+		case (strings.HasPrefix(name, "work-") || strings.HasPrefix(name, "trash-")) && time.Since(fi.ModTime()) > 24*time.Hour:
+			old = append(old, p)
 		}
 	}
 	slices.SortFunc(versions, func(a, b dir) int { return b.used.Compare(a.used) })

@@ -23,7 +23,7 @@ func keep(t *testing.T, b *Builder, cacheDir, version string) *hugoCache {
 		t.Fatal(err)
 	}
 	c.save()
-	if !strings.Contains(strings.Join(c.notes, "\n"), "Hugo cache: saved 1 files") {
+	if !strings.Contains(strings.Join(c.notes, "\n"), "Hugo cache: saved 1 files (") {
 		t.Fatalf("version %s: %q", version, c.notes)
 	}
 	return c
@@ -94,5 +94,39 @@ func TestCacheOddVersion(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(cacheDir)); len(ents) != 0 {
 		t.Errorf("something was written next to the site's cache: %v", ents)
+	}
+}
+
+// TestCachePrunesOnlyItsOwn: saving removes Hugo's dirs from the layout
+// before this one and work dirs a dead server left, nothing else.
+func TestCachePrunesOnlyItsOwn(t *testing.T) {
+	b, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheDir := filepath.Join(t.TempDir(), "site")
+	dayAgo := time.Now().Add(-25 * time.Hour)
+	for name, mtime := range map[string]time.Time{
+		"src/filecache/misc": time.Now(), "modules/filecache": time.Now(), // the layout before
+		"work-dead": dayAgo, "work-running": time.Now(), "trash-dead": dayAgo,
+		"other": dayAgo, // not ours
+	} {
+		p := filepath.Join(cacheDir, name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Chtimes(filepath.Join(cacheDir, strings.Split(name, "/")[0]), mtime, mtime)
+	}
+	keep(t, b, cacheDir, HugoVersion)
+	ents, err := os.ReadDir(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if want := []string{"hugo-" + HugoVersion, "lock", "other", "work-running"}; !slices.Equal(names, want) {
+		t.Errorf("cache dir holds %v, want %v", names, want)
 	}
 }
