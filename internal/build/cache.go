@@ -206,28 +206,33 @@ func (c *hugoCache) save() {
 	}
 	if size > c.limit {
 		c.notef("Hugo cache: %s is over the %s limit per site: not kept, the next build processes everything again", units.Bytes(size), units.Bytes(c.limit))
-		c.replace("")
+		if err := c.replace(""); err != nil {
+			c.notef("Hugo cache: removing the kept one: %v", err)
+		}
 		return
 	}
 	if err := moveDir(c.gen, filepath.Join(c.work, "gen")); err != nil {
 		c.notef("Hugo cache: not saved: %v", err)
 		return
 	}
-	c.replace(c.work)
+	if err := c.replace(c.work); err != nil {
+		c.notef("Hugo cache: not saved: %v", err)
+		return
+	}
 	c.notef("Hugo cache: saved %d files (%s), %d of them made by this build, in %s", files, units.Bytes(size), made, time.Since(start).Round(time.Millisecond))
 }
 
 // replace makes next (a dir holding gen and dir; "" for none) the current
 // snapshot of this Hugo version, and prunes what no build can use any more.
-func (c *hugoCache) replace(next string) {
+func (c *hugoCache) replace(next string) error {
 	unlock, err := lockFile(filepath.Join(c.root, "lock"), syscall.LOCK_EX)
 	if err != nil {
-		c.notef("Hugo cache: not saved: %v", err)
-		return
+		return err
 	}
 	cur := filepath.Join(c.version, "current")
 	trash, err := mkdirUnique(c.root, "trash-")
 	if err == nil {
+		defer os.RemoveAll(trash) // after unlock: no reader can reach it any more
 		err = os.Rename(cur, filepath.Join(trash, "old"))
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
@@ -240,14 +245,10 @@ func (c *hugoCache) replace(next string) {
 	}
 	old := c.oldVersions()
 	unlock()
-	if err != nil {
-		c.notef("Hugo cache: not saved: %v", err)
-	}
-	// Outside the lock: no reader can reach these any more.
-	_ = os.RemoveAll(trash)
 	for _, d := range old {
 		_ = os.RemoveAll(d)
 	}
+	return err
 }
 
 // oldVersions are the version dirs beyond the keptVersions most recently
