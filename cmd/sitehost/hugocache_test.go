@@ -7,8 +7,11 @@ import (
 	"image/color"
 	"image/png"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +36,8 @@ func TestHugoCacheThroughLoop(t *testing.T) {
 	repo.Write("content/_index.md", "---\ntitle: Home\n---\nPhotos, first version.\n")
 	repo.Commit("Photos")
 	data := t.TempDir()
-	srv := startServer(t, testConfig(t, data, siteYAML(repo.URL())), nil)
+	srv := startServer(t, testConfig(t, data, siteYAML(repo.URL())+"    webhook: { secret_env: TEST_HOOK_SECRET }\n"),
+		map[string]string{"TEST_HOOK_SECRET": testHookSecret})
 	syncSite(t, srv, "blog")
 	home := get(t, srv, "blog.test", "/")
 	if home.status != 200 || strings.Count(home.body, "<img ") != images*variants {
@@ -51,16 +55,39 @@ func TestHugoCacheThroughLoop(t *testing.T) {
 		t.Fatalf("after the second commit: %+v, %d builds", st, srv.loop.Builds())
 	}
 	home = get(t, srv, "blog.test", "/")
-	if !strings.Contains(home.body, "second version") || strings.Count(home.body, "<img ") != images*variants {
+	if !strings.Contains(home.body, "second version") || len(imgSrcs(home.body)) != images*variants {
 		t.Fatalf("home after the second deploy: %q", home.body)
 	}
-	for _, part := range strings.Split(home.body, `<img src="`)[1:] {
-		if img := get(t, srv, "blog.test", part[:strings.Index(part, `"`)]); img.status != 200 || !strings.HasPrefix(img.body, "\x89PNG") {
-			t.Errorf("processed image %s: %d", part[:strings.Index(part, `"`)], img.status)
+	for _, src := range imgSrcs(home.body) {
+		if img := get(t, srv, "blog.test", src); img.status != 200 || !strings.HasPrefix(img.body, "\x89PNG") {
+			t.Errorf("processed image %s: %d", src, img.status)
 		}
 	}
 	if all, written := keptPNGs(t, kept, false); all != images*variants || written != 0 {
 		t.Errorf("second deploy: %d images kept, %d processed again; want %d and 0", all, written, images*variants)
+	}
+
+	// A pull request from a fork changes an image: its preview processes
+	// it from a copy of the cache and never writes the cache back.
+	head := pushPR(repo, 9, "assets/img/photo-0.png", string(gradientPNG(t, 480, 320, 99)))
+	payload := githubPayload(t, "pull_request.opened.json", repo.URL(), 9, head)
+	payload = bytes.Replace(payload, []byte(`"id": 186853002`), []byte(`"id": 4242`), 1) // the head repository's: another one
+	if code := sendGitHub(t, srv, "pull_request", payload); code != http.StatusAccepted {
+		t.Fatalf("fork's pull request webhook: %d, want 202", code)
+	}
+	host := "pr-9--blog.localhost"
+	waitFor(t, func() bool { return get(t, srv, host, "/").status == 200 })
+	prodImgs, newImgs := imgSrcs(home.body), 0
+	for _, src := range imgSrcs(get(t, srv, host, "/").body) {
+		if !slices.Contains(prodImgs, src) {
+			newImgs++
+		}
+	}
+	if newImgs != variants {
+		t.Fatalf("fork's preview has %d images production does not, want %d (the changed one)", newImgs, variants)
+	}
+	if all, written := keptPNGs(t, kept, false); all != images*variants || written != 0 {
+		t.Errorf("after a fork's preview: %d images kept, %d written; want %d and 0 (untrusted builds never save)", all, written, images*variants)
 	}
 }
 
@@ -90,6 +117,17 @@ func keptPNGs(t *testing.T, dir string, mark bool) (all, written int) {
 	}
 	return all, written
 }
+
+// imgSrcs is every image's src in a page (minified: quotes optional).
+func imgSrcs(html string) []string {
+	var srcs []string
+	for _, m := range imgSrc.FindAllStringSubmatch(html, -1) {
+		srcs = append(srcs, m[1])
+	}
+	return srcs
+}
+
+var imgSrc = regexp.MustCompile(`<img src="?([^" >]+)`)
 
 func gradientPNG(t *testing.T, w, h int, seed byte) []byte {
 	t.Helper()
