@@ -21,6 +21,12 @@ package build
 // files, and an untrusted build could plant entries for production. A
 // snapshot is only ever replaced whole, by rename, after a build succeeded.
 //
+// Files the repository commits under resources/_gen are not overwritten
+// when seeding and not saved. Untrusted builds (forks) seed and never save.
+// Hugo's --gc leaves only what the build used; a site keeps its two most
+// recently used Hugo versions; over CacheLimit nothing is kept. Two builds
+// of a site at once each work on their own copy; the last to finish wins.
+//
 // All of it is files and flags (seeded resources/_gen, --cacheDir, --gc),
 // so it works the same for any Hugo binary that runs with childEnv.
 
