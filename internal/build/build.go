@@ -107,9 +107,12 @@ type Request struct {
 	Src      string // exported tree (the site root)
 	Out      string // empty or missing directory the output goes to
 	BaseURL  string
-	CacheDir string // per-site Hugo cache, kept between builds
-	Settings Settings
-	Git      *GitHistory // nil: no history available
+	CacheDir string // per-site Hugo cache, kept between builds (see cache.go)
+	// Untrusted builds (pull requests from forks) read a copy of the
+	// site's cache and never write it back: no planted entries.
+	Untrusted bool
+	Settings  Settings
+	Git       *GitHistory // nil: no history available
 	// Log, when set, also receives the build's output as it is written,
 	// for followers of a running build.
 	Log io.Writer
@@ -184,6 +187,8 @@ type Options struct {
 	// DartSass is the absolute path of the Dart Sass builds may run
 	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
 	DartSass string
+	// CacheLimit bounds a site's kept Hugo cache (default CacheLimit).
+	CacheLimit int64
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -207,6 +212,9 @@ func New(opts Options) (*Builder, error) {
 	}
 	if opts.MaxLog <= 0 {
 		opts.MaxLog = 1 << 20
+	}
+	if opts.CacheLimit <= 0 {
+		opts.CacheLimit = CacheLimit
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -241,6 +249,7 @@ type ChildRequest struct {
 	Environment string `json:"environment"`
 	Minify      bool   `json:"minify"`
 	CacheDir    string `json:"cache_dir"`
+	GC          bool   `json:"gc"` // hugo --gc: drop cache entries this build did not use
 	ResultFile  string `json:"result_file"`
 }
 
@@ -269,11 +278,13 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	defer os.RemoveAll(scratch)
 	home := filepath.Join(scratch, "home")
 	bin := filepath.Join(scratch, "bin")
-	for _, d := range []string{home, bin, req.CacheDir, req.Out} {
+	for _, d := range []string{home, bin, req.Out} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return res, fmt.Errorf("making %s: %w", d, err)
 		}
 	}
+	hc := b.openCache(req, scratch) // cache.go: the site's Hugo cache, seeded into this build
+	defer hc.close()
 	env, err := b.childEnv(req, home, bin)
 	if err != nil {
 		return res, err
@@ -283,6 +294,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
+	hc.log(logw)
 	var (
 		cmd      *exec.Cmd
 		runErr   error
@@ -290,9 +302,9 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		ok       bool
 	)
 	if release == nil {
-		cmd, runErr, problems, ok, err = b.runChild(ctx, req, env, logw, scratch)
+		cmd, runErr, problems, ok, err = b.runChild(ctx, req, env, logw, scratch, hc.dir())
 	} else {
-		cmd, runErr, problems, ok, err = b.runRelease(ctx, req, *release, env, logw)
+		cmd, runErr, problems, ok, err = b.runRelease(ctx, req, *release, env, logw, hc.dir())
 	}
 	res.Log = logw.bytes()
 	if cmd != nil && cmd.ProcessState != nil {
@@ -312,6 +324,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	case err != nil:
 		return res, err
 	case ok:
+		hc.save()
+		res.Log = hc.logAfter(res.Log, req.Log)
 		return res, nil
 	case len(problems) > 0:
 		for i := range problems {
@@ -346,11 +360,11 @@ func command(ctx context.Context, req Request, env []string, exe string, args ..
 // runChild builds with the compiled-in Hugo: our own binary as the
 // hugo-build child, which writes its verdict to a result file. ok and
 // problems are its verdict; neither means it gave none.
-func (b *Builder) runChild(ctx context.Context, req Request, env []string, logw io.Writer, scratch string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
+func (b *Builder) runChild(ctx context.Context, req Request, env []string, logw io.Writer, scratch, cacheDir string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
 	cr := ChildRequest{
 		Src: req.Src, Out: req.Out, BaseURL: req.BaseURL,
 		Environment: req.Settings.Environment, Minify: req.Settings.Minify,
-		CacheDir: req.CacheDir, ResultFile: filepath.Join(scratch, "result.json"),
+		CacheDir: cacheDir, GC: true, ResultFile: filepath.Join(scratch, "result.json"),
 	}
 	in, err := json.Marshal(cr)
 	if err != nil {

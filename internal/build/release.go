@@ -51,7 +51,7 @@ func (b *Builder) release(ctx context.Context, req Request, v string) (Release, 
 // mounts`, so module mounts are checked by that release's own reading of
 // the config, then the build. Its verdict is its exit status; problems are
 // read from what it printed.
-func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []string, logw io.Writer) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
+func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []string, logw io.Writer, cacheDir string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
 	// config mounts takes only Hugo's global flags in older releases.
 	var mounts bytes.Buffer
 	cmd = command(ctx, req, env, r.Path, "config", "mounts", "--source", req.Src, "--environment", req.Settings.Environment)
@@ -68,10 +68,11 @@ func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []
 		"--source", req.Src,
 		"--destination", req.Out,
 		"--environment", req.Settings.Environment,
-		"--cacheDir", req.CacheDir,
+		"--cacheDir", cacheDir,
 		"--baseURL", req.BaseURL,
 		"--noBuildLock",
 		"--logLevel", "info",
+		"--gc", // as the compiled-in child: the kept cache holds what this build used
 	}
 	if req.Settings.Minify {
 		args = append(args, "--minify")

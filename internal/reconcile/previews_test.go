@@ -113,8 +113,11 @@ func TestForkPolicy(t *testing.T) {
 				Previews: reconcile.Previews{Enabled: true, Forks: tt.forks},
 				Build:    build.Settings{SecretEnv: map[string]string{"API_KEY": "s3cret"}},
 			}, 0)
-			f.sync(t)
 			f.builder.reqs = make(chan build.Request, 10)
+			f.sync(t)
+			if req := <-f.builder.reqs; req.Untrusted {
+				t.Error("the production build is untrusted")
+			}
 			f.pushPR(t, "3", "fork content")
 			f.loop.Dispatch(context.Background(), "s", prEvent(site.EventPROpened, 3, true))
 			f.settle(t)
@@ -128,6 +131,9 @@ func TestForkPolicy(t *testing.T) {
 			req := <-f.builder.reqs
 			if got := req.Settings.SecretEnv["API_KEY"] == "s3cret"; got != tt.wantSecrets {
 				t.Errorf("fork build had secrets = %v, want %v", got, tt.wantSecrets)
+			}
+			if !req.Untrusted {
+				t.Error("a fork's build may write the site's Hugo cache (Request.Untrusted not set)")
 			}
 		})
 	}

@@ -48,10 +48,11 @@ func (l *Loop) runJobs(ctx context.Context, w *worker, jobs map[site.Channel]job
 
 // plan is what one channel should be built from.
 type plan struct {
-	ref      string
-	settings build.Settings
-	url      string
-	pinned   bool
+	ref       string
+	settings  build.Settings
+	url       string
+	pinned    bool
+	untrusted bool // a fork's: reads a copy of the site's Hugo cache, never writes it
 }
 
 // planFor works out a channel's ref and build settings; ok is false when
@@ -73,6 +74,7 @@ func (l *Loop) planFor(w *worker, c site.Channel, j job) (plan, bool) {
 		}
 	case site.KindPullRequest:
 		p.ref = j.ref
+		p.untrusted = j.fork // whatever the secrets policy: a fork must not plant cache entries
 		if j.fork {
 			switch spec.Previews.Forks {
 			case ForksOff:

@@ -65,6 +65,9 @@ func run(req build.ChildRequest) build.ChildResult {
 	if req.Minify {
 		args = append(args, "--minify")
 	}
+	if req.GC {
+		args = append(args, "--gc")
+	}
 	if err := commands.Execute(args); err != nil {
 		return build.ChildResult{Problems: problemsOf(err)}
 	}
