@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/admin"
@@ -16,6 +15,7 @@ import (
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/forge"
 	"github.com/sitehost/sitehost/internal/gitsrc"
+	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/notify"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
@@ -123,7 +123,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 			Name: sc.Name, Repo: gitsrc.Options{URL: sc.Repo, Credentials: creds, Rewrites: rewrites}, Ref: sc.Ref, Path: sc.Path, Pin: sc.Pin,
 			Branches: sc.Branches,
 			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
-			Build: build.Settings{Tool: sc.Build.Tool, HugoVersion: strings.TrimPrefix(sc.Build.HugoVersion, "v"), Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
+			Build: build.Settings{Tool: sc.Build.Tool, HugoVersion: hugoVersion(sc.Build.HugoVersion), Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
 				Env: sc.Build.Env, SecretEnv: secrets},
 			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack,
 		})
@@ -263,4 +263,17 @@ func changedSites(a, b *configRuntime) []site.Name {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// hugoVersion is build.hugo_version as the build key spells it ("0.152.2");
+// validation has checked it.
+func hugoVersion(v string) string {
+	if v == "" {
+		return ""
+	}
+	n, err := hugorelease.Normalize(v)
+	if err != nil {
+		return v
+	}
+	return n
 }

@@ -496,6 +496,10 @@ func securityJSON(version string, s Settings, git, sass bool) (string, error) {
 	}
 	// Keys newer releases added, set only where the release knows them:
 	// the policy is expressed in the config of the Hugo that runs.
+	if !since(version, "0.122.0") {
+		// v0.114–v0.121 let a site turn the JS-template-literal guard off.
+		sec["goTemplates"] = map[string]any{"allowActionJSTmpl": false}
+	}
 	if since(version, "0.161.0") {
 		sec["node"] = map[string]any{"permissions": map[string]any{
 			"disable": false, "allowRead": []string{"."}, "allowWrite": []string{},

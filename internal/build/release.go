@@ -52,15 +52,21 @@ func (b *Builder) release(ctx context.Context, req Request, v string) (Release, 
 // the config, then the build. Its verdict is its exit status; problems are
 // read from what it printed.
 func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []string, logw io.Writer, cacheDir string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
-	// config mounts takes only Hugo's global flags in older releases.
-	var mounts bytes.Buffer
-	cmd = command(ctx, req, env, r.Path, "config", "mounts", "--source", req.Src, "--environment", req.Settings.Environment)
-	cmd.Stdout, cmd.Stderr = &limited{w: &mounts, n: 4 << 20}, logw
-	if runErr = cmd.Run(); runErr != nil {
-		problems = problemsFromLog(logw)
+	// What the config makes Hugo read and write, in that release's own
+	// reading of it: the module mounts, then resourceDir and the caches.
+	// Both commands take only Hugo's global flags in older releases.
+	mounts, cmd, problems, runErr := b.hugoConfig(ctx, req, r, env, logw, "config", "mounts")
+	if runErr != nil || len(problems) > 0 {
 		return cmd, runErr, problems, false, nil
 	}
-	if problems, err = mountProblems(mounts.Bytes(), req.Src); err != nil || len(problems) > 0 {
+	if problems, err = mountProblems(mounts, req.Src); err != nil || len(problems) > 0 {
+		return cmd, nil, problems, false, err
+	}
+	conf, cmd, problems, runErr := b.hugoConfig(ctx, req, r, env, logw, "config", "--format", "json")
+	if runErr != nil || len(problems) > 0 {
+		return cmd, runErr, problems, false, nil
+	}
+	if problems, err = configDirProblems(conf, req.Src, cacheDir); err != nil || len(problems) > 0 {
 		return cmd, nil, problems, false, err
 	}
 
@@ -93,6 +99,81 @@ func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []
 		}
 	}
 	return cmd, runErr, problems, false, nil
+}
+
+// maxConfigOutput bounds what a `hugo config` command may print: a site
+// cannot hide a module past the end of what is read.
+const maxConfigOutput = 4 << 20
+
+// hugoConfig runs one `hugo config …` command of release r and returns
+// the JSON it printed. Older releases print their warnings and errors on
+// stdout too: lines outside the JSON go to the build log. A command that
+// fails, or prints more than maxConfigOutput, is the site's config at
+// fault: problems say what it printed.
+func (b *Builder) hugoConfig(ctx context.Context, req Request, r Release, env []string, logw io.Writer, args ...string) (out []byte, cmd *exec.Cmd, problems []Problem, runErr error) {
+	var stdout bytes.Buffer
+	lim := &limited{w: &stdout, n: maxConfigOutput}
+	cmd = command(ctx, req, env, r.Path, append(args, "--source", req.Src, "--environment", req.Settings.Environment)...)
+	cmd.Stdout, cmd.Stderr = lim, logw
+	runErr = cmd.Run()
+	out, rest := splitJSON(stdout.Bytes())
+	logw.Write(rest) //nolint:errcheck // capped never fails
+	what := "hugo " + strings.Join(args, " ")
+	switch {
+	case ctx.Err() != nil:
+		return nil, cmd, nil, runErr
+	case lim.dropped:
+		return nil, cmd, []Problem{{File: "hugo config", Message: fmt.Sprintf("%s printed more than %d bytes: too many modules or mounts", what, maxConfigOutput)}}, nil
+	case runErr != nil:
+		var exit *exec.ExitError
+		if !errors.As(runErr, &exit) || !exit.Exited() {
+			return nil, cmd, nil, runErr // killed: the caller decides
+		}
+		problems = problemsFromLog(logw)
+		if len(problems) == 0 {
+			problems = []Problem{{File: "hugo config", Message: fmt.Sprintf("%s (hugo v%s) exited with status %d", what, r.Version, exit.ExitCode())}}
+		}
+		return nil, cmd, problems, nil
+	}
+	return out, cmd, nil, nil
+}
+
+// splitJSON separates the JSON objects in out (each starting with "{" at
+// the start of a line, as Hugo prints them) from the other lines.
+func splitJSON(out []byte) (js, rest []byte) {
+	in := false
+	for line := range bytes.Lines(out) {
+		switch {
+		case in:
+			js = append(js, line...)
+			in = !bytes.HasPrefix(line, []byte("}"))
+		case bytes.HasPrefix(line, []byte("{")):
+			js = append(js, line...)
+			in = !json.Valid(bytes.TrimSpace(line)) // a one-line object ends where it starts
+		default:
+			rest = append(rest, line...)
+		}
+	}
+	return js, rest
+}
+
+// configDirProblems reads resourceDir and the caches' dirs from `hugo
+// config --format json` and checks them (DirProblems).
+func configDirProblems(out []byte, src, cacheDir string) ([]Problem, error) {
+	var conf struct {
+		ResourceDir string `json:"resourcedir"`
+		Caches      map[string]struct {
+			Dir string `json:"dir"`
+		} `json:"caches"`
+	}
+	if err := json.Unmarshal(out, &conf); err != nil {
+		return []Problem{{File: "hugo config", Message: fmt.Sprintf("reading hugo config: %v", err)}}, nil
+	}
+	caches := map[string]string{}
+	for name, c := range conf.Caches {
+		caches[name] = c.Dir
+	}
+	return DirProblems(src, cacheDir, conf.ResourceDir, caches), nil
 }
 
 // since reports whether Hugo version v is at least min.
@@ -130,7 +211,7 @@ func mountProblems(out []byte, src string) ([]Problem, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading hugo config mounts: %w", err)
+			return []Problem{{File: "hugo config", Message: fmt.Sprintf("reading hugo config mounts: %v", err)}}, nil
 		}
 		if m.Dir == "" {
 			continue
@@ -223,19 +304,23 @@ func TrimPosition(msg, file string) string {
 	return msg
 }
 
-// limited writes at most n bytes to w and drops the rest.
+// limited writes at most n bytes to w and drops the rest, saying so.
 type limited struct {
-	w io.Writer
-	n int
+	w       io.Writer
+	n       int
+	dropped bool
 }
 
 func (l *limited) Write(p []byte) (int, error) {
-	if l.n > 0 {
-		k := min(len(p), l.n)
+	k := min(len(p), l.n)
+	if k > 0 {
 		l.n -= k
 		if _, err := l.w.Write(p[:k]); err != nil {
 			return 0, err
 		}
+	}
+	if k < len(p) {
+		l.dropped = true
 	}
 	return len(p), nil
 }

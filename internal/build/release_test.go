@@ -1,7 +1,10 @@
 package build_test
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -94,9 +97,11 @@ func TestHugoRelease(t *testing.T) {
 	}
 }
 
-// TestHugoReleaseSandbox: a fetched Hugo runs under the same locked policy:
-// a site that widens getenv in its own config still cannot read HOME, and
-// a mount outside the site is refused before the build.
+// TestHugoReleaseSandbox: a fetched Hugo runs under the same locked policy
+// as the compiled-in one: a site that widens getenv in its own config
+// still cannot read HOME; module mounts, resourceDir and file caches
+// outside the site are refused before the build; a broken config is the
+// site's to fix, not a retry.
 func TestHugoReleaseSandbox(t *testing.T) {
 	exe := releasetest.Hugo(t, releasetest.OldHugo)
 	store := releaseStore(t, releasetest.NewMirror(t, map[string]string{releasetest.OldHugo: exe}), filepath.Join(t.TempDir(), "hugo"))
@@ -105,31 +110,61 @@ func TestHugoReleaseSandbox(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("OUTSIDE-SECRET"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const home = `home=[{{ os.Getenv "HOME" }}]`
+	imgSite := func(conf string) map[string]string {
+		return map[string]string{
+			"hugo.toml":          "title = 'Build test'\n" + conf,
+			"assets/a.png":       string(tinyPNG(t)),
+			"layouts/home.html":  `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
+			"layouts/index.html": `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
+		}
+	}
 	for _, tt := range []struct {
 		name, want string
 		files      map[string]string
 	}{
 		{"getenv", "access denied", map[string]string{
-			"hugo.toml":          "title = 'Build test'\n[security]\n[security.funcs]\ngetenv = ['.*']\n[security.exec]\nallow = ['.*']\n",
-			"layouts/home.html":  `home=[{{ os.Getenv "HOME" }}]`,
-			"layouts/index.html": `home=[{{ os.Getenv "HOME" }}]`,
+			"hugo.toml":         "title = 'Build test'\n[security]\n[security.funcs]\ngetenv = ['.*']\n[security.exec]\nallow = ['.*']\n",
+			"layouts/home.html": home, "layouts/index.html": home,
 		}},
 		{"mount", "is outside the site", map[string]string{
 			"hugo.toml": "title = 'Build test'\n[[module.mounts]]\nsource = '" + outside + "'\ntarget = 'static/x'\n[[module.mounts]]\nsource = 'layouts'\ntarget = 'layouts'\n",
 		}},
+		{"resourceDir", `resourceDir "` + filepath.Join(outside, "res") + `" is outside the site`, imgSite("resourceDir = '" + filepath.Join(outside, "res") + "'\n")},
+		{"image cache", `caches.images.dir "` + filepath.Join(outside, "img") + `" is outside the site`, imgSite("[caches.images]\ndir = '" + filepath.Join(outside, "img") + "'\n")},
+		{"resource cache", "caches.getresource.dir", imgSite("[caches.getresource]\ndir = '" + outside + "/:project'\n")},
+		{"missing theme", "not-there", map[string]string{"hugo.toml": "title = 'Build test'\ntheme = 'not-there'\n"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			req := hugoRequest(t, copySite(t, tt.files))
-			req.Settings.HugoVersion = releasetest.OldHugo
-			res, err := b.Build(context.Background(), req)
-			if !build.IsUserError(err) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("got %v, want a user error with %q\n%s", err, tt.want, res.Log)
-			}
-			if f := findIn(t, req.Out, "OUTSIDE-SECRET"); f != "" {
-				t.Errorf("outside file published as %s", f)
-			}
-		})
+		for _, v := range []string{build.HugoVersion, releasetest.OldHugo} {
+			t.Run(tt.name+"/"+v, func(t *testing.T) {
+				req := hugoRequest(t, copySite(t, tt.files))
+				req.Settings.HugoVersion = v
+				res, err := b.Build(context.Background(), req)
+				if !build.IsUserError(err) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("got %v, want a user error with %q\n%s", err, tt.want, res.Log)
+				}
+				if f := findIn(t, req.Out, "OUTSIDE-SECRET"); f != "" {
+					t.Errorf("outside file published as %s", f)
+				}
+				for _, d := range []string{"res", "img"} {
+					if _, err := os.Stat(filepath.Join(outside, d)); err == nil {
+						t.Errorf("the build wrote to %s outside the site", filepath.Join(outside, d))
+					}
+				}
+			})
+		}
 	}
+}
+
+// tinyPNG is a real 4x4 PNG.
+func tinyPNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func findIn(t *testing.T, dir, needle string) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -186,7 +187,11 @@ func (a *attempt) pickHugo() error {
 	case a.toml == nil:
 		return nil
 	}
-	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, a.p.ref)...)["HUGO_VERSION"]
+	ref := a.p.ref
+	if a.c == site.Production {
+		ref = a.w.spec.Ref // the branch, also while a pin holds production
+	}
+	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)["HUGO_VERSION"]
 	if v == "" {
 		return nil
 	}
@@ -199,16 +204,39 @@ func (a *attempt) pickHugo() error {
 }
 
 // netlifyContexts are the netlify.toml contexts whose environment applies
-// to channel c, in rising precedence.
+// to channel c built from ref, in rising precedence, as Netlify merges
+// them: the deploy context, then the branch's own ([context.<branch>]).
+// A pull request's head branch is not known here, so a preview gets
+// deploy-preview only.
 func netlifyContexts(c site.Channel, ref string) []string {
+	var ctx []string
 	switch c.Kind() {
 	case site.KindPullRequest:
 		return []string{rules.ContextDeployPreview}
 	case site.KindBranch:
-		return []string{rules.ContextBranchDeploy, strings.TrimPrefix(ref, "refs/heads/")}
+		ctx = []string{rules.ContextBranchDeploy}
+	default:
+		ctx = []string{rules.ContextProduction}
 	}
-	return []string{rules.ContextProduction}
+	if b := branchName(ref); b != "" {
+		ctx = append(ctx, b)
+	}
+	return ctx
 }
+
+// branchName is the branch ref names, "" when it names a tag, a range of
+// tags or a commit.
+func branchName(ref string) string {
+	if b, ok := strings.CutPrefix(ref, "refs/heads/"); ok {
+		return b
+	}
+	if strings.HasPrefix(ref, "refs/") || strings.ContainsAny(ref, "*^~ ") || commitSHA.MatchString(ref) {
+		return ""
+	}
+	return ref
+}
+
+var commitSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // computeKey is the build key of the sources with the channel's settings,
 // and so the deploy's ID.

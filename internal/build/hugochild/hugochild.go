@@ -95,7 +95,11 @@ func checkMounts(req build.ChildRequest) []build.Problem {
 	if err != nil {
 		return []build.Problem{{Message: fmt.Sprintf("resolving site root: %v", err)}}
 	}
-	var problems []build.Problem
+	caches := map[string]string{}
+	for name, c := range configs.Base.Caches {
+		caches[name] = c.Dir
+	}
+	problems := build.DirProblems(req.Src, req.CacheDir, configs.Base.ResourceDir, caches)
 	inside := func(what, p string) {
 		real := p
 		if r, err := filepath.EvalSymlinks(p); err == nil {

@@ -1,0 +1,45 @@
+package build
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Older releases print warnings on stdout, among the JSON of `hugo config`.
+func TestSplitJSON(t *testing.T) {
+	out := "WARN 2024/01/01 00:00:00 a theme asks for a newer Hugo\n" +
+		"{\n  \"path\": \"project\",\n  \"dir\": \"/src/\",\n  \"mounts\": [\n    {\n      \"source\": \"content\"\n    }\n  ]\n}\n" +
+		"INFO noise\n" +
+		"{\"path\":\"theme\",\"dir\":\"/src/themes/t/\"}\n" +
+		"{\n  \"path\": \"x\"\n}\n"
+	js, rest := splitJSON([]byte(out))
+	if got := string(rest); got != "WARN 2024/01/01 00:00:00 a theme asks for a newer Hugo\nINFO noise\n" {
+		t.Errorf("rest = %q", got)
+	}
+	problems, err := mountProblems(js, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// All three objects read: both modules with a dir, and the mount,
+	// are outside this temp dir (/src/...).
+	if len(problems) != 3 {
+		t.Errorf("problems = %v, want the two modules in /src and the mount", problems)
+	}
+	if p, _ := mountProblems([]byte("{\"dir\": \"/src\"\n"), t.TempDir()); len(p) != 1 || !strings.Contains(p[0].Message, "reading hugo config mounts") {
+		t.Errorf("cut JSON: %v, want a problem", p)
+	}
+}
+
+func TestLimitedSaysWhenItDrops(t *testing.T) {
+	var buf bytes.Buffer
+	l := &limited{w: &buf, n: 5}
+	l.Write([]byte("abc")) //nolint:errcheck // never fails
+	if l.dropped {
+		t.Error("dropped before the limit")
+	}
+	l.Write([]byte("defg")) //nolint:errcheck // never fails
+	if !l.dropped || buf.String() != "abcde" {
+		t.Errorf("dropped=%v kept %q", l.dropped, buf.String())
+	}
+}
