@@ -23,7 +23,7 @@ import (
 
 // TestHugoCacheThroughLoop: through the reconcile loop, a site's second
 // deploy (a content change, the same images) processes no image: Hugo's
-// cache is kept in data_dir/cache/<site> between builds.
+// cache is kept in data_dir/cache/hugo/<site> between builds.
 func TestHugoCacheThroughLoop(t *testing.T) {
 	const images, variants = 3, 3
 	repo := gittest.New(t, "testdata/blog")
@@ -43,7 +43,7 @@ func TestHugoCacheThroughLoop(t *testing.T) {
 	if home.status != 200 || strings.Count(home.body, "<img ") != images*variants {
 		t.Fatalf("home after the first deploy: %d %q\nstatus: %s", home.status, home.body, status(t, srv, "blog"))
 	}
-	kept := filepath.Join(data, "cache", "blog", "hugo-"+build.HugoVersion, "current", "gen", "images")
+	kept := filepath.Join(data, "cache", "hugo", "blog", "hugo-"+build.HugoVersion, "current", "gen", "images")
 	if all, written := keptPNGs(t, kept, true); all != images*variants || written != all {
 		t.Fatalf("first deploy kept %d processed images (%d written), want %d", all, written, images*variants)
 	}

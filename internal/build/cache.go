@@ -8,7 +8,7 @@ package build
 // copies of both, seeded from the site's snapshot; a successful trusted
 // build's copies become the new snapshot:
 //
-//	<Request.CacheDir>/                data_dir/cache/<site>
+//	<Request.CacheDir>/                data_dir/cache/hugo/<site> (beside the blob cache, cache/blobs)
 //	    lock                           flock: shared while seeding, exclusive while replacing
 //	    hugo-<version>/current/gen/    resources/_gen as the last good build left it
 //	    hugo-<version>/current/dir/    Hugo's --cacheDir as it left it
@@ -261,7 +261,7 @@ func (c *hugoCache) replace(next string) error {
 // used (this one counts as most recent), Hugo's dirs from the layout
 // before this one, and trash or work dirs left by a server that died
 // mid-build (a work dir is made when its build starts, and no build
-// outlives a day). Nothing else is touched: the dir is data_dir/cache/<site>,
+// outlives a day). Nothing else is touched: the dir is data_dir/cache/hugo/<site>,
 // next to other caches.
 func (c *hugoCache) oldVersions() []string {
 	ents, err := os.ReadDir(c.root)

@@ -312,7 +312,7 @@ func (a *attempt) build(ctx context.Context) error {
 	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: a.p.url,
-		CacheDir: filepath.Join(l.opts.DataDir, "cache", string(spec.Name)), Untrusted: a.p.untrusted,
+		CacheDir: filepath.Join(l.opts.DataDir, "cache", "hugo", string(spec.Name)), Untrusted: a.p.untrusted,
 		Settings: a.p.settings,
 		Git:      &build.GitHistory{Dir: w.repo.Dir(), Commit: string(a.commit), Prefix: spec.Path},
 		Log:      a.e,
