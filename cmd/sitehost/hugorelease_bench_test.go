@@ -53,7 +53,6 @@ func BenchmarkHugoRelease(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var took []time.Duration
-			var rss int64
 			for b.Loop() {
 				out := filepath.Join(b.TempDir(), "out")
 				t := time.Now()
@@ -65,10 +64,8 @@ func BenchmarkHugoRelease(b *testing.B) {
 					b.Fatalf("%v\n%s", err, res.Log)
 				}
 				took = append(took, time.Since(t))
-				rss = max(rss, res.MaxRSS)
 			}
 			b.ReportMetric(benchMS(benchMedian(took)), "ms-median/build")
-			b.ReportMetric(float64(rss)/(1<<20), "MiB-peak-rss")
 			b.Logf("%s build (ms): %s", name, benchFmtMS(took))
 		})
 	}

@@ -42,7 +42,19 @@ func TestHugoVersionPerSite(t *testing.T) {
 	repo.Commit("Pin Hugo in netlify.toml, as on Netlify")
 	repo.Git(repo.Work, "push", "-q", "origin", "HEAD:refs/heads/staging")
 
-	sites := `  - name: blog
+	// A second repository without netlify.toml: sites.yaml alone names the
+	// old release.
+	plain := gittest.New(t, "testdata/blog")
+	plain.Write("assets/main.scss", "$accent: #0a7;\nbody { a { color: $accent; } }\n")
+	plain.Write("layouts/home.html", layout)
+	plain.Write("layouts/index.html", layout)
+	plain.Commit("Style with resources.ToCSS")
+
+	sites := `  - name: old
+    repo: ` + plain.URL() + `
+    domains: [old.test]
+    build: { hugo_version: "` + releasetest.OldHugo + `" }
+  - name: blog
     repo: ` + repo.URL() + `
     domains: [blog.test]
     branches: [staging]
@@ -55,6 +67,7 @@ func TestHugoVersionPerSite(t *testing.T) {
 	srv := startServer(t, cfg, map[string]string{"TEST_TOKEN": testToken})
 	syncSite(t, srv, "blog")
 	syncSite(t, srv, "pinned")
+	syncSite(t, srv, "old")
 
 	// Production: netlify.toml's [build.environment] names the old release.
 	home := get(t, srv, "blog.test", "/")
@@ -71,6 +84,12 @@ func TestHugoVersionPerSite(t *testing.T) {
 	// sites.yaml's build.hugo_version wins over netlify.toml.
 	if p := get(t, srv, "pinned.test", "/"); p.status != 200 || !strings.Contains(p.body, "hugo=["+build.HugoVersion+"]") {
 		t.Errorf("pinned site: %d %q", p.status, p.body)
+	}
+	if o := get(t, srv, "old.test", "/"); o.status != 200 || !strings.Contains(o.body, "hugo=["+releasetest.OldHugo+"]") {
+		t.Errorf("build.hugo_version in sites.yaml: %d %q", o.status, o.body)
+	}
+	if css := get(t, srv, "old.test", "/main.css"); css.status != 200 || !strings.Contains(css.body, "#0a7") {
+		t.Errorf("old.test main.css: %d %q", css.status, css.body)
 	}
 	// Fetched once per machine: the checksums file and the tarball.
 	if n := mirror.Requests(); n != 2 {
