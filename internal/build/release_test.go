@@ -1,10 +1,7 @@
 package build_test
 
 import (
-	"bytes"
 	"context"
-	"image"
-	"image/png"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,7 +111,7 @@ func TestHugoReleaseSandbox(t *testing.T) {
 	imgSite := func(conf string) map[string]string {
 		return map[string]string{
 			"hugo.toml":          "title = 'Build test'\n" + conf,
-			"assets/a.png":       string(tinyPNG(t)),
+			"assets/a.png":       string(testPNG(t, 4, 4, 1)),
 			"layouts/home.html":  `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
 			"layouts/index.html": `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
 		}
@@ -154,17 +151,6 @@ func TestHugoReleaseSandbox(t *testing.T) {
 			})
 		}
 	}
-}
-
-// tinyPNG is a real 4x4 PNG.
-func tinyPNG(t *testing.T) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func findIn(t *testing.T, dir, needle string) string {
