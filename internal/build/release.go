@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []
 	}
 	if problems, err = configDirProblems(conf, req.Src, cacheDir); err != nil || len(problems) > 0 {
 		return cmd, nil, problems, false, err
+	}
+	if problems = policyProblems(conf, env, r.Version); len(problems) > 0 {
+		return cmd, nil, problems, false, nil
 	}
 
 	args := []string{
@@ -174,6 +178,57 @@ func configDirProblems(out []byte, src, cacheDir string) ([]Problem, error) {
 		caches[name] = c.Dir
 	}
 	return DirProblems(src, cacheDir, conf.ResourceDir, caches), nil
+}
+
+// policyProblems checks, in `hugo config --format json`, that the release
+// applies the security policy sitehost set (HUGO_SECURITY in env) over the
+// site's own [security]: what each lock-down key ended up as. Releases
+// before v0.115.4 let a site's config win; this catches any release that
+// does, whatever its version.
+func policyProblems(conf []byte, env []string, version string) []Problem {
+	var want map[string]any
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "HUGO_SECURITY="); ok {
+			if err := json.Unmarshal([]byte(v), &want); err != nil {
+				return []Problem{{Message: fmt.Sprintf("sitehost's own security policy does not parse: %v", err)}}
+			}
+		}
+	}
+	var got struct {
+		Security map[string]any `json:"security"`
+	}
+	if err := json.Unmarshal(conf, &got); err != nil {
+		return []Problem{{File: "hugo config", Message: fmt.Sprintf("reading hugo config: %v", err)}}
+	}
+	var problems []Problem
+	for _, k := range [][2]string{{"exec", "allow"}, {"exec", "osEnv"}, {"funcs", "getenv"}, {"http", "urls"}, {"http", "methods"}} {
+		w, g := list(field(want, k[0], k[1])), list(field(got.Security, k[0], strings.ToLower(k[1])))
+		if !slices.Equal(w, g) {
+			problems = append(problems, Problem{Message: fmt.Sprintf("hugo v%s does not apply sitehost's build sandbox: security.%s.%s is %q, not %q; refused (pin another Hugo release)", version, k[0], k[1], g, w)})
+		}
+	}
+	return problems
+}
+
+// field is m[table][key], nil where either is missing.
+func field(m map[string]any, table, key string) any {
+	t, _ := m[table].(map[string]any)
+	return t[key]
+}
+
+// list is a security whitelist as Hugo prints it ("none" or a list).
+func list(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
 }
 
 // since reports whether Hugo version v is at least min.

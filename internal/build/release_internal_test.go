@@ -43,3 +43,22 @@ func TestLimitedSaysWhenItDrops(t *testing.T) {
 		t.Errorf("dropped=%v kept %q", l.dropped, buf.String())
 	}
 }
+
+// A release that lets the site's [security] win is refused, whatever its
+// version says: here what v0.112.1 printed for a site with getenv = ['.*'].
+func TestPolicyProblems(t *testing.T) {
+	sec, err := securityJSON("0.123.4", Settings{Env: map[string]string{"FOO": "x"}}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/bin", "HUGO_SECURITY=" + sec}
+	applied := `{"title":"x","security":{"exec":{"allow":["^git$"],"osenv":["^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"]},"funcs":{"getenv":["^HUGO_","^FOO$"]},"gotemplates":{},"http":{"mediatypes":"none","methods":"none","urls":"none"}}}`
+	if p := policyProblems([]byte(applied), env, "0.123.4"); len(p) != 0 {
+		t.Errorf("applied policy: %v", p)
+	}
+	ignored := `{"security":{"exec":{"allow":["^dart-sass-embedded$","^go$","^npx$","^postcss$"],"osenv":["(?i)^((HTTPS?|NO)_PROXY|PATH(EXT)?|APPDATA|TE?MP|TERM|GO\\w+)$"]},"funcs":{"getenv":[".*"]},"http":{"methods":["(?i)GET|POST"],"urls":[".*"]}}}`
+	p := policyProblems([]byte(ignored), env, "0.112.1")
+	if len(p) != 5 || !strings.Contains(p[2].Message, `security.funcs.getenv is [".*"]`) {
+		t.Errorf("ignored policy: %v", p)
+	}
+}
