@@ -248,8 +248,7 @@ func (s *Store) remove(v string) {
 	if err != nil {
 		return
 	}
-	// rename(2) replaces an empty folder.
-	if err := os.Rename(filepath.Join(s.opts.Dir, v), aside); err != nil {
+	if err := renameOnto(filepath.Join(s.opts.Dir, v), aside); err != nil {
 		_ = os.Remove(aside)
 		return
 	}
@@ -292,4 +291,14 @@ func (s *Store) removeStale(name, rest string) {
 	if err := os.RemoveAll(filepath.Join(s.opts.Dir, name)); err != nil {
 		s.opts.Logger.Warn("removing a leftover hugo fetch", "dir", name, "err", err)
 	}
+}
+
+// renameOnto renames folder from onto to, an empty folder (made with
+// os.MkdirTemp for a unique name). rename(2) replaces an empty folder;
+// os.Rename refuses to.
+func renameOnto(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
 }

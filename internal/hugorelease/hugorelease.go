@@ -337,7 +337,7 @@ func (s *Store) install(v, tmp string) error {
 			return err
 		}
 		defer os.RemoveAll(aside)
-		if err := os.Rename(dir, aside); err != nil {
+		if err := renameOnto(dir, aside); err != nil {
 			return err
 		}
 	}

@@ -120,14 +120,17 @@ type mirror struct {
 	files    map[string][]byte
 	status   atomic.Int32
 	requests atomic.Int32
-	// hook, if set, runs before a request is answered.
+	// hook, if set, runs before a request is answered (set with setHook).
 	hook func(path string)
 }
 
 func (m *mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.requests.Add(1)
-	if m.hook != nil {
-		m.hook(r.URL.Path)
+	m.mu.Lock()
+	hook := m.hook
+	m.mu.Unlock()
+	if hook != nil {
+		hook(r.URL.Path)
 	}
 	if s := m.status.Load(); s != 0 {
 		w.WriteHeader(int(s))
@@ -149,6 +152,12 @@ func newMirror(t *testing.T, v string, tgz []byte, listed string) (*mirror, stri
 	srv := httptest.NewServer(m)
 	t.Cleanup(srv.Close)
 	return m, srv.URL + "/v{version}"
+}
+
+func (m *mirror) setHook(f func(path string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hook = f
 }
 
 // add lays out release v: its tarball, and a checksums file listing it
