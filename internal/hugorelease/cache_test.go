@@ -118,7 +118,7 @@ func TestFetchAcrossProcesses(t *testing.T) {
 	m, url := newMirror(t, v, release(t, "#!hugo 0.152.2", true), "")
 	var (
 		started  atomic.Int32 // asked for the checksums file or waiting
-		unblock      = make(chan struct{})
+		unblock  = make(chan struct{})
 		goOnce   sync.Once
 		letGo    = func() { goOnce.Do(func() { close(unblock) }) }
 		progress = func() {
