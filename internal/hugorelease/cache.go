@@ -74,22 +74,34 @@ func parseMeta(data []byte) (meta, error) {
 // executable of the recorded size. A missing or truncated binary (a disk
 // filled up, someone cleaning by hand) is a miss, fetched again.
 func (s *Store) cached(v string) (meta, bool) {
+	m, err := s.readCache(v)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.opts.Logger.Warn("cached hugo release is incomplete; fetching it again", "version", v, "err", err)
+	}
+	return m, err == nil
+}
+
+func (s *Store) readCache(v string) (meta, error) {
 	dir := filepath.Join(s.opts.Dir, v)
 	data, err := os.ReadFile(filepath.Join(dir, metaName))
 	if err != nil {
-		return meta{}, false
+		if _, derr := os.Stat(dir); derr == nil {
+			return meta{}, errors.New("no record")
+		}
+		return meta{}, err
 	}
 	m, err := parseMeta(data)
 	if err != nil {
-		s.opts.Logger.Warn("cached hugo release has no usable record; fetching it again", "version", v, "err", err)
-		return meta{}, false
+		return meta{}, err
 	}
 	fi, err := os.Stat(filepath.Join(dir, "hugo"))
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != m.Size {
-		s.opts.Logger.Warn("cached hugo binary is missing or truncated; fetching it again", "version", v, "want_size", m.Size, "err", err)
-		return meta{}, false
+	if err != nil {
+		return meta{}, err
 	}
-	return m, true
+	if !fi.Mode().IsRegular() || fi.Size() != m.Size {
+		return meta{}, fmt.Errorf("hugo is %d bytes, its record says %d", fi.Size(), m.Size)
+	}
+	return m, nil
 }
 
 // lock serializes checking and fetching version v: between goroutines

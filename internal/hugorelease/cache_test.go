@@ -302,3 +302,40 @@ func TestSweep(t *testing.T) {
 		t.Errorf("after New: %v, want %v", got, want)
 	}
 }
+
+// TestInstalledMeanwhile: where flock does not exclude (some network
+// filesystems), another process may install the release while this one
+// fetches it. Its whole release is kept, not replaced, and is the answer.
+func TestInstalledMeanwhile(t *testing.T) {
+	const v = "0.152.2"
+	m, url := newMirror(t, v, release(t, "#!hugo 0.152.2", true), "")
+	other := t.TempDir()
+	if _, err := store(t, url, other).Hugo(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := os.Stat(filepath.Join(other, v, "hugo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var once sync.Once
+	m.setHook(func(p string) {
+		if strings.HasSuffix(p, ".tar.gz") {
+			once.Do(func() {
+				if err := os.Rename(filepath.Join(other, v), filepath.Join(dir, v)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})
+	b, err := store(t, url, dir).Hugo(context.Background(), v)
+	if err != nil || b.Fetched {
+		t.Fatalf("%+v, %v; want the other process's release", b, err)
+	}
+	if fi, err := os.Stat(b.Path); err != nil || !os.SameFile(fi, theirs) {
+		t.Errorf("%s is not the other process's binary: %v", b.Path, err)
+	}
+	if got := names(t, dir); !slices.Equal(got, []string{v}) {
+		t.Errorf("cache holds %v, want only %s", got, v)
+	}
+}

@@ -316,9 +316,9 @@ func (s *Store) fetch(ctx context.Context, v, asset string) (Binary, error) {
 		return Binary{}, err
 	}
 	if err := s.install(v, tmp); err != nil {
-		if m, ok := s.cached(v); ok {
-			// Another process finished it meanwhile (a Dir without working
-			// flock, such as some network filesystems): as good.
+		if m, err := s.readCache(v); err == nil {
+			// Another process finished it meanwhile (a Dir where flock does
+			// not work, such as some network filesystems): as good.
 			return s.binary(v, asset, m, false), nil
 		}
 		return Binary{}, err
@@ -326,11 +326,16 @@ func (s *Store) fetch(ctx context.Context, v, asset string) (Binary, error) {
 	return s.binary(v, asset, m, true), nil
 }
 
-// install renames the fetched folder tmp to Dir/v. What is at Dir/v is
-// not a release (the caller found it incomplete under v's lock): it is
-// moved aside and removed.
+var errInstalled = errors.New("installed meanwhile")
+
+// install renames the fetched folder tmp to Dir/v. What is at Dir/v, if
+// not a whole release, is moved aside and removed; a whole one is never
+// removed (errInstalled).
 func (s *Store) install(v, tmp string) error {
 	dir := filepath.Join(s.opts.Dir, v)
+	if _, err := s.readCache(v); err == nil {
+		return errInstalled
+	}
 	if _, err := os.Lstat(dir); err == nil {
 		aside, err := os.MkdirTemp(s.opts.Dir, fetchGlob+v+"-broken-")
 		if err != nil {
