@@ -315,6 +315,9 @@ func (s *Store) fetch(ctx context.Context, v, asset string) (Binary, error) {
 	if err := writeSynced(filepath.Join(tmp, metaName), m.encode()); err != nil {
 		return Binary{}, err
 	}
+	if err := syncDir(tmp); err != nil {
+		return Binary{}, err
+	}
 	if err := s.install(v, tmp); err != nil {
 		if m, err := s.readCache(v); err == nil {
 			// Another process finished it meanwhile (a Dir where flock does
@@ -349,12 +352,22 @@ func (s *Store) install(v, tmp string) error {
 	if err := os.Rename(tmp, dir); err != nil {
 		return err
 	}
-	// The rename itself survives a crash once the parent is synced.
-	if d, err := os.Open(s.opts.Dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	// The rename itself survives a crash once the parent is synced; if
+	// it does not, the release is fetched again.
+	_ = syncDir(s.opts.Dir)
 	return nil
+}
+
+func syncDir(name string) error {
+	d, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // missing is the error for a release whose checksums file the mirror does
