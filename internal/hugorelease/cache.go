@@ -211,11 +211,11 @@ func (s *Store) touch(v string) {
 // is checking or fetching right now (its lock is held).
 //
 // A release removed while a build runs it is fine on Linux: the running
-// process holds the executable's inode, which outlives its name. A build
-// that got the path just before and execs it just after fails with a
-// transient error and is retried; with MaxVersions releases kept and use
-// touching the marker, that takes more than MaxVersions versions in use at
-// once.
+// process holds the executable's inode, which outlives its name (a
+// directory entry is unlinked, the inode freed only with its last user).
+// Only a build that got the path just before and starts it just after
+// fails to start; with MaxVersions kept and each use touching the marker,
+// that needs more than MaxVersions versions in use at once.
 func (s *Store) evict(keep string) {
 	entries, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
