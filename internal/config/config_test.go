@@ -392,6 +392,17 @@ func TestHugoReleasesAndVersion(t *testing.T) {
 		{`hugo_releases: "file:///srv/hugo/v{version}"`, `hugo_version: v0.115.4`, ""},
 		{`hugo_releases: "https://mirror.internal/hugo/"`, "", `sites.yaml:3: server.build.hugo_releases: "https://mirror.internal/hugo/" has no {version}`},
 		{`hugo_releases: "mirror/{version}"`, "", `server.build.hugo_releases: bad URL "mirror/{version}"`},
+		// Plain http only to this machine: the checksums file comes from
+		// the same server, and the binary runs as sitehost's user.
+		{`hugo_releases: "http://mirror.internal/hugo/v{version}/"`, "", `sites.yaml:3: server.build.hugo_releases: "http://mirror.internal/hugo/v{version}/": plain http to mirror.internal: a checksums file from the same server proves integrity, not authenticity`},
+		{`hugo_releases: "http://10.0.0.7:8080/v{version}/"`, "", `plain http to 10.0.0.7`},
+		{`hugo_releases: "http://127.0.0.1:8080/v{version}/"`, "", ""},
+		{`hugo_releases: "http://127.8.9.1/v{version}/"`, "", ""},
+		{`hugo_releases: "http://localhost:8080/v{version}/"`, "", ""},
+		{`hugo_releases: "http://[::1]:8080/v{version}/"`, "", ""},
+		{`hugo_releases: "ftp://mirror.internal/v{version}/"`, "", `want an https, http or file URL`},
+		{`hugo_releases: "file://localhost/srv/hugo/v{version}/"`, "", ""},
+		{`hugo_releases: "file://fileserver/srv/hugo/v{version}/"`, "", `sites.yaml:3: server.build.hugo_releases: bad URL "file://fileserver/srv/hugo/v{version}/": a file URL's host must be empty or localhost`},
 		{"", `hugo_version: latest`, `sites.yaml:8: sites[0].build.hugo_version: hugo version "latest": want a release number like 0.152.2`},
 		{"", `hugo_version: "0.111.3"`, "older than v0.115.4, the oldest sitehost runs"},
 	}

@@ -174,18 +174,10 @@ func (v *checker) server() {
 }
 
 // releasesProblem checks server.build.hugo_releases; "" if it is fine.
+// hugorelease.New checks the same, so what validates also opens.
 func releasesProblem(base string) string {
-	if !strings.Contains(base, "{version}") {
-		return fmt.Sprintf("%q has no {version} (e.g. %s)", base, hugorelease.DefaultReleases)
-	}
-	u, err := url.Parse(strings.ReplaceAll(base, "{version}", "0.0.0"))
-	switch {
-	case err != nil:
-		return fmt.Sprintf("bad URL %q: %v", base, err)
-	case u.Scheme == "file" && u.Path != "":
-	case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "":
-	default:
-		return fmt.Sprintf("bad URL %q: want an https, http or file URL", base)
+	if err := hugorelease.CheckURL(base); err != nil {
+		return err.Error()
 	}
 	return ""
 }

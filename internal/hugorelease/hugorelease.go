@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -105,10 +104,14 @@ func Check(v string) (string, error) {
 type UnknownVersionError struct {
 	Version string
 	Known   []string // releases that exist, newest first (may be empty)
+	URL     string   // the checksums file looked for
 }
 
 func (e *UnknownVersionError) Error() string {
 	msg := fmt.Sprintf("hugo v%s does not exist (no checksums file in its release)", e.Version)
+	if e.URL != "" {
+		msg = fmt.Sprintf("hugo v%s does not exist (no checksums file at %s)", e.Version, e.URL)
+	}
 	if len(e.Known) > 0 {
 		msg += "; releases that do: " + strings.Join(e.Known, ", ")
 	}
@@ -121,35 +124,40 @@ func (e *UnknownVersionError) FaultKind() fault.Kind { return fault.KindStalled 
 // Options configure a Store.
 type Options struct {
 	// Releases is the base URL of a release's assets with {version} in it
-	// (http, https or file://). Default DefaultReleases.
+	// (https, file://, or http to a loopback host: see CheckURL). Default
+	// DefaultReleases.
 	Releases string
 	// Dir holds the unpacked releases, one folder per version.
 	Dir string
 	// Client fetches; nil means http.DefaultClient.
 	Client *http.Client
-	// Versions lists the releases that exist, for the message when a
-	// version does not (nil: the message names none).
+	// Versions lists the releases that exist: a version the mirror lacks
+	// but the list has is the mirror's fault, not the site's, and the
+	// message for one that does not exist names its neighbours (nil: every
+	// version the mirror lacks does not exist).
 	Versions func(ctx context.Context) ([]string, error)
 	// GOOS and GOARCH choose the asset; empty means this machine's.
 	GOOS, GOARCH string
 	Logger       *slog.Logger
 }
 
-// Store fetches and caches Hugo releases. Safe for concurrent use: two
-// builds asking for the same version fetch it once.
+// Store fetches and caches Hugo releases. Safe for concurrent use, also
+// by several processes sharing Dir: two builds asking for the same version
+// fetch it once.
 type Store struct {
 	opts  Options
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]chan struct{}
 }
 
-// New returns a Store; it checks the options but fetches nothing.
+// New returns a Store; it checks the options and sweeps what crashed
+// fetches left in Dir, but fetches nothing.
 func New(opts Options) (*Store, error) {
 	if opts.Releases == "" {
 		opts.Releases = DefaultReleases
 	}
-	if !strings.Contains(opts.Releases, "{version}") {
-		return nil, fmt.Errorf("hugo releases URL %q has no {version}", opts.Releases)
+	if err := CheckURL(opts.Releases); err != nil {
+		return nil, fmt.Errorf("hugo releases URL: %w", err)
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("hugo releases: no cache directory")
@@ -157,6 +165,7 @@ func New(opts Options) (*Store, error) {
 	if opts.Client == nil {
 		opts.Client = http.DefaultClient
 	}
+	opts.Client = guardRedirects(opts.Client)
 	if opts.GOOS == "" {
 		opts.GOOS = runtime.GOOS
 	}
@@ -166,7 +175,9 @@ func New(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{opts: opts, locks: map[string]*sync.Mutex{}}, nil
+	s := &Store{opts: opts, locks: map[string]chan struct{}{}}
+	s.sweep()
+	return s, nil
 }
 
 // Binary is an unpacked, verified Hugo release.
@@ -208,35 +219,33 @@ func (s *Store) Hugo(ctx context.Context, version string) (Binary, error) {
 	if err != nil {
 		return Binary{}, fault.Stalled(err)
 	}
-	unlock := s.lock(v)
+	unlock, err := s.lock(ctx, v)
+	if err != nil {
+		return Binary{}, fault.Transient(fmt.Errorf("hugo v%s: %w", v, err))
+	}
 	defer unlock()
-	dir := filepath.Join(s.opts.Dir, v)
-	exe := filepath.Join(dir, "hugo")
-	if sum, err := os.ReadFile(filepath.Join(dir, "sha256")); err == nil {
-		if fi, err := os.Stat(exe); err == nil && fi.Mode().IsRegular() {
-			return Binary{Version: v, Path: exe, SHA256: string(sum), URL: s.url(v, asset)}, nil
-		}
+	// Checked under the lock: another process may have fetched it while
+	// this one waited.
+	if m, ok := s.cached(v); ok {
+		s.touch(v)
+		return s.binary(v, asset, m, false), nil
 	}
 	start := time.Now()
-	b, err := s.fetch(ctx, v, asset, dir)
+	b, err := s.fetch(ctx, v, asset)
 	if err != nil {
 		return Binary{}, err
 	}
 	b.Took = time.Since(start)
-	s.opts.Logger.Info("fetched hugo release", "version", v, "url", b.URL, "sha256", b.SHA256, "took", b.Took.Round(time.Millisecond).String())
+	s.touch(v)
+	if b.Fetched {
+		s.opts.Logger.Info("fetched hugo release", "version", v, "url", b.URL, "sha256", b.SHA256, "took", b.Took.Round(time.Millisecond).String())
+		s.evict(v)
+	}
 	return b, nil
 }
 
-func (s *Store) lock(v string) func() {
-	s.mu.Lock()
-	l, ok := s.locks[v]
-	if !ok {
-		l = &sync.Mutex{}
-		s.locks[v] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+func (s *Store) binary(v, asset string, m meta, fetched bool) Binary {
+	return Binary{Version: v, Path: filepath.Join(s.opts.Dir, v, "hugo"), SHA256: m.Tarball, Fetched: fetched, URL: s.url(v, asset)}
 }
 
 func (s *Store) url(v, name string) string {
@@ -248,25 +257,27 @@ func (s *Store) url(v, name string) string {
 }
 
 // fetch downloads the checksums file and the tarball, verifies one against
-// the other and unpacks the hugo executable into dir, which appears whole
-// or not at all.
-func (s *Store) fetch(ctx context.Context, v, asset, dir string) (Binary, error) {
+// the other and unpacks the hugo executable into Dir/v, which appears whole
+// or not at all. The caller holds v's lock.
+func (s *Store) fetch(ctx context.Context, v, asset string) (Binary, error) {
 	sumsName := fmt.Sprintf("hugo_%s_checksums.txt", v)
+	sumsURL := s.url(v, sumsName)
 	var sums bytes.Buffer
-	if err := s.get(ctx, s.url(v, sumsName), &sums, maxChecksums); err != nil {
+	if err := s.get(ctx, sumsURL, &sums, maxChecksums); err != nil {
 		if errors.Is(err, errNotFound) {
-			return Binary{}, &UnknownVersionError{Version: v, Known: s.known(ctx, v)}
+			return Binary{}, s.missing(ctx, v, sumsURL)
 		}
 		return Binary{}, fault.Transient(fmt.Errorf("fetching hugo v%s: %w", v, err))
 	}
-	want, ok := checksumOf(sums.Bytes(), asset)
-	if !ok {
+	want, err := checksumOf(sums.Bytes(), asset)
+	if err != nil {
+		// The mirror's to fix (or someone between it and here).
+		return Binary{}, fault.Transient(fmt.Errorf("refusing hugo v%s: %s: %w", v, sumsURL, err))
+	}
+	if want == "" {
 		return Binary{}, fault.Stalled(fmt.Errorf("hugo v%s has no %s (its checksums file does not list it): no extended build for %s/%s in this release", v, asset, s.opts.GOOS, s.opts.GOARCH))
 	}
-	if err := os.MkdirAll(s.opts.Dir, 0o755); err != nil {
-		return Binary{}, err
-	}
-	tmp, err := os.MkdirTemp(s.opts.Dir, ".fetch-"+v+"-")
+	tmp, err := os.MkdirTemp(s.opts.Dir, fetchGlob+v+"-")
 	if err != nil {
 		return Binary{}, err
 	}
@@ -292,115 +303,183 @@ func (s *Store) fetch(ctx context.Context, v, asset, dir string) (Binary, error)
 	if _, err := tgz.Seek(0, io.SeekStart); err != nil {
 		return Binary{}, err
 	}
-	if err := unpackHugo(tgz, filepath.Join(tmp, "hugo")); err != nil {
+	m := meta{Tarball: got}
+	if m.Binary, m.Size, err = unpackHugo(tgz, filepath.Join(tmp, "hugo")); err != nil {
 		return Binary{}, fault.Transient(fmt.Errorf("unpacking %s: %w", u, err))
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "sha256"), []byte(got), 0o644); err != nil {
-		return Binary{}, err
 	}
 	if err := os.Remove(filepath.Join(tmp, asset)); err != nil {
 		return Binary{}, err
 	}
-	_ = os.RemoveAll(dir) // a leftover without its sha256 file
-	if err := os.Rename(tmp, dir); err != nil {
+	// The record last and synced, like the binary: after a crash, a
+	// folder with a record has the whole binary.
+	if err := writeSynced(filepath.Join(tmp, metaName), m.encode()); err != nil {
 		return Binary{}, err
 	}
-	return Binary{Version: v, Path: filepath.Join(dir, "hugo"), SHA256: got, Fetched: true, URL: u}, nil
+	if err := syncDir(tmp); err != nil {
+		return Binary{}, err
+	}
+	if err := s.install(v, tmp); err != nil {
+		if m, err := s.readCache(v); err == nil {
+			// Another process finished it meanwhile (a Dir where flock does
+			// not work, such as some network filesystems): as good.
+			return s.binary(v, asset, m, false), nil
+		}
+		return Binary{}, err
+	}
+	return s.binary(v, asset, m, true), nil
 }
 
-// checksumOf finds name's sha256 in a `sha256sum` listing.
-func checksumOf(sums []byte, name string) (string, bool) {
-	sc := bufio.NewScanner(bytes.NewReader(sums))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && strings.TrimPrefix(f[1], "*") == name && len(f[0]) == 64 {
-			return strings.ToLower(f[0]), true
+var errInstalled = errors.New("installed meanwhile")
+
+// install renames the fetched folder tmp to Dir/v. What is at Dir/v, if
+// not a whole release, is moved aside and removed; a whole one is never
+// removed (errInstalled).
+func (s *Store) install(v, tmp string) error {
+	dir := filepath.Join(s.opts.Dir, v)
+	if _, err := s.readCache(v); err == nil {
+		return errInstalled
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		aside, err := os.MkdirTemp(s.opts.Dir, fetchGlob+v+"-broken-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(aside)
+		if err := renameOnto(dir, aside); err != nil {
+			return err
 		}
 	}
-	return "", false
+	if err := os.Rename(tmp, dir); err != nil {
+		return err
+	}
+	// The rename itself survives a crash once the parent is synced; if
+	// it does not, the release is fetched again.
+	_ = syncDir(s.opts.Dir)
+	return nil
 }
 
-// unpackHugo writes the tarball's top-level "hugo" file to dst, executable.
-func unpackHugo(r io.Reader, dst string) error {
-	zr, err := gzip.NewReader(r)
+func syncDir(name string) error {
+	d, err := os.Open(name)
 	if err != nil {
 		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// missing is the error for a release whose checksums file the mirror does
+// not have: the site's to fix if the version does not exist, the mirror's
+// if it does (a new release the mirror has not copied yet).
+func (s *Store) missing(ctx context.Context, v, sumsURL string) error {
+	all := s.versions(ctx)
+	if slices.Contains(all, v) {
+		return fault.Transient(fmt.Errorf("hugo v%s is not on the mirror %s (it is a release: the mirror has not copied it yet, or server.build.hugo_releases points at the wrong place)", v, sumsURL))
+	}
+	return &UnknownVersionError{Version: v, Known: known(all, v), URL: sumsURL}
+}
+
+// writeSynced writes a file and syncs it to disk.
+func writeSynced(name string, data []byte) error {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// checksumOf finds name's sha256 in a `sha256sum` listing: "" if it is not
+// listed. A listing that gives name two different sums, or a sum that is
+// not 64 hex digits, is refused. Lines may end in CRLF and names may have
+// sha256sum's binary-mode "*".
+func checksumOf(sums []byte, name string) (string, error) {
+	var found string
+	sc := bufio.NewScanner(bytes.NewReader(sums))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text()) // also drops a trailing \r
+		if len(f) != 2 || strings.TrimPrefix(f[1], "*") != name {
+			continue
+		}
+		sum := strings.ToLower(f[0])
+		if !isSHA256(sum) {
+			return "", fmt.Errorf("%s has sha256 %q, not 64 hex digits", name, f[0])
+		}
+		if found != "" && found != sum {
+			return "", fmt.Errorf("%s is listed twice, with sha256 %s and %s", name, found, sum)
+		}
+		found = sum
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return found, nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != sha256.Size*2 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// unpackHugo writes the tarball's top-level "hugo" file to dst, executable
+// and synced, and returns its sha256 and size.
+func unpackHugo(r io.Reader, dst string) (string, int64, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return "", 0, err
 	}
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return errors.New("no hugo executable in the tarball")
+			return "", 0, errors.New("no hugo executable in the tarball")
 		}
 		if err != nil {
-			return err
+			return "", 0, err
 		}
 		if hdr.Typeflag != tar.TypeReg || strings.TrimPrefix(hdr.Name, "./") != "hugo" {
 			continue
 		}
 		if hdr.Size > maxBinary {
-			return fmt.Errorf("hugo executable is %d bytes, more than %d", hdr.Size, maxBinary)
+			return "", 0, fmt.Errorf("hugo executable is %d bytes, more than %d", hdr.Size, maxBinary)
+		}
+		if hdr.Size == 0 {
+			return "", 0, errors.New("hugo executable is empty")
 		}
 		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
 		if err != nil {
-			return err
+			return "", 0, err
 		}
-		if _, err := io.Copy(f, io.LimitReader(tr, maxBinary)); err != nil {
-			f.Close()
-			return err
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(tr, maxBinary))
+		if err == nil {
+			err = f.Sync()
 		}
-		return f.Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", 0, err
+		}
+		return hex.EncodeToString(h.Sum(nil)), n, nil
 	}
 }
 
-var errNotFound = errors.New("not found")
-
-// get copies url into w, at most limit bytes.
-func (s *Store) get(ctx context.Context, url string, w io.Writer, limit int64) error {
-	var body io.ReadCloser
-	if p, ok := strings.CutPrefix(url, "file://"); ok {
-		f, err := os.Open(filepath.FromSlash(p))
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", url, errNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		body = f
-	} else {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := s.opts.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		switch resp.StatusCode {
-		case http.StatusOK:
-		case http.StatusNotFound, http.StatusGone:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s: %w", url, resp.Status, errNotFound)
-		default:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s", url, resp.Status)
-		}
-		body = resp.Body
-	}
-	defer body.Close()
-	n, err := io.Copy(w, io.LimitReader(body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	if n > limit {
-		return fmt.Errorf("%s: larger than %d bytes", url, limit)
-	}
-	return nil
-}
-
-// known lists, for the message, the releases near v that exist: the same
-// minor series and the newest few.
-func (s *Store) known(ctx context.Context, v string) []string {
+// versions lists the releases that exist (normalized, newest first), nil
+// when there is no list or it cannot be had.
+func (s *Store) versions(ctx context.Context) []string {
 	if s.opts.Versions == nil {
 		return nil
 	}
@@ -411,14 +490,25 @@ func (s *Store) known(ctx context.Context, v string) []string {
 		s.opts.Logger.Warn("listing hugo releases", "err", err)
 		return nil
 	}
+	var out []string
+	for _, a := range all {
+		if n, err := Normalize(a); err == nil {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return Compare(b, a) })
+	return slices.Compact(out)
+}
+
+// known picks, for the message, the releases near v that exist and
+// sitehost runs: the same minor series and the newest few.
+func known(all []string, v string) []string {
 	var ok []string
 	for _, a := range all {
 		if n, err := Check(a); err == nil {
 			ok = append(ok, n)
 		}
 	}
-	slices.SortFunc(ok, func(a, b string) int { return Compare(b, a) })
-	ok = slices.Compact(ok)
 	minor := v[:strings.LastIndex(v, ".")+1]
 	var out []string
 	for _, a := range ok {

@@ -1,0 +1,4 @@
+package hugorelease
+
+// ChecksumOf is checksumOf, for the table test.
+var ChecksumOf = checksumOf
