@@ -27,6 +27,7 @@ import (
 	"golang.org/x/mod/sumdb/dirhash"
 	modzip "golang.org/x/mod/zip"
 
+	"github.com/sitehost/sitehost/internal/download"
 	"github.com/sitehost/sitehost/internal/fault"
 )
 
@@ -114,7 +115,7 @@ func (c *Cache) lock(key string) func() {
 }
 
 // errNotFound is a proxy's 404 or 410 (or a missing file:// entry).
-var errNotFound = errors.New("not found")
+var errNotFound = download.ErrNotFound
 
 // errPrivate is a proxy's 401 or 403.
 var errPrivate = errors.New("private modules are not supported yet")
@@ -394,49 +395,14 @@ func (v *vendorer) download(ctx context.Context, rel string, w *os.File) error {
 }
 
 func (v *vendorer) get(ctx context.Context, url string, w io.Writer) error {
-	limit := v.opts.MaxZipBytes
-	var body io.ReadCloser
-	if p, ok := strings.CutPrefix(url, "file://"); ok {
-		f, err := os.Open(filepath.FromSlash(p))
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", url, errNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		body = f
-	} else {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := v.opts.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		switch resp.StatusCode {
-		case http.StatusOK:
-		case http.StatusNotFound, http.StatusGone:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s: %w", url, resp.Status, errNotFound)
-		case http.StatusUnauthorized, http.StatusForbidden:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s: %w", url, resp.Status, errPrivate)
-		default:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s", url, resp.Status)
-		}
-		body = resp.Body
+	err := download.Get(ctx, v.opts.Client, url, w, v.opts.MaxZipBytes)
+	switch {
+	case errors.Is(err, download.ErrForbidden):
+		return fmt.Errorf("%w: %w", errPrivate, err)
+	case errors.Is(err, download.ErrTooLarge):
+		return fault.Stalled(fmt.Errorf("module zip: %w", err))
 	}
-	defer body.Close()
-	n, err := io.Copy(w, io.LimitReader(body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	if n > limit {
-		return fault.Stalled(fmt.Errorf("%s: zip larger than %d bytes", url, limit))
-	}
-	return nil
+	return err
 }
 
 // layout copies the selected modules from the cache to dir/_vendor and

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/sitehost/sitehost/internal/download"
 )
 
 // CheckURL says whether base is a usable releases URL
@@ -90,59 +89,19 @@ func guardRedirects(c *http.Client) *http.Client {
 	return &cc
 }
 
-var errNotFound = errors.New("not found")
+var errNotFound = download.ErrNotFound
 
-// get copies raw (an http(s) or file URL) into w, at most limit bytes.
+// get copies raw (an http(s) or file URL) into w, at most limit bytes;
+// plain http only to loopback (CheckURL).
 func (s *Store) get(ctx context.Context, raw string, w io.Writer, limit int64) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err
 	}
-	var body io.ReadCloser
-	if u.Scheme == "file" {
-		// url.Parse, not a prefix cut: file://localhost/srv/x is /srv/x,
-		// and %20 in the URL is a space in the name.
-		if u.Host != "" && u.Host != "localhost" {
-			return fmt.Errorf("%s: a file URL's host must be empty or localhost", raw)
-		}
-		f, err := os.Open(filepath.FromSlash(u.Path))
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", raw, errNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		body = f
-	} else {
+	if u.Scheme != "file" {
 		if err := transportProblem(u); err != nil {
 			return fmt.Errorf("%s: %w", raw, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := s.opts.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		switch resp.StatusCode {
-		case http.StatusOK:
-		case http.StatusNotFound, http.StatusGone:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s: %w", raw, resp.Status, errNotFound)
-		default:
-			resp.Body.Close()
-			return fmt.Errorf("%s: %s", raw, resp.Status)
-		}
-		body = resp.Body
 	}
-	defer body.Close()
-	n, err := io.Copy(w, io.LimitReader(body, limit+1))
-	if err != nil {
-		return fmt.Errorf("%s: %w", raw, err)
-	}
-	if n > limit {
-		return fmt.Errorf("%s: larger than %d bytes", raw, limit)
-	}
-	return nil
+	return download.Get(ctx, s.opts.Client, raw, w, limit)
 }
