@@ -131,7 +131,8 @@ type ServerBuild struct {
 	// HugoReleases is where the Hugo releases sites ask for
 	// (build.hugo_version, HUGO_VERSION in netlify.toml) are fetched: a base
 	// URL with {version}, under which the assets are named as on Hugo's
-	// GitHub releases. Default DefaultHugoReleases.
+	// GitHub releases: https, file, or plain http to loopback only (the
+	// release runs as the server's user). Default DefaultHugoReleases.
 	HugoReleases string `yaml:"hugo_releases"`
 	// DartSass is the Dart Sass executable builds may run for transpiler
 	// dartsass, absolute against Config.Dir; empty: sass or dart-sass on
