@@ -50,6 +50,7 @@ type Settings struct {
 	Minify      bool              // hugo --minify
 	Env         map[string]string // extra environment for the build (site config, not secret)
 	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
+	NPMLock     string            // sha256 of the site's npm lockfile ("": none), in the key like the Hugo version
 }
 
 // Hugo is the version of Hugo that builds with these settings.
@@ -78,6 +79,9 @@ func Key(tree string, s Settings, baseURL string) string {
 		}
 		for _, k := range sortedKeys(s.SecretEnv) {
 			field("secret", k)
+		}
+		if s.NPMLock != "" { // only then: keys of sites without npm stay as they were
+			field("npm.lock", s.NPMLock)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
