@@ -177,3 +177,31 @@ func TestExecAllowCeilingAndSite(t *testing.T) {
 		})
 	}
 }
+
+func TestBabelBuild(t *testing.T) {
+	node := buildNode(t)
+	reg := npmtest.NewRegistry(t)
+	src, _ := nodeSite(t, reg, node, t.TempDir(),
+		map[string]any{"devDependencies": map[string]string{"@babel/cli": "^7.25.0", "@babel/core": "^7.25.0", "@babel/preset-env": "^7.25.0"}},
+		map[string]string{
+			"hugo.toml": "disableKinds = ['page','rss','section','sitemap','taxonomy','term']\n" +
+				"[security.exec]\nallow = ['^node$', '^babel$']\n",
+			"babel.config.json": `{"presets": [["@babel/preset-env", {"targets": "ie 11"}]]}` + "\n",
+			"assets/js/main.js": "const greet = (name) => `hello ${name}`;\n",
+			"layouts/home.html": `{{ with resources.Get "js/main.js" | js.Babel }}<script src="{{ .RelPermalink }}"></script>{{ end }}` + "\n",
+		})
+	b := newBuilder(t, build.Options{Node: node})
+	req := hugoRequest(t, src)
+	res, err := b.Build(context.Background(), req)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, res.Log)
+	}
+	js, err := os.ReadFile(filepath.Join(req.Out, "js", "main.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ES5 for IE 11: no arrow function, no template literal.
+	if strings.Contains(string(js), "=>") || strings.Contains(string(js), "`") || !strings.Contains(string(js), "function") {
+		t.Errorf("not transpiled for IE 11:\n%s", js)
+	}
+}

@@ -264,3 +264,28 @@ func TestKeepsTheLastTwoLockfiles(t *testing.T) {
 		t.Fatalf("kept %v, want the last two of %v", kept, hashes)
 	}
 }
+
+func TestInstallSizeLimit(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	reg.AddPackage(t, "sitehost-test-big", "1.0.0", map[string]any{}, map[string]string{"big.txt": strings.Repeat("sitehost ", 400_000)}) // 3.6 MB
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-big": "1.0.0"}})
+	for _, tt := range []struct {
+		max  int64
+		fail bool
+	}{{1 << 20, true}, {16 << 20, false}} {
+		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), MaxBytes: tt.max})
+		dir := checkout(t, site)
+		_, err := in.Install(context.Background(), "blog", dir, false)
+		switch {
+		case tt.fail && (err == nil || !strings.Contains(err.Error(), "more than 1 MiB") || fault.KindOf(err) != fault.KindStalled):
+			t.Errorf("limit %d: want a stalled error over the limit, got %v", tt.max, err)
+		case !tt.fail && err != nil:
+			t.Errorf("limit %d: %v", tt.max, err)
+		}
+		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "sitehost-test-big")); tt.fail == (statErr == nil) {
+			t.Errorf("limit %d: node_modules in the checkout: %v", tt.max, statErr)
+		}
+	}
+}
