@@ -106,6 +106,7 @@ type Result struct {
 	Lockfile string        // "" when the site has nothing to install
 	Hash     string        // sha256 of the lockfile
 	Cached   bool          // node_modules came from an earlier install
+	Skipped  string        // why nothing was installed for a lockfile ("": it was)
 	Packages int           // top-level entries of node_modules
 	Took     time.Duration // install (or copy) time
 }
@@ -153,7 +154,9 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 	}
 	res.Hash = Hash(lock)
 	if in.opts.NPM == "" {
-		return res, fault.Stalled(fmt.Errorf("npm: the site has %s, but this server has no npm: install Node.js and npm on the server (server.build.npm)", name))
+		// As before sitehost ran npm: the build goes on without, and says so.
+		res.Skipped = fmt.Sprintf("the site has %s, but this server has no npm (server.build.npm): building without node_modules", name)
+		return res, nil
 	}
 	token := in.opts.Token
 	if untrusted {
@@ -174,6 +177,11 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
 		if err := in.install(ctx, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
 			return res, err
+		}
+		// npm's cache only saves downloads: past the limit it starts over.
+		if checkSize(npmCache, 2*in.opts.MaxBytes, 4*in.opts.MaxFiles) != nil {
+			in.opts.Logger.Info("npm: emptying npm's cache, over twice server.build.npm_max_bytes", "dir", npmCache)
+			os.RemoveAll(npmCache) //nolint:errcheck // a cache: the next install refills it
 		}
 	} else {
 		res.Cached = true

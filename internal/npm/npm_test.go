@@ -289,3 +289,21 @@ func TestInstallSizeLimit(t *testing.T) {
 		}
 	}
 }
+
+// A server without npm builds a site with a lockfile as before: without
+// node_modules, saying why.
+func TestNoNPMSkips(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := npm.New(npm.Options{CacheDir: t.TempDir()}).Install(context.Background(), "blog", dir, false)
+	if err != nil || !strings.Contains(res.Skipped, "no npm") || !strings.Contains(res.Skipped, "package-lock.json") {
+		t.Fatalf("Install = %+v, %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
+		t.Fatal("node_modules made without npm")
+	}
+}

@@ -44,6 +44,10 @@ func (a *attempt) installNPM(ctx context.Context, src string) error {
 	if err != nil {
 		return err // npm's own message, marked stalled or transient
 	}
+	if res.Skipped != "" {
+		a.e.Logf("npm: %s", res.Skipped)
+		return nil
+	}
 	if res.Lockfile == "" {
 		return nil
 	}
