@@ -218,6 +218,9 @@ func (b *Builder) ExecHint(msg string) string {
 		ceiling = DefaultExecAllow
 	}
 	switch {
+	case tool == "npx":
+		// Older releases (v0.123.4 here) run every Node tool as `npx <tool>`.
+		return fmt.Sprintf("this Hugo runs Node tools through npx, which sitehost does not give builds: pin a Hugo that runs node_modules/.bin itself (v0.143.0 and later do, as does the compiled-in v%s)", HugoVersion)
 	case !slices.Contains(ExecTools, tool):
 		return fmt.Sprintf("sitehost builds cannot run %q (the tools it can give a build: %s)", tool, strings.Join(ExecTools, ", "))
 	case !slices.Contains(ceiling, tool):

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/hugorelease/releasetest"
 	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 )
@@ -203,5 +204,29 @@ func TestBabelBuild(t *testing.T) {
 	// ES5 for IE 11: no arrow function, no template literal.
 	if strings.Contains(string(js), "=>") || strings.Contains(string(js), "`") || !strings.Contains(string(js), "function") {
 		t.Errorf("not transpiled for IE 11:\n%s", js)
+	}
+}
+
+// A fetched release narrows the ceiling by its own reading of the site's
+// config (one more `hugo config`, without sitehost's policy): v0.123.4 runs
+// PostCSS as `npx postcss`, refused with a hint, and the policy it prints
+// with the refusal is the ceiling cut to the site's ['^node$'].
+func TestExecAllowWithARelease(t *testing.T) {
+	exe := releasetest.Hugo(t, releasetest.OldHugo)
+	store := releaseStore(t, releasetest.NewMirror(t, map[string]string{releasetest.OldHugo: exe}), filepath.Join(t.TempDir(), "hugo"))
+	tmpl := `{{ with resources.Get "css/main.css" | resources.PostCSS }}{{ .RelPermalink }}{{ end }}` + "\n" // v0.123 has no css.PostCSS
+	b := newBuilder(t, build.Options{Node: "/nonexistent/node", Releases: store})
+	req := hugoRequest(t, copySite(t, map[string]string{
+		"hugo.toml":           "disableKinds = ['page','rss','section','sitemap','taxonomy','term']\n[security.exec]\nallow = ['^node$']\n",
+		"assets/css/main.css": "a{}\n",
+		"layouts/home.html":   tmpl, "layouts/index.html": tmpl,
+	}))
+	req.Settings.HugoVersion = releasetest.OldHugo
+	res, err := b.Build(context.Background(), req)
+	if !build.IsUserError(err) || !strings.Contains(err.Error(), `"npx"`) || !strings.Contains(err.Error(), "node_modules/.bin itself") {
+		t.Fatalf("want npx refused with the hint, got %v", err)
+	}
+	if !strings.Contains(string(res.Log), "allow = ['^node$']") {
+		t.Errorf("the release's policy is not the ceiling narrowed to the site's ['^node$']:\n%s", res.Log)
 	}
 }
