@@ -413,7 +413,8 @@ func (e *Error) Error() string {
 	return s + ": " + e.Message
 }
 
-// FaultKind: a network failure is worth a retry; anything else (a missing
+// FaultKind: a network failure or an npm that failed without a code is
+// worth a retry; anything else (a missing
 // package or version, a lockfile out of step with package.json, an
 // integrity mismatch) fails the same way until the site changes.
 func (e *Error) FaultKind() fault.Kind {
@@ -430,9 +431,11 @@ var (
 	npmErrorLine = regexp.MustCompile(`^npm (?:error|ERR!) ?(.*)$`)
 	errCode      = regexp.MustCompile(`^code (\S+)`)
 	notInReg     = regexp.MustCompile(`'([^']+)' is not in this registry`)
-	getURL       = regexp.MustCompile(`(?:GET|fetch) (?:\d+ )?https?://\S+?/((?:@[^/\s]+(?:/|%2[fF]))?[^/@\s]+)(?:/-/\S*)?(?:\s|$)`)
+	getURL       = regexp.MustCompile(`(?:GET|fetch|request to) (?:\d+ )?https?://[^/\s]+/(?:\S+?/)??((?:@[^/\s]+(?:/|%2[fF]))?[^/@\s]+)(?:/-/\S*)?(?:\s|$)`)
 	noVersion    = regexp.MustCompile(`No matching version found for (\S+?)\.?$`)
-	noisy        = regexp.MustCompile(`^(A complete log of this run can be found in|Log files were not written|You can rerun the command with|\s*$|\d{3}\s*$|\d{3}\s+(Note that you can also install from a|tarball, folder, http url, or git url))`)
+	// noisy: npm's pointers to its log, bare status codes, and the
+	// JavaScript stack and error object it dumps for a network failure.
+	noisy = regexp.MustCompile(`^(A complete log of this run can be found in|Log files were not written|You can rerun the command with|If you are behind a proxy|\s*$|\d{3}\s*$|\d{3}\s+(Note that you can also install from a|tarball, folder, http url, or git url)|\s+at |\s+\w+: .*$|[{}]$|(syscall|errno) )`)
 )
 
 // parseError makes an *Error of npm's output.
@@ -467,7 +470,9 @@ func parseError(out string, runErr error) error {
 		msg = []string{fmt.Sprintf("%v; it printed: %s", runErr, lastLines(out, 10))}
 	}
 	e.Message = strings.Join(msg, "\n")
-	e.transient = networkCodes.MatchString(e.Code)
+	// No code: npm did not get as far as judging the site (it crashed,
+	// or could not start): ours, worth a retry.
+	e.transient = e.Code == "" || networkCodes.MatchString(e.Code)
 	return e
 }
 
