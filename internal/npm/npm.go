@@ -413,10 +413,10 @@ func (e *Error) Error() string {
 	return s + ": " + e.Message
 }
 
-// FaultKind: a network failure or an npm that failed without a code is
-// worth a retry; anything else (a missing
-// package or version, a lockfile out of step with package.json, an
-// integrity mismatch) fails the same way until the site changes.
+// FaultKind: a network failure, or an npm that failed without a code, is
+// worth a retry; anything else (a missing package or version, a lockfile
+// out of step with package.json, an integrity mismatch) fails the same way
+// until the site changes.
 func (e *Error) FaultKind() fault.Kind {
 	if e.transient {
 		return fault.KindTransient
