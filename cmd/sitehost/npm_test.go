@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -70,6 +71,16 @@ func TestTailwindSiteFromCommitToLive(t *testing.T) {
 	}
 	if log := lastLog(t, srv, "blog"); !strings.Contains(log, "installed with npm ci (no install scripts)") {
 		t.Errorf("log does not say npm installed:\n%s", log)
+	}
+
+	// `sitehost build` installs and builds the same way.
+	out := filepath.Join(t.TempDir(), "public")
+	var stdout, stderr bytes.Buffer
+	if err := run(t.Context(), []string{"build", repo.Work, "-o", out, "-c", cfg.File, "--site", "blog", "--base-url", "https://blog.test/"}, os.Getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("sitehost build: %v\n%s", err, stderr.String())
+	}
+	if built := readFile(t, filepath.Join(out, "css", "main.css")); !strings.Contains(built, ".text-amber-600") {
+		t.Errorf("sitehost build's CSS lacks the class: %.300q", built)
 	}
 
 	// Same lockfile, new content: a new build, no registry request.
