@@ -263,8 +263,12 @@ func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, toke
 		return fmt.Errorf("npm: %w", err)
 	}
 
+	// The watcher stops npm through the context, so exec kills the
+	// process group only while it runs (never a reused process group).
 	ctx, cancel := context.WithTimeout(ctx, in.opts.Timeout)
 	defer cancel()
+	ctx, stopFor := context.WithCancelCause(ctx)
+	defer stopFor(nil)
 	cmd := exec.CommandContext(ctx, in.opts.NPM, "ci",
 		"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
 		"--include=dev", "--install-links=false",
@@ -285,21 +289,18 @@ func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, toke
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("npm: starting %s: %w", in.opts.NPM, err)
 	}
-	over := make(chan error, 1)
-	stop := make(chan struct{})
-	go in.watch(stage, cmd, over, stop)
+	done := make(chan struct{})
+	go in.watch(stage, stopFor, done)
 	runErr := cmd.Wait()
-	close(stop)
-	select {
-	case err := <-over:
-		return fault.Stalled(fmt.Errorf("npm ci: %w", err))
-	default:
-	}
-	if err := ctx.Err(); err != nil && runErr != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fault.Transient(fmt.Errorf("npm ci took more than %s: killed", in.opts.Timeout))
-		}
-		return fmt.Errorf("npm ci: %w", err)
+	close(done)
+	var over *overError
+	switch cause := context.Cause(ctx); {
+	case errors.As(cause, &over):
+		return fault.Stalled(fmt.Errorf("npm ci: %w", over))
+	case runErr != nil && errors.Is(cause, context.DeadlineExceeded):
+		return fault.Transient(fmt.Errorf("npm ci took more than %s: killed", in.opts.Timeout))
+	case runErr != nil && cause != nil:
+		return fmt.Errorf("npm ci: %w", cause)
 	}
 	if runErr != nil {
 		return parseError(out.String(), runErr)
@@ -347,29 +348,28 @@ func npmrcFor(registry, token string) string {
 // watch kills the install when what it wrote passes the limits. It looks
 // twice a second: a limit, not a quota, overshot by at most what npm
 // writes in that time.
-func (in *Installer) watch(stage string, cmd *exec.Cmd, over chan<- error, stop <-chan struct{}) {
+func (in *Installer) watch(stage string, stop context.CancelCauseFunc, done <-chan struct{}) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-done:
 			return
 		case <-t.C:
 		}
 		if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
-			over <- err
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) //nolint:errcheck // it may have exited
+			stop(err)
 			return
 		}
 	}
 }
 
-// checkSize reports an error when dir holds more than maxBytes or
+// checkSize reports an *overError when dir holds more than maxBytes or
 // maxFiles.
 func checkSize(dir string, maxBytes int64, maxFiles int) error {
 	var size int64
 	var files int
-	errOver := errors.New("over")
+	errStop := errors.New("over")
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // removed while we look: npm moves things around
@@ -379,14 +379,24 @@ func checkSize(dir string, maxBytes int64, maxFiles int) error {
 			size += fi.Size()
 		}
 		if size > maxBytes || files > maxFiles {
-			return errOver
+			return errStop
 		}
 		return nil
 	})
-	if errors.Is(err, errOver) {
-		return fmt.Errorf("the install wrote more than %d MiB or %d files (the server's limit): killed", maxBytes>>20, maxFiles)
+	if errors.Is(err, errStop) {
+		return &overError{maxBytes, maxFiles}
 	}
 	return nil
+}
+
+// overError is an install past the server's limits.
+type overError struct {
+	maxBytes int64
+	maxFiles int
+}
+
+func (e *overError) Error() string {
+	return fmt.Sprintf("the install wrote more than %d MiB or %d files (the server's limit, server.build.npm_max_bytes): killed", e.maxBytes>>20, e.maxFiles)
 }
 
 // Error is npm ci's failure: its error code, the package it names and its
