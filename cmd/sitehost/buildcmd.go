@@ -109,7 +109,11 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
-	builder, err := build.New(build.Options{DartSass: sass, Releases: releases, Logger: slog.New(slog.DiscardHandler)})
+	node, npmInstaller, err := nodeTools(ctx, sb, filepath.Join(cache, "sitehost", "npm"), getenv, logger)
+	if err != nil {
+		return reconcile.LocalBuild{}, err
+	}
+	builder, err := build.New(build.Options{DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -118,6 +122,7 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 		URL:     func(site.Name, site.Channel) string { return baseURL },
 		Logger:  logger,
 		Modules: hugomod.Options{Proxies: sb.GoProxy},
+		NPM:     npmInstaller,
 	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err

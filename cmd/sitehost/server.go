@@ -160,9 +160,13 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	node, npmInstaller, err := nodeTools(ctx, cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
+	if err != nil {
+		return nil, err
+	}
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		DartSass: sass, Releases: releases, Logger: buildLog,
+		DartSass: sass, Node: node, ExecAllow: cfg.Server.Build.ExecAllow, Releases: releases, Logger: buildLog,
 	})
 	if err != nil {
 		return nil, err
@@ -179,6 +183,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
 		Modules: hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
+		NPM:     npmInstaller,
 	})
 	if err != nil {
 		return nil, err

@@ -50,6 +50,7 @@ type Settings struct {
 	Minify      bool              // hugo --minify
 	Env         map[string]string // extra environment for the build (site config, not secret)
 	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
+	NPMLock     string            // sha256 of the site's npm lockfile ("": none), in the key like the Hugo version
 }
 
 // Hugo is the version of Hugo that builds with these settings.
@@ -78,6 +79,9 @@ func Key(tree string, s Settings, baseURL string) string {
 		}
 		for _, k := range sortedKeys(s.SecretEnv) {
 			field("secret", k)
+		}
+		if s.NPMLock != "" { // only then: keys of sites without npm stay as they were
+			field("npm.lock", s.NPMLock)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -187,6 +191,12 @@ type Options struct {
 	// DartSass is the absolute path of the Dart Sass builds may run
 	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
 	DartSass string
+	// Node is the absolute path of the node builds run Hugo's Node tools
+	// with (FindNode); "": none.
+	Node string
+	// ExecAllow is the ceiling of the tools a build may run (ExecTools;
+	// nil: DefaultExecAllow). See node.go.
+	ExecAllow []string
 	// CacheLimit bounds a site's kept Hugo cache (default CacheLimit).
 	CacheLimit int64
 	// Logger, never nil.
@@ -330,6 +340,9 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	case len(problems) > 0:
 		for i := range problems {
 			problems[i].File = relativeTo(req.Src, problems[i].File)
+			if h := b.ExecHint(problems[i].Message); h != "" {
+				problems[i].Message += "; " + h
+			}
 		}
 		return res, &UserError{Problems: problems}
 	}
@@ -442,7 +455,7 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 			return nil, err
 		}
 	}
-	sec, err := securityJSON(req.Settings.Hugo(), req.Settings, req.Git != nil, b.opts.DartSass != "")
+	sec, err := securityJSON(req.Settings.Hugo(), req.Settings, req.Git != nil, b.tools())
 	if err != nil {
 		return nil, err
 	}
@@ -453,6 +466,9 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 		"HUGO_SECURITY="+sec,
 	)
 	if env, err = b.sassChild(env, bin); err != nil {
+		return nil, err
+	}
+	if err := b.nodeChild(bin); err != nil {
 		return nil, err
 	}
 	if b.opts.Memory > 0 {
@@ -475,8 +491,9 @@ func (b *Builder) childEnv(req Request, home, bin string) ([]string, error) {
 // securityJSON is the locked HUGO_SECURITY. It is applied after the site's
 // own config (notes/libraries.md §1.5.1), so a site cannot loosen it, and it
 // sets every leaf because Hugo merges it deeply. getenv sees only HUGO_*
-// and the names the site declared; exec only our git and sass shims.
-func securityJSON(version string, s Settings, git, sass bool) (string, error) {
+// and the names the site declared; exec our git shim and the tools
+// (node.go), which the site's own exec.allow narrows later (NarrowExec).
+func securityJSON(version string, s Settings, git bool, tools []string) (string, error) {
 	getenv := []string{"^HUGO_"}
 	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
 		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
@@ -486,7 +503,7 @@ func securityJSON(version string, s Settings, git, sass bool) (string, error) {
 		execAllow = []string{"^git$"}
 		osEnv = []string{"^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"}
 	}
-	execAllow = withSass(execAllow, sass)
+	execAllow = withTools(execAllow, tools)
 	none := []string{"none"}
 	sec := map[string]any{
 		"enableInlineShortcodes": false,
@@ -501,10 +518,7 @@ func securityJSON(version string, s Settings, git, sass bool) (string, error) {
 		sec["goTemplates"] = map[string]any{"allowActionJSTmpl": false}
 	}
 	if since(version, "0.161.0") {
-		sec["node"] = map[string]any{"permissions": map[string]any{
-			"disable": false, "allowRead": []string{"."}, "allowWrite": []string{},
-			"allowAddons": []string{}, "allowWorker": []string{}, "allowChildProcess": []string{},
-		}}
+		sec["node"] = map[string]any{"permissions": nodePermissions(tools)}
 	}
 	if since(version, "0.162.0") {
 		sec["allowContent"] = []string{"! ^text/html$"}

@@ -247,6 +247,7 @@ func TestKey(t *testing.T) {
 		"env value":   build.Key("tree1", mod(func(s *build.Settings) { s.Env["A"] = "2" }), "https://a.test/"),
 		"secret name": build.Key("tree1", mod(func(s *build.Settings) { s.SecretEnv = map[string]string{"T": "secret"} }), "https://a.test/"),
 		"tool":        build.Key("tree1", mod(func(s *build.Settings) { s.Tool = "none" }), "https://a.test/"),
+		"npm lock":    build.Key("tree1", mod(func(s *build.Settings) { s.NPMLock = "ab12" }), "https://a.test/"),
 	}
 	for what, other := range differs {
 		if other == k {

@@ -53,6 +53,12 @@ func (b *Builder) release(ctx context.Context, req Request, v string) (Release, 
 // the config, then the build. Its verdict is its exit status; problems are
 // read from what it printed.
 func (b *Builder) runRelease(ctx context.Context, req Request, r Release, env []string, logw io.Writer, cacheDir string) (cmd *exec.Cmd, runErr error, problems []Problem, ok bool, err error) {
+	if len(b.tools()) > 0 {
+		// The site narrows the tools: its own config, read by this release.
+		if env, problems, runErr = b.narrowRelease(ctx, req, r, env, logw); runErr != nil || len(problems) > 0 {
+			return cmd, runErr, problems, false, nil
+		}
+	}
 	// What the config makes Hugo read and write, in that release's own
 	// reading of it: the module mounts, then resourceDir and the caches.
 	// Both commands take only Hugo's global flags in older releases.

@@ -47,7 +47,7 @@ func TestLimitedSaysWhenItDrops(t *testing.T) {
 // A release that lets the site's [security] win is refused, whatever its
 // version says: here what v0.112.1 printed for a site with getenv = ['.*'].
 func TestPolicyProblems(t *testing.T) {
-	sec, err := securityJSON("0.123.4", Settings{Env: map[string]string{"FOO": "x"}}, true, false)
+	sec, err := securityJSON("0.123.4", Settings{Env: map[string]string{"FOO": "x"}}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,17 +182,6 @@ func (b *Builder) sassChild(env []string, bin string) ([]string, error) {
 	return append(env, sassEnv+"="+b.opts.DartSass), nil
 }
 
-// withSass adds the sass shim to security.exec.allow.
-func withSass(allow []string, sass bool) []string {
-	if !sass {
-		return allow
-	}
-	if len(allow) == 1 && allow[0] == "none" {
-		return []string{"^sass$"}
-	}
-	return append(allow, "^sass$")
-}
-
 // RunSassShim is the body of the "sass" the build child runs: it replaces
 // itself with the configured Dart Sass, passing args and the environment
 // through, so Hugo talks to Dart Sass over the same pipes.

@@ -10,15 +10,17 @@ import (
 
 func TestSecurityExecAllow(t *testing.T) {
 	for _, tt := range []struct {
-		git, sass bool
-		want      []string
+		git   bool
+		tools []string
+		want  []string
 	}{
-		{false, false, []string{"none"}},
-		{true, false, []string{"^git$"}},
-		{false, true, []string{"^sass$"}},
-		{true, true, []string{"^git$", "^sass$"}},
+		{false, nil, []string{"none"}},
+		{true, nil, []string{"^git$"}},
+		{false, []string{"sass"}, []string{"^sass$"}},
+		{true, []string{"sass"}, []string{"^git$", "^sass$"}},
+		{true, []string{"node", "postcss"}, []string{"^git$", "^node$", "^postcss$"}},
 	} {
-		js, err := securityJSON(HugoVersion, Settings{}, tt.git, tt.sass)
+		js, err := securityJSON(HugoVersion, Settings{}, tt.git, tt.tools)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,7 +31,7 @@ func TestSecurityExecAllow(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(sec.Exec.Allow, tt.want) {
-			t.Errorf("git %v, sass %v: exec.allow %q, want %q", tt.git, tt.sass, sec.Exec.Allow, tt.want)
+			t.Errorf("git %v, tools %q: exec.allow %q, want %q", tt.git, tt.tools, sec.Exec.Allow, tt.want)
 		}
 	}
 }

@@ -138,6 +138,28 @@ type ServerBuild struct {
 	// dartsass, absolute against Config.Dir; empty: sass or dart-sass on
 	// the server's PATH, if one supports --embedded.
 	DartSass string `yaml:"dart_sass"`
+	// Node is the node builds run Hugo's Node tools with (css.PostCSS,
+	// css.TailwindCSS, js.Babel), v22.15 or later, absolute against
+	// Config.Dir; empty: node on the server's PATH. npm runs on it too.
+	Node string `yaml:"node"`
+	// NPM installs a site's dependencies when its path has package.json
+	// and package-lock.json (or npm-shrinkwrap.json), with no install
+	// scripts; absolute against Config.Dir; empty: npm on the server's PATH.
+	NPM string `yaml:"npm"`
+	// NPMRegistry is where packages come from (https, or plain http to a
+	// loopback host). Default DefaultNPMRegistry.
+	NPMRegistry string `yaml:"npm_registry"`
+	// NPMTokenEnv names the environment variable holding a token for
+	// NPMRegistry (private packages). It goes to npm only, in an npmrc
+	// outside the checkout, never to the build, never for untrusted builds.
+	NPMTokenEnv string `yaml:"npm_token_env"`
+	// NPMMaxBytes bounds what one install writes. Default DefaultNPMMaxBytes.
+	NPMMaxBytes ByteSize `yaml:"npm_max_bytes"`
+	// ExecAllow is the ceiling of the programs a build may run, among
+	// sass, node, postcss, tailwindcss and babel; a site's own
+	// security.exec.allow can narrow it, never widen it. Default
+	// DefaultExecAllow; [] allows none.
+	ExecAllow []string `yaml:"exec_allow"`
 }
 
 // Git holds settings for every git fetch.

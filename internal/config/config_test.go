@@ -201,6 +201,9 @@ func TestDefaults(t *testing.T) {
 	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
 	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))
 	check("server.build.goproxy", s.Build.GoProxy, "https://proxy.golang.org")
+	check("server.build.npm_registry", s.Build.NPMRegistry, "https://registry.npmjs.org/")
+	check("server.build.npm_max_bytes", s.Build.NPMMaxBytes, ByteSize(2<<30))
+	check("server.build.exec_allow", strings.Join(s.Build.ExecAllow, ","), "sass,node,postcss,tailwindcss,babel")
 
 	a := c.Sites[0]
 	check("name", a.Name, site.Name("a"))
@@ -381,6 +384,28 @@ func TestGoProxy(t *testing.T) {
 			}
 		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: err = %v, want %q", tt.value, err, tt.want)
+		}
+	}
+}
+
+func TestNPMAndExecAllow(t *testing.T) {
+	tests := []struct{ build, want, allow string }{
+		{"", "", "sass,node,postcss,tailwindcss,babel"},
+		{"exec_allow: []", "", ""},
+		{"exec_allow: [node, postcss]\n    npm_registry: http://127.0.0.1:4873/\n    npm_token_env: NPM_TOKEN", "", "node,postcss"},
+		{"exec_allow: [node, bash]", `server.build.exec_allow[1]: unknown tool "bash"`, ""},
+		{"npm_registry: http://npm.example/", "plain http to npm.example", ""},
+		{"npm_registry: https://u:p@npm.example/", "no credentials in the URL", ""},
+		{"npm_token_env: npm_abc-123/x", "server.build.npm_token_env: holds a value", ""},
+	}
+	for _, tt := range tests {
+		c, err := Parse("sites.yaml", []byte("server:\n  build:\n    "+tt.build+"\nsites: []\n"))
+		if tt.want == "" {
+			if err != nil || strings.Join(c.Server.Build.ExecAllow, ",") != tt.allow {
+				t.Errorf("%q: %v, %+v", tt.build, err, c)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.build, err, tt.want)
 		}
 	}
 }

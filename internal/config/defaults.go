@@ -4,12 +4,20 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/site"
 )
+
+// DefaultExecAllow is server.build.exec_allow's default: every tool
+// sitehost can give a build (ExecTools).
+var DefaultExecAllow = ExecTools
+
+// ExecTools are the programs server.build.exec_allow may name.
+var ExecTools = []string{"sass", "node", "postcss", "tailwindcss", "babel"}
 
 // The documented defaults (DESIGN §3).
 const (
@@ -31,6 +39,8 @@ const (
 	DefaultBuildMemory   = 1 * GiB
 	DefaultGoProxy       = "https://proxy.golang.org"
 	DefaultHugoReleases  = hugorelease.DefaultReleases
+	DefaultNPMRegistry   = "https://registry.npmjs.org/"
+	DefaultNPMMaxBytes   = 2 * GiB
 	DefaultRef           = "main"
 	DefaultTool          = "hugo"
 	DefaultEnvironment   = "production"
@@ -95,6 +105,12 @@ func (c *Config) withDefaults() {
 	if s.Build.DartSass != "" {
 		s.Build.DartSass = c.abs(s.Build.DartSass)
 	}
+	if s.Build.Node != "" {
+		s.Build.Node = c.abs(s.Build.Node)
+	}
+	if s.Build.NPM != "" {
+		s.Build.NPM = c.abs(s.Build.NPM)
+	}
 
 	if !c.has("server.self_heal") {
 		s.SelfHeal = DefaultSelfHeal
@@ -114,6 +130,15 @@ func (c *Config) withDefaults() {
 	}
 	setStr(&s.Build.GoProxy, DefaultGoProxy)
 	setStr(&s.Build.HugoReleases, DefaultHugoReleases)
+	setStr(&s.Build.NPMRegistry, DefaultNPMRegistry)
+	if !c.has("server.build.npm_max_bytes") {
+		s.Build.NPMMaxBytes = DefaultNPMMaxBytes
+	}
+	if !c.has("server.build.exec_allow") {
+		s.Build.ExecAllow = slices.Clone(DefaultExecAllow)
+	} else if s.Build.ExecAllow == nil {
+		s.Build.ExecAllow = []string{} // exec_allow: [] allows none
+	}
 
 	for i := range c.Sites {
 		st := &c.Sites[i]

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -171,6 +172,38 @@ func (v *checker) server() {
 	if msg := releasesProblem(b.HugoReleases); msg != "" {
 		v.add("server.build.hugo_releases", ErrBadValue, "%s", msg)
 	}
+	if msg := npmRegistryProblem(b.NPMRegistry); msg != "" {
+		v.add("server.build.npm_registry", ErrBadValue, "%s", msg)
+	}
+	v.envName("server.build.npm_token_env", b.NPMTokenEnv, false)
+	if b.NPMMaxBytes <= 0 {
+		v.add("server.build.npm_max_bytes", ErrBadValue, "must be greater than 0")
+	}
+	for i, t := range b.ExecAllow {
+		if !slices.Contains(ExecTools, t) {
+			v.add(fmt.Sprintf("server.build.exec_allow[%d]", i), ErrBadValue, "unknown tool %q: want one of %s", t, strings.Join(ExecTools, ", "))
+		}
+	}
+}
+
+// npmRegistryProblem checks server.build.npm_registry; "" if it is fine.
+// Plain http only to this machine: package metadata is not signed, only
+// the tarballs a lockfile pins are checked.
+func npmRegistryProblem(reg string) string {
+	u, err := url.Parse(reg)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("bad URL %q: %v", reg, err)
+	case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Sprintf("bad URL %q: want an https URL such as %s", reg, DefaultNPMRegistry)
+	case u.User != nil:
+		return fmt.Sprintf("bad URL %q: no credentials in the URL; name the token's variable in server.build.npm_token_env", u.Redacted())
+	case u.Scheme == "http":
+		if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Sprintf("plain http to %s: use https (plain http only to a loopback host)", u.Hostname())
+		}
+	}
+	return ""
 }
 
 // releasesProblem checks server.build.hugo_releases; "" if it is fine.

@@ -170,6 +170,9 @@ func (a *attempt) resolveSources(context.Context) error {
 	if a.toml, a.tomlKey, err = netlifyTOML(a.w.repo, a.commit, spec.Path); err != nil {
 		return err
 	}
+	if a.p.settings.NPMLock, err = npmLock(a.w.repo, a.commit, spec.Path); err != nil {
+		return err
+	}
 	return a.pickHugo()
 }
 
@@ -287,6 +290,9 @@ func (a *attempt) build(ctx context.Context) error {
 		return fmt.Errorf("hugo modules: %w", err)
 	}
 	logModules(a.e, mods)
+	if err := a.installNPM(ctx, src); err != nil {
+		return err
+	}
 	t := time.Now()
 	select {
 	case l.sem <- struct{}{}:

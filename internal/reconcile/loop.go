@@ -26,6 +26,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -122,6 +123,9 @@ type Options struct {
 	// Modules fetch a site's Hugo Modules into its export before the
 	// build (empty CacheDir: DataDir/modules; nil Cache: one per Loop).
 	Modules hugomod.Options
+	// NPM installs a site's npm dependencies into its export before the
+	// build, when it has package.json and an npm lockfile (nil: none are).
+	NPM *npm.Installer
 }
 
 // Loop reconciles every site.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gohugoio/hugo/commands"
@@ -17,6 +18,7 @@ import (
 	"github.com/gohugoio/hugo/common/hugo"
 	"github.com/gohugoio/hugo/config"
 	"github.com/gohugoio/hugo/config/allconfig"
+	"github.com/gohugoio/hugo/config/security"
 	"github.com/gohugoio/hugo/hugofs"
 
 	"github.com/sitehost/sitehost/internal/build"
@@ -50,8 +52,18 @@ func Main(stdin io.Reader, stderr io.Writer) int {
 }
 
 func run(req build.ChildRequest) build.ChildResult {
-	if problems := checkMounts(req); len(problems) > 0 {
+	problems, siteExec := checkMounts(req)
+	if len(problems) > 0 {
 		return build.ChildResult{Problems: problems}
+	}
+	// The site narrows the tools sitehost allows (build/node.go); Hugo
+	// reads HUGO_SECURITY from our environment when it loads the config.
+	if sec := os.Getenv("HUGO_SECURITY"); sec != "" {
+		narrowed, err := build.NarrowExec(sec, siteExec.Accept)
+		if err != nil {
+			return build.ChildResult{Problems: []build.Problem{{Message: err.Error()}}}
+		}
+		os.Setenv("HUGO_SECURITY", narrowed) //nolint:errcheck // cannot fail for this name
 	}
 	args := []string{
 		"--source", req.Src,
@@ -76,8 +88,11 @@ func run(req build.ChildRequest) build.ChildResult {
 
 // checkMounts refuses configs that reach outside the checkout. Hugo lets a
 // project mount absolute paths and name an absolute theme dir
-// (notes/libraries.md §1.5.3); the export already dropped symlinks.
-func checkMounts(req build.ChildRequest) []build.Problem {
+// (notes/libraries.md §1.5.3); the export already dropped symlinks. It
+// also returns the site's own security.exec.allow: the config is read
+// without our HUGO_SECURITY, which changes nothing checked here.
+func checkMounts(req build.ChildRequest) ([]build.Problem, security.Whitelist) {
+	var none security.Whitelist // accepts nothing
 	flags := config.New()
 	flags.Set("workingDir", req.Src)
 	flags.Set("publishDir", req.Out)
@@ -86,14 +101,16 @@ func checkMounts(req build.ChildRequest) []build.Problem {
 		Flags:       flags,
 		Fs:          hugofs.Os,
 		Environment: req.Environment,
-		Environ:     os.Environ(),
+		Environ: slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, "HUGO_SECURITY=")
+		}),
 	})
 	if err != nil {
-		return problemsOf(err)
+		return problemsOf(err), none
 	}
 	root, err := filepath.EvalSymlinks(req.Src)
 	if err != nil {
-		return []build.Problem{{Message: fmt.Sprintf("resolving site root: %v", err)}}
+		return []build.Problem{{Message: fmt.Sprintf("resolving site root: %v", err)}}, none
 	}
 	caches := map[string]string{}
 	for name, c := range configs.Base.Caches {
@@ -123,7 +140,7 @@ func checkMounts(req build.ChildRequest) []build.Problem {
 			inside("mount source", src)
 		}
 	}
-	return problems
+	return problems, configs.Base.Security.Exec.Allow
 }
 
 // problemsOf splits Hugo's joined error into problems with positions.

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/config"
+	"github.com/sitehost/sitehost/internal/npm"
+)
+
+// nodeTools resolves, once at startup, the node builds run Hugo's Node
+// tools with and the npm that installs sites' dependencies (cached in
+// cacheDir). The registry token is read from the environment here and
+// goes to npm only.
+func nodeTools(ctx context.Context, sb config.ServerBuild, cacheDir string, getenv func(string) string, log *slog.Logger) (node string, in *npm.Installer, err error) {
+	path := getenv("PATH")
+	if node, err = build.FindNode(ctx, sb.Node, path, log); err != nil {
+		return "", nil, err
+	}
+	// npm itself runs on an older node too: the server's PATH's, when
+	// none is new enough for Hugo's tools.
+	npmNode := node
+	if npmNode == "" {
+		for _, dir := range filepath.SplitList(path) {
+			if !filepath.IsAbs(dir) {
+				continue
+			}
+			if p, err := exec.LookPath(filepath.Join(dir, "node")); err == nil {
+				npmNode = p
+				break
+			}
+		}
+	}
+	var npmExe string
+	if npmNode != "" {
+		if npmExe, err = npm.Find(ctx, sb.NPM, npmNode, path); err != nil {
+			return "", nil, err
+		}
+	}
+	if npmExe == "" {
+		log.Info("no npm for builds: sites with a package-lock.json fail (set server.build.npm or put npm and node on PATH)")
+	} else {
+		log.Info("npm for builds", "path", npmExe, "registry", sb.NPMRegistry)
+	}
+	token := ""
+	if sb.NPMTokenEnv != "" {
+		token = getenv(sb.NPMTokenEnv)
+	}
+	return node, npm.New(npm.Options{
+		NPM: npmExe, Node: npmNode, Registry: sb.NPMRegistry, Token: token,
+		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout, Logger: log,
+	}), nil
+}

@@ -1,0 +1,537 @@
+// Package npm installs a site's npm dependencies before its build, as
+// Netlify and Cloudflare Pages run `npm ci` when a lockfile exists, but with
+// no package's install scripts run: the server's npm, in a scratch folder
+// outside the checkout, with only the registry's network and no server
+// environment. What it installs is kept per site, keyed by the lockfile's
+// sha256, so an unchanged lockfile installs nothing: the kept node_modules
+// is copied into the checkout (see copyTree for why a copy).
+package npm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sitehost/sitehost/internal/fault"
+)
+
+// DefaultRegistry is npm's own registry.
+const DefaultRegistry = "https://registry.npmjs.org/"
+
+// Defaults for Options.
+const (
+	DefaultMaxBytes = 2 << 30 // what one install may write: node_modules and npm's scratch
+	DefaultMaxFiles = 300_000
+	DefaultTimeout  = 10 * time.Minute
+	// MaxLockfile bounds the lockfile read for the build key.
+	MaxLockfile = 64 << 20
+	// keep is how many installs (lockfile hashes) are kept per site.
+	keep = 2
+)
+
+// Lockfiles npm reads, in its order of preference.
+var Lockfiles = []string{"npm-shrinkwrap.json", "package-lock.json"}
+
+// otherLockfiles belong to package managers sitehost does not run.
+var otherLockfiles = []string{"pnpm-lock.yaml", "yarn.lock", "bun.lockb", "bun.lock"}
+
+// Options configure an Installer.
+type Options struct {
+	// NPM is the npm executable (absolute) and Node the node it runs on
+	// (Find); NPM "" disables installs: a site with a lockfile fails with
+	// a hint.
+	NPM, Node string
+	// Registry is the registry URL (default DefaultRegistry).
+	Registry string
+	// Token authenticates to Registry, for trusted builds only; "": none.
+	Token string
+	// CacheDir holds the kept installs (<site>/<hash>/node_modules) and
+	// npm's own cache (_npm).
+	CacheDir string
+	// MaxBytes and MaxFiles bound what one install writes.
+	MaxBytes int64
+	MaxFiles int
+	// Timeout bounds one install.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Installer installs sites' npm dependencies. One per CacheDir.
+type Installer struct {
+	opts  Options
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// New returns an Installer.
+func New(opts Options) *Installer {
+	if opts.Registry == "" {
+		opts.Registry = DefaultRegistry
+	}
+	if !strings.HasSuffix(opts.Registry, "/") {
+		opts.Registry += "/"
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxFiles <= 0 {
+		opts.MaxFiles = DefaultMaxFiles
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Installer{opts: opts, locks: map[string]*sync.Mutex{}}
+}
+
+// Result says what Install did.
+type Result struct {
+	Lockfile string        // "" when the site has nothing to install
+	Hash     string        // sha256 of the lockfile
+	Cached   bool          // node_modules came from an earlier install
+	Skipped  string        // why nothing was installed for a lockfile ("": it was)
+	Packages int           // top-level entries of node_modules
+	Took     time.Duration // install (or copy) time
+}
+
+// Hash is the cache and build key of a lockfile's content.
+func Hash(lockfile []byte) string {
+	sum := sha256.Sum256(lockfile)
+	return hex.EncodeToString(sum[:])
+}
+
+// Detect returns the npm lockfile of the site at dir ("" when there is
+// nothing to install: no package.json, or no lockfile of any kind). A
+// package.json with only another package manager's lockfile is a user
+// error naming it.
+func Detect(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
+		return "", nil
+	}
+	for _, name := range Lockfiles {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Mode().IsRegular() {
+			return name, nil
+		}
+	}
+	for _, name := range otherLockfiles {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return "", fault.Stalled(fmt.Errorf("npm: the site has %s but no package-lock.json or npm-shrinkwrap.json: only npm lockfiles are supported (run npm install and commit package-lock.json)", name))
+		}
+	}
+	return "", nil
+}
+
+// Install gives the site at dir the node_modules its lockfile describes,
+// from the site's cache or installed with npm ci (no scripts). Untrusted
+// builds never use the registry token, nor installs made with it.
+func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bool) (Result, error) {
+	start := time.Now()
+	name, err := Detect(dir)
+	if err != nil || name == "" {
+		return Result{}, err
+	}
+	res := Result{Lockfile: name}
+	lock, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return res, fmt.Errorf("npm: reading %s: %w", name, err)
+	}
+	res.Hash = Hash(lock)
+	if in.opts.NPM == "" {
+		// As before sitehost ran npm: the build goes on without, and says so.
+		res.Skipped = fmt.Sprintf("the site has %s, but this server has no npm (server.build.npm): building without node_modules", name)
+		return res, nil
+	}
+	token := in.opts.Token
+	if untrusted {
+		token = ""
+	}
+	// Installs made with the token may hold private packages: they live
+	// apart, so an untrusted build never sees them.
+	siteDir := filepath.Join(in.opts.CacheDir, site)
+	entry := filepath.Join(siteDir, res.Hash)
+	npmCache := filepath.Join(in.opts.CacheDir, "_npm")
+	if token != "" {
+		entry += "-private"
+		npmCache = filepath.Join(in.opts.CacheDir, "_npm-private", site)
+	}
+	defer in.lock(site)()
+
+	modules := filepath.Join(entry, "node_modules")
+	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
+		if err := in.install(ctx, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
+			return res, err
+		}
+		// npm's cache only saves downloads: past the limit it starts over.
+		if checkSize(npmCache, 2*in.opts.MaxBytes, 4*in.opts.MaxFiles) != nil {
+			in.opts.Logger.Info("npm: emptying npm's cache, over twice server.build.npm_max_bytes", "dir", npmCache)
+			os.RemoveAll(npmCache) //nolint:errcheck // a cache: the next install refills it
+		}
+	} else {
+		res.Cached = true
+	}
+	now := time.Now()
+	os.Chtimes(filepath.Join(entry, doneFile), now, now) //nolint:errcheck // only the eviction order
+	in.evict(siteDir)
+
+	// npm ci starts from an empty node_modules; so do we.
+	dst := filepath.Join(dir, "node_modules")
+	if err := os.RemoveAll(dst); err != nil {
+		return res, fmt.Errorf("npm: removing the checkout's node_modules: %w", err)
+	}
+	if err := copyTree(modules, dst); err != nil {
+		return res, fmt.Errorf("npm: copying node_modules into the checkout: %w", err)
+	}
+	if ents, err := os.ReadDir(dst); err == nil {
+		res.Packages = len(ents)
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// doneFile marks a complete install in an entry; its mtime is the last use.
+const doneFile = "installed"
+
+func (in *Installer) lock(site string) func() {
+	in.mu.Lock()
+	l, ok := in.locks[site]
+	if !ok {
+		l = &sync.Mutex{}
+		in.locks[site] = l
+	}
+	in.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// install runs npm ci in a scratch folder beside entry holding only the
+// site's package.json and lockfile, then renames what it made into entry.
+func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, token, lockName, src string, lock []byte) error {
+	if err := os.MkdirAll(siteDir, 0o755); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	stage, err := os.MkdirTemp(siteDir, ".install-")
+	if err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	work, home, bin := filepath.Join(stage, "work"), filepath.Join(stage, "home"), filepath.Join(stage, "bin")
+	for _, d := range []string{work, home, bin} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("npm: %w", err)
+		}
+	}
+	pkg, err := os.ReadFile(filepath.Join(src, "package.json"))
+	if err != nil {
+		return fmt.Errorf("npm: reading package.json: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "package.json"), pkg, 0o644); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(work, lockName), lock, 0o644); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	// npm is a node script (#!/usr/bin/env node): its PATH has node and
+	// nothing else.
+	if err := os.Symlink(in.opts.Node, filepath.Join(bin, "node")); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	// The registry and its token in an npmrc of ours, outside the
+	// checkout, and npm reads no other (the site's own .npmrc is not
+	// copied: it could name another registry or turn scripts back on).
+	npmrc := filepath.Join(stage, "npmrc")
+	if err := os.WriteFile(npmrc, []byte(npmrcFor(in.opts.Registry, token)), 0o600); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(stage, "globalrc"), nil, 0o600); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+
+	// The watcher stops npm through the context, so exec kills the
+	// process group only while it runs (never a reused process group).
+	ctx, cancel := context.WithTimeout(ctx, in.opts.Timeout)
+	defer cancel()
+	ctx, stopFor := context.WithCancelCause(ctx)
+	defer stopFor(nil)
+	cmd := exec.CommandContext(ctx, in.opts.NPM, "ci",
+		"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
+		"--include=dev", "--install-links=false",
+		"--userconfig="+npmrc, "--globalconfig="+filepath.Join(stage, "globalrc"),
+		"--cache="+npmCache, "--registry="+in.opts.Registry,
+		"--loglevel=warn", "--color=false", "--progress=false",
+	)
+	cmd.Dir = work
+	cmd.Env = []string{"PATH=" + bin, "HOME=" + home, "TMPDIR=" + home, "NODE_ENV=development"}
+	var out bytes.Buffer
+	cw := &capWriter{b: &out, max: 64 << 10} // one writer: exec serialises its writes
+	cmd.Stdout, cmd.Stderr = cw, cw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("npm: starting %s: %w", in.opts.NPM, err)
+	}
+	done := make(chan struct{})
+	go in.watch(stage, stopFor, done)
+	runErr := cmd.Wait()
+	close(done)
+	var over *overError
+	switch cause := context.Cause(ctx); {
+	case errors.As(cause, &over):
+		return fault.Stalled(fmt.Errorf("npm ci: %w", over))
+	case runErr != nil && errors.Is(cause, context.DeadlineExceeded):
+		return fault.Transient(fmt.Errorf("npm ci took more than %s: killed", in.opts.Timeout))
+	case runErr != nil && cause != nil:
+		return fmt.Errorf("npm ci: %w", cause)
+	}
+	if runErr != nil {
+		return parseError(out.String(), runErr)
+	}
+	if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
+		return fault.Stalled(fmt.Errorf("npm ci: %w", err))
+	}
+	modules := filepath.Join(work, "node_modules")
+	if _, err := os.Stat(modules); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(modules, 0o755); err != nil { // a lockfile with no dependencies
+			return fmt.Errorf("npm: %w", err)
+		}
+	}
+	// Into place: a fresh entry dir, then the done marker last, so a
+	// crash leaves an entry that is installed again.
+	if err := os.RemoveAll(entry); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	if err := os.Mkdir(entry, 0o755); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	if err := os.Rename(modules, filepath.Join(entry, "node_modules")); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(entry, doneFile), nil, 0o644); err != nil {
+		return fmt.Errorf("npm: %w", err)
+	}
+	in.opts.Logger.Info("npm ci", "entry", entry, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// npmrcFor is the npmrc npm reads: the registry, and the token scoped to
+// it (npm's "nerf dart", //host/path/:_authToken).
+func npmrcFor(registry, token string) string {
+	s := "registry=" + registry + "\n"
+	if token == "" {
+		return s
+	}
+	if u, err := url.Parse(registry); err == nil {
+		s += "//" + u.Host + u.Path + ":_authToken=" + token + "\n"
+	}
+	return s
+}
+
+// watch kills the install when what it wrote passes the limits. It looks
+// twice a second: a limit, not a quota, overshot by at most what npm
+// writes in that time.
+func (in *Installer) watch(stage string, stop context.CancelCauseFunc, done <-chan struct{}) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
+			stop(err)
+			return
+		}
+	}
+}
+
+// checkSize reports an *overError when dir holds more than maxBytes or
+// maxFiles.
+func checkSize(dir string, maxBytes int64, maxFiles int) error {
+	var size int64
+	var files int
+	errStop := errors.New("over")
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // removed while we look: npm moves things around
+		}
+		files++
+		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
+			size += fi.Size()
+		}
+		if size > maxBytes || files > maxFiles {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return &overError{maxBytes, maxFiles}
+	}
+	return nil
+}
+
+// overError is an install past the server's limits.
+type overError struct {
+	maxBytes int64
+	maxFiles int
+}
+
+func (e *overError) Error() string {
+	return fmt.Sprintf("the install wrote more than %d MiB or %d files (the server's limit, server.build.npm_max_bytes): killed", e.maxBytes>>20, e.maxFiles)
+}
+
+// Error is npm ci's failure: its error code, the package it names and its
+// own message.
+type Error struct {
+	Code      string // npm's code, e.g. E404, ETARGET, EINTEGRITY, ECONNREFUSED
+	Package   string // the package it was about, when npm says
+	Message   string // npm's "npm error" lines
+	transient bool
+}
+
+func (e *Error) Error() string {
+	var what []string
+	if e.Code != "" {
+		what = append(what, e.Code)
+	}
+	if e.Package != "" {
+		what = append(what, "package "+e.Package)
+	}
+	s := "npm ci failed"
+	if len(what) > 0 {
+		s += " (" + strings.Join(what, ", ") + ")"
+	}
+	return s + ": " + e.Message
+}
+
+// FaultKind: a network failure, or an npm that failed without a code, is
+// worth a retry; anything else (a missing package or version, a lockfile
+// out of step with package.json, an integrity mismatch) fails the same way
+// until the site changes.
+func (e *Error) FaultKind() fault.Kind {
+	if e.transient {
+		return fault.KindTransient
+	}
+	return fault.KindStalled
+}
+
+// networkCodes are npm's codes for a registry it could not talk to.
+var networkCodes = regexp.MustCompile(`^(E(CONNREFUSED|CONNRESET|TIMEDOUT|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|PIPE|PROTO)|ERR_SOCKET_TIMEOUT|E5\d\d|E429|EFETCH|UND_ERR_.*)$`)
+
+var (
+	npmErrorLine = regexp.MustCompile(`^npm (?:error|ERR!) ?(.*)$`)
+	errCode      = regexp.MustCompile(`^code (\S+)`)
+	notInReg     = regexp.MustCompile(`'([^']+)' is not in this registry`)
+	getURL       = regexp.MustCompile(`(?:GET|fetch|request to) (?:\d+ )?https?://[^/\s]+/(?:\S+?/)??((?:@[^/\s]+(?:/|%2[fF]))?[^/@\s]+)(?:/-/\S*)?(?:\s|$)`)
+	noVersion    = regexp.MustCompile(`No matching version found for (\S+?)\.?$`)
+	// noisy: npm's pointers to its log, bare status codes, and the
+	// JavaScript stack and error object it dumps for a network failure.
+	noisy = regexp.MustCompile(`^(A complete log of this run can be found in|Log files were not written|You can rerun the command with|If you are behind a proxy|\s*$|\d{3}\s*$|\d{3}\s+(Note that you can also install from a|tarball, folder, http url, or git url)|\s+at |\s+\w+: .*$|[{}]$|(syscall|errno) )`)
+)
+
+// parseError makes an *Error of npm's output.
+func parseError(out string, runErr error) error {
+	e := &Error{}
+	var msg []string
+	for line := range strings.SplitSeq(out, "\n") {
+		m := npmErrorLine.FindStringSubmatch(strings.TrimRight(line, "\r"))
+		if m == nil {
+			continue
+		}
+		text := m[1]
+		if c := errCode.FindStringSubmatch(text); c != nil {
+			e.Code = c[1]
+			continue
+		}
+		if noisy.MatchString(text) || strings.HasPrefix(text, "/") {
+			continue
+		}
+		msg = append(msg, strings.TrimSpace(text))
+		if e.Package == "" {
+			for _, re := range []*regexp.Regexp{notInReg, noVersion, getURL} {
+				if p := re.FindStringSubmatch(text); p != nil {
+					e.Package, _ = url.PathUnescape(p[1])
+					break
+				}
+			}
+		}
+	}
+	msg = slices.Compact(msg)
+	if len(msg) == 0 {
+		msg = []string{fmt.Sprintf("%v; it printed: %s", runErr, lastLines(out, 10))}
+	}
+	e.Message = strings.Join(msg, "\n")
+	// No code: npm did not get as far as judging the site (it crashed,
+	// or could not start): ours, worth a retry.
+	e.transient = e.Code == "" || networkCodes.MatchString(e.Code)
+	return e
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// evict keeps the keep most recently used installs of a site.
+func (in *Installer) evict(siteDir string) {
+	ents, err := os.ReadDir(siteDir)
+	if err != nil {
+		return
+	}
+	type used struct {
+		dir string
+		at  time.Time
+	}
+	var all []used
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		at := time.Time{} // an unfinished entry goes first
+		if fi, err := os.Stat(filepath.Join(siteDir, e.Name(), doneFile)); err == nil {
+			at = fi.ModTime()
+		}
+		all = append(all, used{filepath.Join(siteDir, e.Name()), at})
+	}
+	slices.SortFunc(all, func(a, b used) int { return b.at.Compare(a.at) })
+	for _, u := range all[min(keep, len(all)):] {
+		if err := os.RemoveAll(u.dir); err != nil {
+			in.opts.Logger.Warn("npm: removing an old install", "dir", u.dir, "err", err)
+		}
+	}
+}
+
+// capWriter keeps the first max bytes.
+type capWriter struct {
+	b   *bytes.Buffer
+	max int
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if room := c.max - c.b.Len(); room > 0 {
+		c.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}

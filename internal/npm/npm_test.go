@@ -1,0 +1,309 @@
+package npm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/npm"
+	"github.com/sitehost/sitehost/internal/npm/npmtest"
+)
+
+func installer(t *testing.T, reg *npmtest.Registry, node, npmExe, token string) (*npm.Installer, string) {
+	t.Helper()
+	cache := t.TempDir()
+	return npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, Token: token, CacheDir: cache}), cache
+}
+
+// checkout copies the site's package.json and lockfile into a fresh dir,
+// as an export of the same commit would be.
+func checkout(t *testing.T, site string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"package.json", "package-lock.json"} {
+		data, err := os.ReadFile(filepath.Join(site, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"devDependencies": map[string]string{"is-number": "7.0.0"}})
+	in, cache := installer(t, reg, node, npmExe, "")
+	ctx := context.Background()
+
+	first := checkout(t, site)
+	before := reg.Requests()
+	res, err := in.Install(ctx, "blog", first, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cached || res.Lockfile != "package-lock.json" || res.Packages == 0 {
+		t.Fatalf("first install: %+v", res)
+	}
+	if reg.Requests() == before {
+		t.Fatal("the first install asked the registry nothing: the count is not counting")
+	}
+	index := filepath.Join(first, "node_modules", "is-number", "index.js")
+	if _, err := os.Stat(index); err != nil {
+		t.Fatal(err)
+	}
+	// A build that writes into its node_modules must not reach the cache.
+	if err := os.WriteFile(index, []byte("module.exports = 'planted'"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	before = reg.Requests()
+	second := checkout(t, site)
+	res, err = in.Install(ctx, "blog", second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Cached {
+		t.Fatalf("second install not from the cache: %+v", res)
+	}
+	if n := reg.Requests() - before; n != 0 {
+		t.Fatalf("second install made %d registry requests: %v", n, reg.Paths())
+	}
+	data, err := os.ReadFile(filepath.Join(second, "node_modules", "is-number", "index.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "planted") {
+		t.Fatal("a write into one checkout's node_modules reached the cache")
+	}
+	if _, err := os.Stat(filepath.Join(cache, "blog", res.Hash, "node_modules", "is-number")); err != nil {
+		t.Fatalf("cache layout: %v", err)
+	}
+}
+
+// postinstall is a script that leaves a marker file where it is told.
+func postinstall(marker string) string {
+	return "node -e \"require('fs').writeFileSync('" + marker + "', 'ran')\""
+}
+
+func TestInstallRunsNoPackageScripts(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	markers := t.TempDir()
+	dep, root := filepath.Join(markers, "dependency"), filepath.Join(markers, "root")
+	reg.AddPackage(t, "sitehost-test-postinstall", "1.0.0", map[string]any{
+		"scripts": map[string]any{"preinstall": postinstall(dep), "install": postinstall(dep), "postinstall": postinstall(dep)},
+	}, map[string]string{"index.js": "module.exports = 1\n"})
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{
+		"dependencies": map[string]string{"sitehost-test-postinstall": "1.0.0"},
+		"scripts":      map[string]string{"preinstall": postinstall(root), "postinstall": postinstall(root), "prepare": postinstall(root)},
+	})
+	in, _ := installer(t, reg, node, npmExe, "")
+	dir := checkout(t, site)
+	if _, err := in.Install(context.Background(), "blog", dir, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "sitehost-test-postinstall", "index.js")); err != nil {
+		t.Fatalf("the package was not installed: %v", err)
+	}
+	for _, m := range []string{dep, root} {
+		if _, err := os.Stat(m); err == nil {
+			t.Fatalf("an install script ran: %s exists", m)
+		}
+	}
+
+	// Control: plain npm ci runs the dependency's script, so the marker
+	// above could have appeared.
+	control := checkout(t, site)
+	home := t.TempDir()
+	os.Symlink(node, filepath.Join(home, "node")) //nolint:errcheck // the run fails without it
+	cmd := exec.Command(npmExe, "ci", "--no-audit", "--no-fund", "--registry="+reg.URL, "--cache="+filepath.Join(home, "cache"))
+	cmd.Dir, cmd.Env = control, []string{"PATH=" + home + ":/usr/bin:/bin", "HOME=" + home}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("control npm ci: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dep); err != nil {
+		t.Fatalf("control: npm ci with scripts did not run the postinstall: %v", err)
+	}
+}
+
+func TestMissingPackageShowsNpmsMessage(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	const name = "sitehost-no-such-package-4f1c2a"
+	dir := t.TempDir()
+	pkg := map[string]any{"name": "site", "dependencies": map[string]string{name: "1.0.0"}}
+	lock := map[string]any{
+		"name": "site", "lockfileVersion": 3, "requires": true,
+		"packages": map[string]any{
+			"":                     pkg,
+			"node_modules/" + name: map[string]any{"version": "1.0.0"},
+		},
+	}
+	for file, v := range map[string]any{"package.json": pkg, "package-lock.json": lock} {
+		data, _ := json.Marshal(v)
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, _ := installer(t, reg, node, npmExe, "")
+	_, err := in.Install(context.Background(), "blog", dir, false)
+	var ne *npm.Error
+	if !errors.As(err, &ne) {
+		t.Fatalf("want *npm.Error, got %v", err)
+	}
+	if ne.Code != "E404" || ne.Package != name || !strings.Contains(err.Error(), "Not Found") {
+		t.Fatalf("error: code %q package %q: %v", ne.Code, ne.Package, err)
+	}
+	if k := fault.KindOf(err); k != fault.KindStalled {
+		t.Fatalf("kind %s, want stalled", k)
+	}
+}
+
+func TestPrivateInstallsStayWithTrustedBuilds(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	reg.AddPackage(t, "sitehost-test-private", "1.0.0", map[string]any{}, map[string]string{"index.js": "secret\n"})
+	reg.Private("sitehost-test-private", "s3cret-token")
+	site := t.TempDir()
+	reg.Token = "s3cret-token"
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-private": "1.0.0"}})
+	reg.Token = ""
+	in, _ := installer(t, reg, node, npmExe, "s3cret-token")
+	ctx := context.Background()
+	if _, err := in.Install(ctx, "blog", checkout(t, site), false); err != nil {
+		t.Fatalf("trusted install with the token: %v", err)
+	}
+	// The same lockfile from a fork: no token, and not the install the
+	// token made.
+	dir := checkout(t, site)
+	_, err := in.Install(ctx, "blog", dir, true)
+	if err == nil {
+		t.Fatal("an untrusted build got the private package")
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "sitehost-test-private")); statErr == nil {
+		t.Fatal("the private package is in the untrusted checkout")
+	}
+	t.Logf("untrusted: %v", err)
+}
+
+func TestDetect(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		want    string
+		wantErr string
+	}{
+		{"no package.json", []string{"package-lock.json"}, "", ""},
+		{"no lockfile", []string{"package.json"}, "", ""},
+		{"npm", []string{"package.json", "package-lock.json"}, "package-lock.json", ""},
+		{"shrinkwrap first", []string{"package.json", "package-lock.json", "npm-shrinkwrap.json"}, "npm-shrinkwrap.json", ""},
+		{"npm beside yarn", []string{"package.json", "package-lock.json", "yarn.lock"}, "package-lock.json", ""},
+		{"pnpm", []string{"package.json", "pnpm-lock.yaml"}, "", "pnpm-lock.yaml"},
+		{"yarn", []string{"package.json", "yarn.lock"}, "", "yarn.lock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := npm.Detect(dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "only npm lockfiles") {
+					t.Fatalf("err %v, want one naming %s", err, tc.wantErr)
+				}
+				if fault.KindOf(err) != fault.KindStalled {
+					t.Fatalf("kind %s", fault.KindOf(err))
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Detect = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeepsTheLastTwoLockfiles(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	in, cache := installer(t, reg, node, npmExe, "")
+	var hashes []string
+	for _, v := range []string{"1.0.0", "1.0.1", "1.0.2"} {
+		reg.AddPackage(t, "sitehost-test-a", v, map[string]any{}, map[string]string{"index.js": v})
+		site := t.TempDir()
+		npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-a": v}})
+		res, err := in.Install(context.Background(), "blog", site, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, res.Hash)
+	}
+	ents, err := os.ReadDir(filepath.Join(cache, "blog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, e := range ents {
+		kept = append(kept, e.Name())
+	}
+	if len(kept) != 2 || !strings.Contains(strings.Join(kept, " "), hashes[1]) || !strings.Contains(strings.Join(kept, " "), hashes[2]) {
+		t.Fatalf("kept %v, want the last two of %v", kept, hashes)
+	}
+}
+
+func TestInstallSizeLimit(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	reg.AddPackage(t, "sitehost-test-big", "1.0.0", map[string]any{}, map[string]string{"big.txt": strings.Repeat("sitehost ", 400_000)}) // 3.6 MB
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-big": "1.0.0"}})
+	for _, tt := range []struct {
+		max  int64
+		fail bool
+	}{{1 << 20, true}, {16 << 20, false}} {
+		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), MaxBytes: tt.max})
+		dir := checkout(t, site)
+		_, err := in.Install(context.Background(), "blog", dir, false)
+		switch {
+		case tt.fail && (err == nil || !strings.Contains(err.Error(), "more than 1 MiB") || fault.KindOf(err) != fault.KindStalled):
+			t.Errorf("limit %d: want a stalled error over the limit, got %v", tt.max, err)
+		case !tt.fail && err != nil:
+			t.Errorf("limit %d: %v", tt.max, err)
+		}
+		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "sitehost-test-big")); tt.fail == (statErr == nil) {
+			t.Errorf("limit %d: node_modules in the checkout: %v", tt.max, statErr)
+		}
+	}
+}
+
+// A server without npm builds a site with a lockfile as before: without
+// node_modules, saying why.
+func TestNoNPMSkips(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := npm.New(npm.Options{CacheDir: t.TempDir()}).Install(context.Background(), "blog", dir, false)
+	if err != nil || !strings.Contains(res.Skipped, "no npm") || !strings.Contains(res.Skipped, "package-lock.json") {
+		t.Fatalf("Install = %+v, %v", res, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
+		t.Fatal("node_modules made without npm")
+	}
+}
