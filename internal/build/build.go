@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
 // HugoVersion is the Hugo compiled into sitehost. It is part of every build
@@ -116,6 +117,8 @@ type Request struct {
 	// Log, when set, also receives the build's output as it is written,
 	// for followers of a running build.
 	Log io.Writer
+
+	sandbox *sandbox.Sandbox // set by Build: every process of the build runs in it
 }
 
 // Result describes a finished build, successful or not.
@@ -124,6 +127,7 @@ type Result struct {
 	Log      []byte        // captured build output (size-limited)
 	Duration time.Duration // wall time
 	MaxRSS   int64         // peak resident memory of the child, bytes
+	Sandbox  string        // the sandbox's mechanisms in force, e.g. "landlock v7, user+net+pid+ipc+uts namespaces, …"
 }
 
 // Problem is one build error, with the position when Hugo knows it.
@@ -177,7 +181,8 @@ type Options struct {
 	Exe string
 	// Timeout bounds one build's wall time (default 10m).
 	Timeout time.Duration
-	// Memory is the soft memory limit given to the child as GOMEMLIMIT (0: none).
+	// Memory is the build's hard memory limit (a cgroup's, else
+	// RLIMIT_DATA); the child's GOMEMLIMIT is 80% of it (0: none).
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
@@ -189,13 +194,18 @@ type Options struct {
 	DartSass string
 	// CacheLimit bounds a site's kept Hugo cache (default CacheLimit).
 	CacheLimit int64
+	// Unsandboxed runs untrusted builds even where no sandbox contains
+	// them (server.build.allow_unsandboxed); otherwise they are refused.
+	Unsandboxed bool
 	// Logger, never nil.
 	Logger *slog.Logger
 }
 
 // Builder runs builds.
 type Builder struct {
-	opts Options
+	opts    Options
+	sandbox *sandbox.Support
+	self    string // our own binary: the sandbox's launcher
 }
 
 // New returns a Builder.
@@ -219,7 +229,23 @@ func New(opts Options) (*Builder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{opts: opts}, nil
+	// The launcher and the programs it runs need absolute paths: builds
+	// run in the site's dir.
+	exe, err := filepath.Abs(opts.Exe)
+	if err != nil {
+		return nil, fmt.Errorf("finding our own executable: %w", err)
+	}
+	opts.Exe = exe
+	// The launcher is the running binary, whatever Exe is (tests run a
+	// script as the child): it answers `sandbox-exec` (cmd/sitehost's
+	// child, and the TestMain of tests that build).
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding our own executable: %w", err)
+	}
+	sb := sandbox.Detect(self)
+	opts.Logger.Info("build sandbox", "mechanisms", sb.String())
+	return &Builder{opts: opts, sandbox: sb, self: self}, nil
 }
 
 // Build builds req. A *UserError means the site is at fault; any other
@@ -285,6 +311,16 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	}
 	hc := b.openCache(req, scratch) // cache.go: the site's Hugo cache, seeded into this build
 	defer hc.close()
+	sb, err := b.newSandbox(req, scratch, hc.dir(), release) // sandbox.go
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err := sb.Close(); err != nil {
+			b.opts.Logger.Warn("removing build sandbox", "site", req.Site, "err", err)
+		}
+	}()
+	req.sandbox, res.Sandbox = sb, sb.String()
 	env, err := b.childEnv(req, home, bin)
 	if err != nil {
 		return res, err
@@ -294,6 +330,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
+	fmt.Fprintf(logw, "Sandbox: %s\n", res.Sandbox)
 	hc.log(logw)
 	var (
 		cmd      *exec.Cmd
@@ -307,6 +344,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		cmd, runErr, problems, ok, err = b.runRelease(ctx, req, *release, env, logw, hc.dir())
 	}
 	res.Log = logw.bytes()
+	overMemory := b.memoryProblem(req, res.Log) // before the sandbox's cgroup goes
 	if cmd != nil && cmd.ProcessState != nil {
 		if ru, isRU := cmd.ProcessState.SysUsage().(*syscall.Rusage); isRU {
 			res.MaxRSS = ru.Maxrss * 1024
@@ -327,6 +365,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		hc.save()
 		res.Log = hc.logAfter(res.Log, req.Log)
 		return res, nil
+	case overMemory != nil:
+		return res, overMemory
 	case len(problems) > 0:
 		for i := range problems {
 			problems[i].File = relativeTo(req.Src, problems[i].File)
@@ -344,14 +384,16 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	return res, fmt.Errorf("running hugo for %s: %w", req.Site, runErr)
 }
 
-// command prepares one process of a build: its own process group, so a
-// timeout kills Hugo and anything it started; Pdeathsig, so a dying
-// server takes its builds with it.
+// command prepares one process of a build: in the build's sandbox; its
+// own process group (and pid namespace), so a timeout kills Hugo and
+// anything it started; Pdeathsig, so a dying server takes its builds
+// with it.
 func command(ctx context.Context, req Request, env []string, exe string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = req.Src
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	sandboxCommand(cmd, req, exe, args) // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
