@@ -197,6 +197,10 @@ type Options struct {
 	// Unsandboxed runs untrusted builds even where no sandbox contains
 	// them (server.build.allow_unsandboxed); otherwise they are refused.
 	Unsandboxed bool
+	// NoSandbox runs every build outside the sandbox, as before it
+	// existed: for measuring what it costs. Untrusted builds are then
+	// refused unless Unsandboxed.
+	NoSandbox bool
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -315,12 +319,15 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		if err := sb.Close(); err != nil {
-			b.opts.Logger.Warn("removing build sandbox", "site", req.Site, "err", err)
-		}
-	}()
-	req.sandbox, res.Sandbox = sb, sb.String()
+	res.Sandbox = "none"
+	if sb != nil {
+		defer func() {
+			if err := sb.Close(); err != nil {
+				b.opts.Logger.Warn("removing build sandbox", "site", req.Site, "err", err)
+			}
+		}()
+		req.sandbox, res.Sandbox = sb, sb.String()
+	}
 	env, err := b.childEnv(req, home, bin)
 	if err != nil {
 		return res, err

@@ -15,14 +15,20 @@ import (
 // execute), CA roots and the time zone (read only).
 var (
 	systemExec = []string{"/usr", "/lib", "/lib64", "/bin", "/sbin"}
-	systemRead = []string{"/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/dev/urandom", "/dev/random"}
+	systemRead = []string{"/etc/ld.so.cache", "/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/dev/urandom", "/dev/random"}
 )
 
 // newSandbox is the sandbox every process of req runs in (package
 // sandbox): it reads the checkout and the toolchain, writes only the
 // output, its cache and its scratch dir, and has build.memory as a hard
-// limit. Close removes its cgroups.
+// limit. Close removes its cgroups. It is nil with Options.NoSandbox.
 func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Release) (*sandbox.Sandbox, error) {
+	if b.opts.NoSandbox {
+		if req.Untrusted && !b.opts.Unsandboxed {
+			return nil, refuseUnsandboxed("the sandbox is off")
+		}
+		return nil, nil
+	}
 	// Hugo writes processed resources into the site (resources/_gen,
 	// see cache.go): that one dir of the checkout is writable.
 	resources := filepath.Join(req.Src, "resources")
@@ -55,10 +61,14 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 	}
 	if req.Untrusted && !sb.Contained() && !b.opts.Unsandboxed {
 		sb.Close() //nolint:errcheck // refused before it held anything
-		return nil, &UserError{Problems: []Problem{{Message: fmt.Sprintf(
-			"untrusted build refused: no sandbox here (%s); server.build.allow_unsandboxed: true runs such builds anyway", b.sandbox)}}}
+		return nil, refuseUnsandboxed(fmt.Sprintf("no sandbox here (%s)", b.sandbox))
 	}
 	return sb, nil
+}
+
+func refuseUnsandboxed(why string) error {
+	return &UserError{Problems: []Problem{{Message: "untrusted build refused: " + why +
+		"; server.build.allow_unsandboxed: true runs such builds anyway"}}}
 }
 
 // withTarget is p and, when p is a symlink, what it points to: Landlock

@@ -38,7 +38,9 @@ func Detect(exe string) *Support {
 	} else {
 		s.missing = append(s.missing, fmt.Sprintf("landlock (%v)", errno))
 	}
-	const others = syscall.CLONE_NEWNET | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	// A mount namespace only for a /proc that shows the build's own
+	// processes (Dart Sass and Node read /proc/self).
+	const others = syscall.CLONE_NEWNET | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS
 	switch err := probeNS(syscall.CLONE_NEWUSER | others); {
 	case err == nil:
 		s.nsFlags, s.userNS = syscall.CLONE_NEWUSER|others, true
@@ -243,6 +245,12 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 	if s.nsFlags != 0 {
 		sb.inForce = append(sb.inForce, nsNames(s.nsFlags)+" namespaces")
 	}
+	if s.nsFlags&(syscall.CLONE_NEWNS|syscall.CLONE_NEWPID) == syscall.CLONE_NEWNS|syscall.CLONE_NEWPID {
+		sb.policy.Proc = true
+		if sb.policy.Landlock > 0 {
+			sb.policy.RO = append(sb.policy.RO, "/proc")
+		}
+	}
 	memByCgroup, err := sb.cgroups(s, id, lim)
 	if err != nil {
 		sb.Close() //nolint:errcheck // the error is err
@@ -280,7 +288,7 @@ func nsNames(flags uintptr) string {
 	for _, ns := range []struct {
 		f    uintptr
 		name string
-	}{{syscall.CLONE_NEWUSER, "user"}, {syscall.CLONE_NEWNET, "net"}, {syscall.CLONE_NEWPID, "pid"}, {syscall.CLONE_NEWIPC, "ipc"}, {syscall.CLONE_NEWUTS, "uts"}} {
+	}{{syscall.CLONE_NEWUSER, "user"}, {syscall.CLONE_NEWNET, "net"}, {syscall.CLONE_NEWPID, "pid"}, {syscall.CLONE_NEWIPC, "ipc"}, {syscall.CLONE_NEWUTS, "uts"}, {syscall.CLONE_NEWNS, "mount"}} {
 		if flags&ns.f != 0 {
 			n = append(n, ns.name)
 		}

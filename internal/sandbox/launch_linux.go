@@ -52,6 +52,11 @@ func (p policy) apply() error {
 			return fmt.Errorf("joining the build cgroup: %w", err)
 		}
 	}
+	if p.Proc {
+		if err := mountProc(); err != nil {
+			return err
+		}
+	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("setting no_new_privs: %w", err)
 	}
@@ -67,6 +72,19 @@ func (p policy) apply() error {
 		if err := p.landlock(); err != nil {
 			return fmt.Errorf("applying landlock: %w", err)
 		}
+	}
+	return nil
+}
+
+// mountProc mounts, over /proc, a proc of the launcher's own pid
+// namespace: the build sees its own processes and none of the server's.
+// Nothing propagates out: every mount is made private first.
+func mountProc() error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ type policy struct {
 	RX       []string `json:"rx,omitempty"`
 	RW       []string `json:"rw,omitempty"`
 	Cgroups  []string `json:"cgroups,omitempty"` // cgroup.procs files to join
+	Proc     bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
 	Rlimits  []rlimit `json:"rlimits,omitempty"`
 }
 

@@ -139,6 +139,8 @@ func TestHostile(t *testing.T) {
 	}{
 		{name: "read the checkout", action: "read", arg: filepath.Join(checkout, "index.md"), allowed: true},
 		{name: "write the output", action: "write", arg: filepath.Join(out, "index.html"), allowed: true},
+		{name: "read its own /proc", action: "read", arg: "/proc/self/maps", allowed: true},
+		{name: "read the server's environment", action: "read", arg: "/proc/" + me + "/environ"},
 		{name: "read /etc/hostname", action: "read", arg: "/etc/hostname", says: "permission denied"},
 		{name: "read a sibling site", action: "read", arg: filepath.Join(sibling, "secret"), says: "permission denied"},
 		{name: "write a sibling site", action: "write", arg: filepath.Join(sibling, "planted"), says: "permission denied"},
@@ -155,7 +157,7 @@ func TestHostile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sb, err := support.New("test-"+strconv.Itoa(os.Getpid())+"-"+tt.action, sandbox.Paths{
 				ReadOnly:  []string{checkout},
-				ReadExec:  []string{exe(t), "/usr", "/lib", "/lib64", "/bin"},
+				ReadExec:  []string{exe(t), "/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache"},
 				ReadWrite: []string{out, scratch, "/dev/null"},
 			}, sandbox.Limits{Memory: testMemory, FileSize: testFileSize})
 			if err != nil {
