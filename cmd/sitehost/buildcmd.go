@@ -109,7 +109,12 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
-	builder, err := build.New(build.Options{DartSass: sass, Releases: releases, Logger: slog.New(slog.DiscardHandler)})
+	// The server's sandbox and limits: a local build is contained as the
+	// server's builds are.
+	builder, err := build.New(build.Options{
+		Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
+		DartSass: sass, Releases: releases, Logger: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}

@@ -138,6 +138,10 @@ type ServerBuild struct {
 	// dartsass, absolute against Config.Dir; empty: sass or dart-sass on
 	// the server's PATH, if one supports --embedded.
 	DartSass string `yaml:"dart_sass"`
+	// AllowUnsandboxed runs untrusted builds (fork previews) even where
+	// this system has no build sandbox (not Linux, or no Landlock and no
+	// user namespaces); by default they are refused.
+	AllowUnsandboxed bool `yaml:"allow_unsandboxed"`
 }
 
 // Git holds settings for every git fetch.
