@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,7 +10,7 @@ import (
 	"github.com/sitehost/sitehost/internal/build"
 )
 
-// BenchmarkSandbox builds the 200-page benchmark site with the compiled-in
+// BenchmarkSandbox builds the 200-page benchmark site (without git info) with the compiled-in
 // Hugo inside the build sandbox and outside it (Options.NoSandbox), one of
 // each per iteration in alternating order, so both see the same machine.
 // The difference is the sandbox's cost per build: the launcher's exec,
@@ -19,6 +20,10 @@ import (
 func BenchmarkSandbox(b *testing.B) {
 	src := filepath.Join(b.TempDir(), "site")
 	writeBenchSite(b, src)
+	// Without enableGitInfo, as BenchmarkHugoRelease: no fetch cache here.
+	if err := os.WriteFile(filepath.Join(src, "hugo.toml"), []byte("title = \"Bench Blog\"\n[taxonomies]\n  tag = \"tags\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
 	builders := map[bool]*build.Builder{}
 	for _, off := range []bool{false, true} {
 		bl, err := build.New(build.Options{NoSandbox: off, Memory: 1 << 30})
