@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// allocated keeps what the "alloc" action allocates alive.
+var allocated [][]byte
+
 func hostile(action string) error {
 	arg := os.Getenv("SANDBOX_TEST_ARG")
 	switch action {
@@ -63,13 +66,12 @@ func hostile(action string) error {
 		}
 		return nil
 	case "alloc":
-		var keep [][]byte
 		for range 1024 { // 8 GiB in 8 MiB blocks, every page touched
 			b := make([]byte, 8<<20)
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
 			}
-			keep = append(keep, b)
+			allocated = append(allocated, b)
 		}
 		return nil
 	case "bigfile":
