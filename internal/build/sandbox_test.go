@@ -39,6 +39,26 @@ func TestBuildIsSandboxed(t *testing.T) {
 	}
 }
 
+// TestUntrustedNeedsSandbox: an untrusted build (a fork's pull request)
+// that nothing would contain is refused, unless the operator opted out
+// (server.build.allow_unsandboxed).
+func TestUntrustedNeedsSandbox(t *testing.T) {
+	for _, optOut := range []bool{false, true} {
+		b := newBuilder(t, build.Options{NoSandbox: true, Unsandboxed: optOut})
+		req := hugoRequest(t, copySite(t, nil))
+		req.Untrusted = true
+		res, err := b.Build(context.Background(), req)
+		switch {
+		case optOut && err != nil:
+			t.Errorf("opted out: %v\n%s", err, res.Log)
+		case optOut && res.Sandbox != "none":
+			t.Errorf("opted out: sandbox %q, want none", res.Sandbox)
+		case !optOut && (!build.IsUserError(err) || !strings.Contains(err.Error(), "server.build.allow_unsandboxed")):
+			t.Errorf("no sandbox: %v, want a refusal naming server.build.allow_unsandboxed", err)
+		}
+	}
+}
+
 // TestMemoryLimitKillsBuild is the audit's case: build.memory 256MiB and a
 // template that allocates without bound. The kernel kills the build near
 // 256 MiB and the failure says it went over its memory limit.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"unsafe"
 
@@ -52,10 +53,14 @@ func (p policy) apply() error {
 			return fmt.Errorf("joining the build cgroup: %w", err)
 		}
 	}
-	if p.Proc {
+	if p.Proc && os.Getpid() == 1 {
 		if err := mountProc(); err != nil {
 			return err
 		}
+	} else {
+		// Not in a pid namespace of its own (started without the
+		// sandbox's namespaces): the /proc there is the host's.
+		p.RO = slices.DeleteFunc(p.RO, func(d string) bool { return d == "/proc" })
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("setting no_new_privs: %w", err)
@@ -78,8 +83,13 @@ func (p policy) apply() error {
 
 // mountProc mounts, over /proc, a proc of the launcher's own pid
 // namespace: the build sees its own processes and none of the server's.
-// Nothing propagates out: every mount is made private first.
+// It happens in a mount namespace of this thread's own (whatever the
+// parent asked for: never the host's), with every mount made private
+// first, so nothing propagates out.
 func mountProc() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("making a mount namespace: %w", err)
+	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}

@@ -132,11 +132,13 @@ func TestHostile(t *testing.T) {
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	me := strconv.Itoa(os.Getpid())
+	mountsBefore := mounts(t)
 
 	tests := []struct {
 		name, action, arg string
 		allowed           bool
 		oom               bool   // killed by the memory limit
+		landlockOnly      bool   // without the namespaces: Landlock alone must refuse
 		says              string // in what the program printed
 	}{
 		{name: "read the checkout", action: "read", arg: filepath.Join(checkout, "index.md"), allowed: true},
@@ -151,6 +153,9 @@ func TestHostile(t *testing.T) {
 		{name: "connect to the server", action: "connect", arg: ln.Addr().String()},
 		{name: "signal the server", action: "kill", arg: me},
 		{name: "ptrace the server", action: "ptrace", arg: me},
+		{name: "connect, landlock alone", action: "connect", arg: ln.Addr().String(), landlockOnly: true, says: "permission denied"},
+		{name: "signal the server, landlock alone", action: "kill", arg: me, landlockOnly: true, says: "operation not permitted"},
+		{name: "ptrace the server, landlock alone", action: "ptrace", arg: me, landlockOnly: true, says: "operation not permitted"},
 		{name: "fork 10,000 processes", action: "fork", says: "resource temporarily unavailable"},
 		{name: "write past the file size limit", action: "bigfile", arg: filepath.Join(out, "big")},
 		{name: "allocate past the memory limit", action: "alloc", oom: true},
@@ -179,7 +184,9 @@ func TestHostile(t *testing.T) {
 			cmd.Env = []string{"SANDBOX_TEST_ACTION=" + tt.action, "SANDBOX_TEST_ARG=" + tt.arg}
 			cmd.Dir = checkout
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-			sb.SysProcAttr(cmd.SysProcAttr)
+			if !tt.landlockOnly {
+				sb.SysProcAttr(cmd.SysProcAttr)
+			}
 			output, err := cmd.CombinedOutput()
 			t.Logf("%s: %v: %s", tt.action, err, output)
 			var exit *exec.ExitError
@@ -218,11 +225,33 @@ func TestHostile(t *testing.T) {
 		t.Error("the sandbox signalled the server")
 	default:
 	}
+	// The launcher mounts its /proc in a mount namespace of its own, even
+	// when started without the sandbox's namespaces: never in ours.
+	if after := mounts(t); after != mountsBefore {
+		t.Errorf("our mounts changed:\n%s\nwas:\n%s", after, mountsBefore)
+	}
 	for _, p := range []string{filepath.Join(sibling, "planted"), filepath.Join(checkout, "planted"), filepath.Join(os.TempDir(), "sitehost-sandbox-planted")} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s was written", p)
 		}
 	}
+}
+
+// mounts is our mount table: mount points and propagation.
+func mounts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 6 {
+			out = append(out, strings.Join(append([]string{f[4]}, f[6:]...), " "))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func exe(t *testing.T) string {
