@@ -233,8 +233,11 @@ func New(opts Options) (*Builder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	// The launcher and the programs it runs need absolute paths: builds
-	// run in the site's dir.
+	// The launcher executes absolute paths only: builds run in the
+	// site's dir, with the child's PATH.
+	if p, err := exec.LookPath(opts.Exe); err == nil {
+		opts.Exe = p
+	}
 	exe, err := filepath.Abs(opts.Exe)
 	if err != nil {
 		return nil, fmt.Errorf("finding our own executable: %w", err)
