@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/sitehost/sitehost/internal/sandbox"
 )
@@ -35,10 +36,20 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 	if err := os.MkdirAll(resources, 0o755); err != nil {
 		return nil, fmt.Errorf("making %s: %w", resources, err)
 	}
+	// And build.buildStats writes hugo_stats.json at the site's root
+	// (Tailwind reads it): that one file too, made empty if missing,
+	// since Landlock allows only what exists.
+	stats := filepath.Join(req.Src, "hugo_stats.json")
+	if f, err := os.OpenFile(stats, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err == nil {
+		f.Close()
+	}
 	paths := sandbox.Paths{
 		ReadOnly:  append([]string{}, systemRead...),
 		ReadExec:  append([]string{req.Src}, systemExec...),
 		ReadWrite: []string{req.Out, scratch, cacheDir, resources, "/dev/null", "/dev/zero"},
+	}
+	if fi, err := os.Lstat(stats); err == nil && fi.Mode().IsRegular() { // never a symlink's target
+		paths.ReadWrite = append(paths.ReadWrite, stats)
 	}
 	paths.ReadExec = append(paths.ReadExec, withTarget(b.opts.Exe)...)
 	paths.ReadExec = append(paths.ReadExec, withTarget(b.self)...)

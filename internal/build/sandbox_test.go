@@ -3,6 +3,7 @@ package build_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,6 +37,30 @@ func TestBuildIsSandboxed(t *testing.T) {
 		if !strings.Contains(res.Sandbox, want) {
 			t.Errorf("sandbox %q lacks %q", res.Sandbox, want)
 		}
+	}
+}
+
+// TestBuildStatsInSandbox: build.buildStats writes hugo_stats.json at the
+// site's root (Tailwind sites read it), the one file of the read-only
+// checkout a build may write.
+func TestBuildStatsInSandbox(t *testing.T) {
+	b := newBuilder(t, build.Options{})
+	conf, err := os.ReadFile("testdata/site/hugo.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := hugoRequest(t, copySite(t, map[string]string{
+		"hugo.toml":         string(conf) + "\n[build.buildStats]\n  enable = true\n",
+		"layouts/home.html": `<p class="from-the-template">hi</p>`,
+	}))
+	res, err := b.Build(context.Background(), req)
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, res.Log)
+	}
+	needSandbox(t, res)
+	stats, err := os.ReadFile(filepath.Join(req.Src, "hugo_stats.json"))
+	if err != nil || !strings.Contains(string(stats), "from-the-template") {
+		t.Errorf("hugo_stats.json: %v %q", err, stats)
 	}
 }
 
