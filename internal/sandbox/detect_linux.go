@@ -227,6 +227,9 @@ type Sandbox struct {
 // New makes a build's sandbox: its cgroups (named id) with lim set, and
 // the launcher's policy for paths. Close removes the cgroups.
 func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
+	if id == "" || strings.ContainsRune(id, '/') {
+		return nil, fmt.Errorf("sandbox: bad build id %q", id)
+	}
 	if lim.Pids <= 0 {
 		lim.Pids = DefaultPids
 	}
@@ -253,8 +256,11 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 	}
 	memByCgroup, err := sb.cgroups(s, id, lim)
 	if err != nil {
-		sb.Close() //nolint:errcheck // the error is err
-		return nil, err
+		// The build runs all the same, its memory limited by
+		// RLIMIT_DATA; its log says what went wrong.
+		cerr := sb.Close()
+		sb.policy.Cgroups, sb.oom, memByCgroup = nil, "", false
+		sb.inForce = append(sb.inForce, fmt.Sprintf("no cgroup (%v)", errors.Join(err, cerr)))
 	}
 	rl := []string{"cpu", "fsize", "nofile"}
 	nofile := lim.NoFile
@@ -299,9 +305,6 @@ func nsNames(flags uintptr) string {
 // cgroups makes the build's cgroups and sets their limits; memByCgroup
 // reports whether the memory limit is a cgroup's.
 func (sb *Sandbox) cgroups(s *Support, id string, lim Limits) (memByCgroup bool, err error) {
-	if id == "" || strings.ContainsRune(id, '/') {
-		return false, fmt.Errorf("sandbox: bad build id %q", id)
-	}
 	mk := func(parent string) (string, error) {
 		dir := filepath.Join(parent, id)
 		if err := os.Mkdir(dir, 0o755); err != nil {

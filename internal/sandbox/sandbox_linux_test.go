@@ -269,3 +269,40 @@ func writeFile(t *testing.T, name, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCgroupFallback: when the build's cgroup cannot be made (here: its
+// name is taken), the build still runs, its memory limited by RLIMIT_DATA,
+// and the sandbox says so.
+func TestCgroupFallback(t *testing.T) {
+	support := sandbox.Detect(exe(t))
+	id := "test-fallback-" + strconv.Itoa(os.Getpid())
+	lim := sandbox.Limits{Memory: 128 << 20}
+	first, err := support.New(id, sandbox.Paths{}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if !strings.Contains(first.String(), "memory 128 MiB") {
+		t.Skipf("no memory cgroup here: %s", first)
+	}
+	sb, err := support.New(id, sandbox.Paths{ReadExec: []string{exe(t), "/usr", "/lib", "/lib64"}}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if s := sb.String(); !strings.Contains(s, "no cgroup (") || !strings.Contains(s, "data 128 MiB") {
+		t.Fatalf("sandbox %q: want no cgroup, RLIMIT_DATA 128 MiB", s)
+	}
+	path, argv, err := sb.Command(exe(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, argv...)
+	cmd.Env = []string{"SANDBOX_TEST_ACTION=alloc"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	sb.SysProcAttr(cmd.SysProcAttr)
+	output, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(output), "out of memory") {
+		t.Fatalf("allocating past RLIMIT_DATA: %v, %.300s", err, output)
+	}
+}
