@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/sitehost/sitehost/internal/sandbox"
@@ -112,7 +111,7 @@ func (b *Builder) memoryProblem(req Request, log []byte) *UserError {
 	if b.opts.Memory <= 0 || req.sandbox == nil {
 		return nil
 	}
-	if !req.sandbox.OOMKilled() && !strings.Contains(string(log), "fatal error: out of memory") && !strings.Contains(string(log), "runtime: out of memory") {
+	if !req.sandbox.OOMKilled() && !sandbox.GoOutOfMemory(log) {
 		return nil
 	}
 	return &UserError{Problems: []Problem{{Message: fmt.Sprintf(

@@ -13,6 +13,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,17 @@ func (s *Sandbox) String() string {
 // and network: Landlock, or at least a user namespace with its own
 // network.
 func (s *Sandbox) Contained() bool { return s.policy.Landlock > 0 || s.userNS }
+
+// GoOutOfMemory reports whether a Go program's output says the runtime
+// died for lack of memory: what RLIMIT_DATA does to Hugo.
+func GoOutOfMemory(output []byte) bool {
+	for _, msg := range []string{"fatal error: out of memory", "fatal error: runtime: out of memory", "fatal error: runtime: cannot allocate memory"} {
+		if bytes.Contains(output, []byte(msg)) {
+			return true
+		}
+	}
+	return false
+}
 
 func mib(n int64) string {
 	if n%(1<<20) == 0 {

@@ -302,7 +302,7 @@ func TestCgroupFallback(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	sb.SysProcAttr(cmd.SysProcAttr)
 	output, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(output), "out of memory") {
+	if err == nil || !sandbox.GoOutOfMemory(output) {
 		t.Fatalf("allocating past RLIMIT_DATA: %v, %.300s", err, output)
 	}
 }
