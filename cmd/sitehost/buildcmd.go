@@ -113,7 +113,12 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
-	builder, err := build.New(build.Options{DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: slog.New(slog.DiscardHandler)})
+	// The server's sandbox and limits: a local build is contained as the
+	// server's builds are.
+	builder, err := build.New(build.Options{
+		Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
+		DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}

@@ -120,7 +120,6 @@ func TestHugoVersionPerSite(t *testing.T) {
 		t.Errorf("build log does not say where Hugo came from:\n%s", log)
 	}
 
-
 	// A version that does not exist: the site's to fix, and what is live
 	// keeps serving.
 	repo.Write("netlify.toml", "[build.environment]\n  HUGO_VERSION = \"0.123.99\"\n")

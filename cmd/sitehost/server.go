@@ -166,7 +166,8 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	}
 	builder, err := build.New(build.Options{
 		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		DartSass: sass, Node: node, ExecAllow: cfg.Server.Build.ExecAllow, Releases: releases, Logger: buildLog,
+		DartSass: sass, Node: node, ExecAllow: cfg.Server.Build.ExecAllow, Releases: releases,
+		Unsandboxed: cfg.Server.Build.AllowUnsandboxed, Logger: buildLog,
 	})
 	if err != nil {
 		return nil, err

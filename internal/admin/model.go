@@ -538,7 +538,7 @@ func (m *model) Deploy(ctx context.Context, name site.Name, id site.DeployID) (a
 	if man != nil {
 		m.fromSummary(&out.Deploy, summaryOf(man), true)
 		out.Tree, out.BuildKey, out.Files, out.Bytes = man.Tree, man.BuildKey, len(man.Files), man.Bytes
-		out.Build = api.Build{Tool: man.Build.Tool, Hugo: man.Build.Hugo, BaseURL: man.Build.BaseURL, MaxRSS: man.Build.MaxRSS, Skipped: man.Build.SkippedGit}
+		out.Build = api.Build{Tool: man.Build.Tool, Hugo: man.Build.Hugo, BaseURL: man.Build.BaseURL, MaxRSS: man.Build.MaxRSS, Sandbox: man.Build.Sandbox, Skipped: man.Build.SkippedGit}
 		out.Rules.Redirects, out.Rules.Headers = len(man.Rules.Redirects), len(man.Rules.Headers)
 		for _, e := range man.Rules.Errors {
 			out.Rules.Errors = append(out.Rules.Errors, api.RuleError{Source: e.File, Line: e.Line, Message: e.Message})

@@ -210,6 +210,7 @@ type Build struct {
 	Hugo    string `json:"hugo,omitempty"`
 	BaseURL string `json:"base_url,omitempty"`
 	MaxRSS  int64  `json:"max_rss_bytes,omitempty"`
+	Sandbox string `json:"sandbox,omitempty"` // the mechanisms the build ran under
 	// Skipped lists what the export left out: symlinks, .git entries and
 	// submodules without a .gitmodules entry or with update = none.
 	Skipped []string `json:"skipped,omitempty"`

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
 // HugoVersion is the Hugo compiled into sitehost. It is part of every build
@@ -120,6 +121,8 @@ type Request struct {
 	// Log, when set, also receives the build's output as it is written,
 	// for followers of a running build.
 	Log io.Writer
+
+	sandbox *sandbox.Sandbox // set by Build: every process of the build runs in it
 }
 
 // Result describes a finished build, successful or not.
@@ -128,6 +131,7 @@ type Result struct {
 	Log      []byte        // captured build output (size-limited)
 	Duration time.Duration // wall time
 	MaxRSS   int64         // peak resident memory of the child, bytes
+	Sandbox  string        // the sandbox's mechanisms in force, e.g. "landlock v7, user+net+pid+ipc+uts namespaces, …"
 }
 
 // Problem is one build error, with the position when Hugo knows it.
@@ -181,7 +185,8 @@ type Options struct {
 	Exe string
 	// Timeout bounds one build's wall time (default 10m).
 	Timeout time.Duration
-	// Memory is the soft memory limit given to the child as GOMEMLIMIT (0: none).
+	// Memory is the build's hard memory limit (a cgroup's, else
+	// RLIMIT_DATA); the child's GOMEMLIMIT is 80% of it (0: none).
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
@@ -199,13 +204,22 @@ type Options struct {
 	ExecAllow []string
 	// CacheLimit bounds a site's kept Hugo cache (default CacheLimit).
 	CacheLimit int64
+	// Unsandboxed runs untrusted builds even where no sandbox contains
+	// them (server.build.allow_unsandboxed); otherwise they are refused.
+	Unsandboxed bool
+	// NoSandbox runs every build outside the sandbox, as before it
+	// existed: for measuring what it costs. Untrusted builds are then
+	// refused unless Unsandboxed.
+	NoSandbox bool
 	// Logger, never nil.
 	Logger *slog.Logger
 }
 
 // Builder runs builds.
 type Builder struct {
-	opts Options
+	opts    Options
+	sandbox *sandbox.Support
+	self    string // our own binary: the sandbox's launcher
 }
 
 // New returns a Builder.
@@ -229,7 +243,26 @@ func New(opts Options) (*Builder, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Builder{opts: opts}, nil
+	// The launcher executes absolute paths only: builds run in the
+	// site's dir, with the child's PATH.
+	if p, err := exec.LookPath(opts.Exe); err == nil {
+		opts.Exe = p
+	}
+	exe, err := filepath.Abs(opts.Exe)
+	if err != nil {
+		return nil, fmt.Errorf("finding our own executable: %w", err)
+	}
+	opts.Exe = exe
+	// The launcher is the running binary, whatever Exe is (tests run a
+	// script as the child): it answers `sandbox-exec` (cmd/sitehost's
+	// child, and the TestMain of tests that build).
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding our own executable: %w", err)
+	}
+	sb := sandbox.Detect(self)
+	opts.Logger.Info("build sandbox", "mechanisms", sb.String())
+	return &Builder{opts: opts, sandbox: sb, self: self}, nil
 }
 
 // Build builds req. A *UserError means the site is at fault; any other
@@ -295,6 +328,19 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	}
 	hc := b.openCache(req, scratch) // cache.go: the site's Hugo cache, seeded into this build
 	defer hc.close()
+	sb, err := b.newSandbox(req, scratch, hc.dir(), release) // sandbox.go
+	if err != nil {
+		return res, err
+	}
+	res.Sandbox = "none"
+	if sb != nil {
+		defer func() {
+			if err := sb.Close(); err != nil {
+				b.opts.Logger.Warn("removing build sandbox", "site", req.Site, "err", err)
+			}
+		}()
+		req.sandbox, res.Sandbox = sb, sb.String()
+	}
 	env, err := b.childEnv(req, home, bin)
 	if err != nil {
 		return res, err
@@ -304,6 +350,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
+	fmt.Fprintf(logw, "Sandbox: %s\n", res.Sandbox)
 	hc.log(logw)
 	var (
 		cmd      *exec.Cmd
@@ -317,6 +364,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		cmd, runErr, problems, ok, err = b.runRelease(ctx, req, *release, env, logw, hc.dir())
 	}
 	res.Log = logw.bytes()
+	overMemory := b.memoryProblem(req, res.Log) // before the sandbox's cgroup goes
 	if cmd != nil && cmd.ProcessState != nil {
 		if ru, isRU := cmd.ProcessState.SysUsage().(*syscall.Rusage); isRU {
 			res.MaxRSS = ru.Maxrss * 1024
@@ -337,6 +385,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		hc.save()
 		res.Log = hc.logAfter(res.Log, req.Log)
 		return res, nil
+	case overMemory != nil:
+		return res, overMemory
 	case len(problems) > 0:
 		for i := range problems {
 			problems[i].File = relativeTo(req.Src, problems[i].File)
@@ -357,14 +407,16 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	return res, fmt.Errorf("running hugo for %s: %w", req.Site, runErr)
 }
 
-// command prepares one process of a build: its own process group, so a
-// timeout kills Hugo and anything it started; Pdeathsig, so a dying
-// server takes its builds with it.
+// command prepares one process of a build: in the build's sandbox; its
+// own process group (and pid namespace), so a timeout kills Hugo and
+// anything it started; Pdeathsig, so a dying server takes its builds
+// with it.
 func command(ctx context.Context, req Request, env []string, exe string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = req.Src
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	sandboxCommand(cmd, req, exe, args) // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
@@ -498,10 +550,13 @@ func securityJSON(version string, s Settings, git bool, tools []string) (string,
 	for _, k := range append(sortedKeys(s.Env), sortedKeys(s.SecretEnv)...) {
 		getenv = append(getenv, "^"+regexp.QuoteMeta(k)+"$")
 	}
-	execAllow, osEnv := []string{"none"}, []string{"none"}
+	// What Hugo runs sees HOME and TMPDIR, both the build's scratch home
+	// (childEnv): without them node asks the password file for a home and
+	// writes temporary files to /tmp, which the sandbox does not allow.
+	execAllow, osEnv := []string{"none"}, []string{"^(HOME|TMPDIR)$"}
 	if git {
 		execAllow = []string{"^git$"}
-		osEnv = []string{"^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"}
+		osEnv = append(osEnv, "^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$")
 	}
 	execAllow = withTools(execAllow, tools)
 	none := []string{"none"}

@@ -3,7 +3,9 @@ package build_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,13 +15,18 @@ import (
 
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/build/hugochild"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
-// TestMain lets this test binary serve as the hugo-build child, exactly as
-// the sitehost binary does, and as the sass shim.
+// TestMain lets this test binary serve as the sandbox launcher and the
+// hugo-build child, exactly as the sitehost binary does, and as the sass
+// shim.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "sass" {
 		os.Exit(build.RunSassShim(os.Args[1:], os.Environ(), os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == sandbox.Arg {
+		os.Exit(sandbox.Main(os.Args[2:], os.Stderr))
 	}
 	if len(os.Args) > 1 && os.Args[1] == "hugo-build" {
 		os.Exit(hugochild.Main(os.Stdin, os.Stderr))
@@ -161,16 +168,19 @@ func TestToolNone(t *testing.T) {
 }
 
 // TestTimeoutKillsProcessGroup: a build that outlives its timeout is a user
-// error, and everything it started dies with it.
+// error, and everything it started dies with it. The build runs in its own
+// pid namespace, so its child is found by its unique command line.
 func TestTimeoutKillsProcessGroup(t *testing.T) {
 	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "grandchild.pid")
+	req := hugoRequest(t, copySite(t, nil))
+	startedFile := filepath.Join(req.Out, "grandchild.started") // the output: a dir the build may write
+	sleep := fmt.Sprintf("60.%d", os.Getpid())                  // this test's own sleep
 	script := filepath.Join(dir, "slow-build")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho Start building sites\necho rendering the home page\n/bin/sleep 60 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho Start building sites\necho rendering the home page\n/bin/sleep "+sleep+" &\necho started > "+startedFile+"\nwait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	b := newBuilder(t, build.Options{Exe: script, Timeout: 300 * time.Millisecond})
-	_, err := b.Build(context.Background(), hugoRequest(t, copySite(t, nil)))
+	_, err := b.Build(context.Background(), req)
 	if !build.IsUserError(err) || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("want a timeout user error, got %v", err)
 	}
@@ -178,19 +188,44 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	if !strings.Contains(err.Error(), "Start building sites\nrendering the home page") {
 		t.Errorf("timeout error %q lacks the last lines printed", err)
 	}
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
+	if _, err := os.Stat(startedFile); err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	// sleeping does find such a process.
+	probe := exec.Command("/bin/sleep", sleep+"1")
+	if err := probe.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := sleeping(t, sleep+"1")
+	probe.Process.Kill() //nolint:errcheck // waited for below
+	probe.Wait()         //nolint:errcheck // killed
+	if found != probe.Process.Pid {
+		t.Fatalf("sleeping found %d, not the probe %d", found, probe.Process.Pid)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
+	for pid := sleeping(t, sleep); pid != 0; pid = sleeping(t, sleep) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // best effort, the test fails anyway
 			t.Fatal("the build's own child survived the timeout")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sleeping is the pid of a process running `/bin/sleep arg`, 0 if none.
+func sleeping(t *testing.T, arg string) int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range procs {
+		if cmdline, err := os.ReadFile(p); err == nil && string(cmdline) == "/bin/sleep\x00"+arg+"\x00" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
 }
 
 func TestCancelIsNotUserError(t *testing.T) {
@@ -221,7 +256,9 @@ func TestLogIsCapped(t *testing.T) {
 	if err == nil || build.IsUserError(err) {
 		t.Errorf("a child that died without a result: %v, want an infrastructure error", err)
 	}
-	if len(res.Log) > 1100 || !strings.Contains(string(res.Log), "truncated: 99000 more bytes") {
+	// The log starts with the sandbox's line, then the child's output.
+	want := fmt.Sprintf("truncated: %d more bytes", 99000+len("Sandbox: "+res.Sandbox+"\n"))
+	if len(res.Log) > 1100 || !strings.HasPrefix(string(res.Log), "Sandbox: ") || !strings.Contains(string(res.Log), want) {
 		t.Errorf("log not capped: %d bytes, tail %q", len(res.Log), res.Log[max(0, len(res.Log)-80):])
 	}
 }

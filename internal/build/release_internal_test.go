@@ -52,7 +52,7 @@ func TestPolicyProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"PATH=/bin", "HUGO_SECURITY=" + sec}
-	applied := `{"title":"x","security":{"exec":{"allow":["^git$"],"osenv":["^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"]},"funcs":{"getenv":["^HUGO_","^FOO$"]},"gotemplates":{},"http":{"mediatypes":"none","methods":"none","urls":"none"}}}`
+	applied := `{"title":"x","security":{"exec":{"allow":["^git$"],"osenv":["^(HOME|TMPDIR)$","^SITEHOST_GIT_(DIR|COMMIT|PREFIX)$"]},"funcs":{"getenv":["^HUGO_","^FOO$"]},"gotemplates":{},"http":{"mediatypes":"none","methods":"none","urls":"none"}}}`
 	if p := policyProblems([]byte(applied), env, "0.123.4"); len(p) != 0 {
 		t.Errorf("applied policy: %v", p)
 	}

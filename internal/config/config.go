@@ -160,6 +160,10 @@ type ServerBuild struct {
 	// security.exec.allow can narrow it, never widen it. Default
 	// DefaultExecAllow; [] allows none.
 	ExecAllow []string `yaml:"exec_allow"`
+	// AllowUnsandboxed runs untrusted builds (fork previews) even where
+	// this system has no build sandbox (not Linux, or no Landlock and no
+	// user namespaces); by default they are refused.
+	AllowUnsandboxed bool `yaml:"allow_unsandboxed"`
 }
 
 // Git holds settings for every git fetch.

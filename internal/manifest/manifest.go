@@ -71,6 +71,7 @@ type BuildSummary struct {
 	Fetch      time.Duration `json:"fetch_ns,omitempty"`
 	Upload     time.Duration `json:"upload_ns,omitempty"`
 	MaxRSS     int64         `json:"max_rss_bytes,omitempty"`
+	Sandbox    string        `json:"sandbox,omitempty"` // the build sandbox's mechanisms in force (build.Result.Sandbox)
 	SkippedGit []string      `json:"skipped,omitempty"` // symlinks, .git entries and submodules without a .gitmodules entry (or with update = none) left out of the tree
 }
 

@@ -348,7 +348,7 @@ func (a *attempt) upload(ctx context.Context) error {
 		Site: w.spec.Name, Channel: a.c, Commit: a.commit, Tree: exp.Tree, BuildKey: a.buildKey, Dir: res.Dir,
 		Info: manifest.CommitInfo{Subject: a.info.Subject, Author: a.info.Author, Time: a.info.Time},
 		Build: manifest.BuildSummary{Tool: a.p.settings.Tool, Hugo: hugoVersion(a.p.settings), BaseURL: a.p.url,
-			Duration: res.Duration, MaxRSS: res.MaxRSS, SkippedGit: exp.Skipped, Queue: snap.Queue, Fetch: snap.Took(journal.StepFetch)},
+			Duration: res.Duration, MaxRSS: res.MaxRSS, Sandbox: res.Sandbox, SkippedGit: exp.Skipped, Queue: snap.Queue, Fetch: snap.Took(journal.StepFetch)},
 		Log:         a.e.Log(),
 		NetlifyTOML: a.toml,
 		Repair:      a.repair,

@@ -1,0 +1,119 @@
+// Package sandbox contains a build's processes with the kernel's own
+// mechanisms: Landlock (files, TCP, signals, abstract sockets), user,
+// network, pid, ipc and uts namespaces, a cgroup per build (memory and
+// process count) and rlimits (CPU time, file size, open files).
+//
+// The parent (the server) detects what this kernel offers once (Detect),
+// makes a Sandbox per build (New: the cgroups), and starts every process
+// of the build through the launcher: our own binary re-executed as
+// `sitehost sandbox-exec POLICY -- PROGRAM ARGS...` (Main), which applies
+// the policy to itself on one locked thread and then executes PROGRAM.
+// The policy is on the launcher's command line, read before PROGRAM
+// exists: nothing the build runs can widen it.
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Arg is the subcommand our binary answers as the launcher.
+const Arg = "sandbox-exec"
+
+// ErrUnsupported: this system has no sandbox we can use.
+var ErrUnsupported = errors.New("sandbox: not supported")
+
+// Paths are what a build may touch; everything else is invisible to it
+// (where Landlock is in force). Missing paths are skipped.
+type Paths struct {
+	ReadOnly  []string // read files, list dirs
+	ReadExec  []string // and execute: the toolchain
+	ReadWrite []string // and create, write, remove
+}
+
+// Limits are enforced by the kernel: cgroup limits where a cgroup
+// hierarchy we can write is mounted, rlimits otherwise.
+type Limits struct {
+	Memory   int64         // hard memory limit, bytes (0: none)
+	Pids     int64         // processes and threads (0: DefaultPids)
+	CPU      time.Duration // CPU time, whole seconds (0: none)
+	FileSize int64         // largest file written (0: DefaultFileSize)
+	NoFile   uint64        // open files (0: DefaultNoFile)
+}
+
+// Defaults for Limits.
+const (
+	DefaultPids     = 512
+	DefaultFileSize = 4 << 30
+	DefaultNoFile   = 4096
+)
+
+// policy is what the launcher applies to itself before executing the
+// program.
+type policy struct {
+	Landlock int      `json:"landlock,omitempty"` // ABI version to use; 0: none
+	RO       []string `json:"ro,omitempty"`
+	RX       []string `json:"rx,omitempty"`
+	RW       []string `json:"rw,omitempty"`
+	Cgroups  []string `json:"cgroups,omitempty"` // cgroup.procs files to join
+	Proc     bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
+	Rlimits  []rlimit `json:"rlimits,omitempty"`
+}
+
+type rlimit struct {
+	Resource int    `json:"r"`
+	Cur      uint64 `json:"cur"`
+	Max      uint64 `json:"max"`
+}
+
+// Command returns how to start program with args in the sandbox: our
+// own binary as the launcher, with the policy on its command line.
+func (s *Sandbox) Command(program string, args []string) (string, []string, error) {
+	if !filepath.IsAbs(program) {
+		return "", nil, fmt.Errorf("sandbox: program %q is not an absolute path", program)
+	}
+	p, err := json.Marshal(s.policy)
+	if err != nil {
+		return "", nil, fmt.Errorf("encoding sandbox policy: %w", err)
+	}
+	argv := append([]string{Arg, string(p), "--", program}, args...)
+	return s.exe, argv, nil
+}
+
+// String lists the mechanisms in force, for the build log and the
+// deploy's summary, e.g. "landlock v7, user+net+pid+ipc+uts namespaces,
+// cgroup v1 memory 256 MiB + pids 512, rlimits cpu/fsize/nofile".
+func (s *Sandbox) String() string {
+	if len(s.inForce) == 0 {
+		return "none"
+	}
+	return strings.Join(s.inForce, ", ")
+}
+
+// Contained reports whether the build cannot reach the server's files
+// and network: Landlock, or at least a user namespace with its own
+// network.
+func (s *Sandbox) Contained() bool { return s.policy.Landlock > 0 || s.userNS }
+
+// GoOutOfMemory reports whether a Go program's output says the runtime
+// died for lack of memory: what RLIMIT_DATA does to Hugo.
+func GoOutOfMemory(output []byte) bool {
+	for _, msg := range []string{"fatal error: out of memory", "fatal error: runtime: out of memory", "fatal error: runtime: cannot allocate memory"} {
+		if bytes.Contains(output, []byte(msg)) {
+			return true
+		}
+	}
+	return false
+}
+
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,308 @@
+package sandbox_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sitehost/sitehost/internal/sandbox"
+)
+
+// The test binary is the launcher (sandbox-exec) and, with
+// SANDBOX_TEST_ACTION set, the sandboxed program: it tries the action and
+// exits 0 if it worked, 3 (printing why) if it was refused.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.Arg {
+		os.Exit(sandbox.Main(os.Args[2:], os.Stderr))
+	}
+	if a := os.Getenv("SANDBOX_TEST_ACTION"); a != "" {
+		if err := hostile(a); err != nil {
+			fmt.Fprintf(os.Stderr, "refused: %v\n", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// allocated keeps what the "alloc" action allocates alive.
+var allocated [][]byte
+
+func hostile(action string) error {
+	arg := os.Getenv("SANDBOX_TEST_ARG")
+	switch action {
+	case "read":
+		_, err := os.ReadFile(arg)
+		return err
+	case "write":
+		return os.WriteFile(arg, []byte("x"), 0o644)
+	case "connect":
+		c, err := net.Dial("tcp", arg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	case "kill":
+		pid, _ := strconv.Atoi(arg)
+		return syscall.Kill(pid, syscall.SIGUSR1)
+	case "ptrace":
+		pid, _ := strconv.Atoi(arg)
+		return unix.PtraceSeize(pid)
+	case "fork":
+		for i := range 10000 {
+			if _, err := syscall.ForkExec("/bin/sleep", []string{"sleep", "60"}, nil); err != nil {
+				return fmt.Errorf("process %d: %w", i+1, err)
+			}
+		}
+		return nil
+	case "alloc":
+		for range 1024 { // 8 GiB in 8 MiB blocks, every page touched
+			b := make([]byte, 8<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			allocated = append(allocated, b)
+		}
+		return nil
+	case "bigfile":
+		f, err := os.Create(arg)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		block := make([]byte, 1<<20)
+		for range 64 {
+			if _, err := f.Write(block); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", action)
+}
+
+const (
+	testMemory   = 128 << 20
+	testFileSize = 8 << 20
+)
+
+// TestHostile runs each action in a sandbox, as a build would be: each is
+// refused (or killed), and what a build needs still works.
+func TestHostile(t *testing.T) {
+	support := sandbox.Detect(exe(t))
+	t.Logf("support: %s", support)
+	if !strings.Contains(support.String(), "landlock") {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no landlock in CI: %s", support)
+		}
+		t.Skipf("no landlock here: %s", support)
+	}
+	root := t.TempDir()
+	checkout, out, sibling, scratch := filepath.Join(root, "site"), filepath.Join(root, "out"), filepath.Join(root, "other-site"), filepath.Join(root, "scratch")
+	for _, d := range []string{checkout, out, sibling, scratch} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(checkout, "index.md"), "hello")
+	writeFile(t, filepath.Join(sibling, "secret"), "secret")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	me := strconv.Itoa(os.Getpid())
+	mountsBefore := mounts(t)
+
+	tests := []struct {
+		name, action, arg string
+		allowed           bool
+		oom               bool   // killed by the memory limit
+		landlockOnly      bool   // without the namespaces: Landlock alone must refuse
+		says              string // in what the program printed
+	}{
+		{name: "read the checkout", action: "read", arg: filepath.Join(checkout, "index.md"), allowed: true},
+		{name: "write the output", action: "write", arg: filepath.Join(out, "index.html"), allowed: true},
+		{name: "read its own /proc", action: "read", arg: "/proc/self/maps", allowed: true},
+		{name: "read the server's environment", action: "read", arg: "/proc/" + me + "/environ"},
+		{name: "read /etc/hostname", action: "read", arg: "/etc/hostname", says: "permission denied"},
+		{name: "read a sibling site", action: "read", arg: filepath.Join(sibling, "secret"), says: "permission denied"},
+		{name: "write a sibling site", action: "write", arg: filepath.Join(sibling, "planted"), says: "permission denied"},
+		{name: "write the checkout", action: "write", arg: filepath.Join(checkout, "planted"), says: "permission denied"},
+		{name: "write /tmp", action: "write", arg: filepath.Join(os.TempDir(), "sitehost-sandbox-planted"), says: "permission denied"},
+		{name: "connect to the server", action: "connect", arg: ln.Addr().String()},
+		{name: "signal the server", action: "kill", arg: me},
+		{name: "ptrace the server", action: "ptrace", arg: me},
+		{name: "connect, landlock alone", action: "connect", arg: ln.Addr().String(), landlockOnly: true, says: "permission denied"},
+		{name: "signal the server, landlock alone", action: "kill", arg: me, landlockOnly: true, says: "operation not permitted"},
+		{name: "ptrace the server, landlock alone", action: "ptrace", arg: me, landlockOnly: true, says: "operation not permitted"},
+		{name: "fork 10,000 processes", action: "fork", says: "resource temporarily unavailable"},
+		{name: "write past the file size limit", action: "bigfile", arg: filepath.Join(out, "big")},
+		{name: "allocate past the memory limit", action: "alloc", oom: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb, err := support.New("test-"+strconv.Itoa(os.Getpid())+"-"+tt.action, sandbox.Paths{
+				ReadOnly:  []string{checkout},
+				ReadExec:  []string{exe(t), "/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache"},
+				ReadWrite: []string{out, scratch, "/dev/null"},
+			}, sandbox.Limits{Memory: testMemory, FileSize: testFileSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := sb.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
+			t.Logf("sandbox: %s", sb)
+			path, argv, err := sb.Command(exe(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(path, argv...)
+			cmd.Env = []string{"SANDBOX_TEST_ACTION=" + tt.action, "SANDBOX_TEST_ARG=" + tt.arg}
+			cmd.Dir = checkout
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+			if !tt.landlockOnly {
+				sb.SysProcAttr(cmd.SysProcAttr)
+			}
+			output, err := cmd.CombinedOutput()
+			t.Logf("%s: %v: %s", tt.action, err, output)
+			var exit *exec.ExitError
+			switch {
+			case tt.allowed:
+				if err != nil {
+					t.Fatalf("refused: %v: %s", err, output)
+				}
+			case tt.oom:
+				ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+				if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+					t.Fatalf("not killed: %v: %s", err, output)
+				}
+				if !sb.OOMKilled() {
+					t.Fatal("killed, but not reported as over the memory limit")
+				}
+			case errors.As(err, &exit) && exit.ExitCode() == 3:
+				if !strings.Contains(string(output), tt.says) {
+					t.Errorf("refused, but not with %q: %s", tt.says, output)
+				}
+			case tt.action == "bigfile" && errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGXFSZ:
+			default:
+				t.Fatalf("not refused: %v: %s", err, output)
+			}
+			if tt.action == "bigfile" {
+				if fi, err := os.Stat(tt.arg); err == nil && fi.Size() > testFileSize {
+					t.Errorf("wrote %d bytes, more than the limit %d", fi.Size(), testFileSize)
+				}
+			}
+		})
+	}
+	select {
+	case <-accepted:
+		t.Error("the listener accepted a connection from the sandbox")
+	case <-usr1:
+		t.Error("the sandbox signalled the server")
+	default:
+	}
+	// The launcher mounts its /proc in a mount namespace of its own, even
+	// when started without the sandbox's namespaces: never in ours.
+	if after := mounts(t); after != mountsBefore {
+		t.Errorf("our mounts changed:\n%s\nwas:\n%s", after, mountsBefore)
+	}
+	for _, p := range []string{filepath.Join(sibling, "planted"), filepath.Join(checkout, "planted"), filepath.Join(os.TempDir(), "sitehost-sandbox-planted")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was written", p)
+		}
+	}
+}
+
+// mounts is our mount table: mount points and propagation.
+func mounts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 6 {
+			out = append(out, strings.Join(append([]string{f[4]}, f[6:]...), " "))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func exe(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeFile(t *testing.T, name, data string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCgroupFallback: when the build's cgroup cannot be made (here: its
+// name is taken), the build still runs, its memory limited by RLIMIT_DATA,
+// and the sandbox says so.
+func TestCgroupFallback(t *testing.T) {
+	support := sandbox.Detect(exe(t))
+	id := "test-fallback-" + strconv.Itoa(os.Getpid())
+	lim := sandbox.Limits{Memory: 128 << 20}
+	first, err := support.New(id, sandbox.Paths{}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if !strings.Contains(first.String(), "memory 128 MiB") {
+		t.Skipf("no memory cgroup here: %s", first)
+	}
+	sb, err := support.New(id, sandbox.Paths{ReadExec: []string{exe(t), "/usr", "/lib", "/lib64"}}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if s := sb.String(); !strings.Contains(s, "no cgroup (") || !strings.Contains(s, "data 128 MiB") {
+		t.Fatalf("sandbox %q: want no cgroup, RLIMIT_DATA 128 MiB", s)
+	}
+	path, argv, err := sb.Command(exe(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, argv...)
+	cmd.Env = []string{"SANDBOX_TEST_ACTION=alloc"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	sb.SysProcAttr(cmd.SysProcAttr)
+	output, err := cmd.CombinedOutput()
+	if err == nil || !sandbox.GoOutOfMemory(output) {
+		t.Fatalf("allocating past RLIMIT_DATA: %v, %.300s", err, output)
+	}
+}

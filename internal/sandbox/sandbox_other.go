@@ -1,0 +1,46 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"syscall"
+)
+
+// Support is what this system offers: nothing, off Linux.
+type Support struct{ exe string }
+
+// Detect finds no sandbox off Linux.
+func Detect(exe string) *Support { return &Support{exe: exe} }
+
+func (s *Support) String() string { return "no sandbox on " + runtime.GOOS }
+
+// Sandbox off Linux contains nothing: Contained is false.
+type Sandbox struct {
+	exe     string
+	policy  policy
+	userNS  bool
+	inForce []string
+}
+
+// New returns a sandbox with nothing in force.
+func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
+	return &Sandbox{exe: s.exe, inForce: []string{s.String()}}, nil
+}
+
+// SysProcAttr adds nothing.
+func (sb *Sandbox) SysProcAttr(*syscall.SysProcAttr) {}
+
+// OOMKilled is always false: no cgroup to tell.
+func (sb *Sandbox) OOMKilled() bool { return false }
+
+// Close has nothing to remove.
+func (sb *Sandbox) Close() error { return nil }
+
+// Main refuses: there is no launcher off Linux.
+func Main(args []string, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "sitehost sandbox: %v: no sandbox on %s\n", ErrUnsupported, runtime.GOOS)
+	return 126
+}
