@@ -163,7 +163,7 @@ func (m *model) channel(ctx context.Context, s site.Name, c site.Channel, cs rec
 			ch.Live = &live
 		}
 		if sum, err := m.summary(ctx, s, cs.LiveDeploy); err == nil {
-			ch.Hugo = sum.build.Hugo
+			ch.Hugo, ch.Sandbox = sum.build.Hugo, sum.build.Sandbox
 		}
 	}
 	return ch

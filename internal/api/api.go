@@ -108,6 +108,9 @@ type Channel struct {
 	// Hugo is the Hugo version that built the live deploy (empty for
 	// build.tool none, or when the store could not be read).
 	Hugo string `json:"hugo,omitempty"`
+	// Sandbox is what contained the live deploy's build (the mechanisms
+	// in force), empty for build.tool none.
+	Sandbox string `json:"sandbox,omitempty"`
 }
 
 // Commit is what a person recognises a commit by.
