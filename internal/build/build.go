@@ -130,7 +130,7 @@ type Result struct {
 	Dir      string        // where the publishable files are: Out for Hugo, Src for tool none
 	Log      []byte        // captured build output (size-limited)
 	Duration time.Duration // wall time
-	MaxRSS   int64         // peak resident memory of the child, bytes
+	MaxRSS   int64         // peak memory of the build: its cgroup's when sandboxed, else the child's rusage (which includes the server's own, shared until exec)
 	Sandbox  string        // the sandbox's mechanisms in force, e.g. "landlock v7, user+net+pid+ipc+uts namespaces, …"
 }
 
@@ -368,6 +368,11 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	if cmd != nil && cmd.ProcessState != nil {
 		if ru, isRU := cmd.ProcessState.SysUsage().(*syscall.Rusage); isRU {
 			res.MaxRSS = ru.Maxrss * 1024
+		}
+	}
+	if sb != nil {
+		if peak := sb.PeakMemory(); peak > 0 { // the cgroup's: the build alone
+			res.MaxRSS = peak
 		}
 	}
 	switch {

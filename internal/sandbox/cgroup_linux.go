@@ -156,7 +156,7 @@ func (sb *Sandbox) cgroups(s *Support, id string, lim Limits) (memByCgroup bool,
 			return false, err
 		}
 		parts = append(parts, "pids "+pids)
-		sb.oom = filepath.Join(dir, "memory.events")
+		sb.oom, sb.peak = filepath.Join(dir, "memory.events"), filepath.Join(dir, "memory.peak")
 		sb.inForce = append(sb.inForce, "cgroup v2 "+strings.Join(parts, " + "))
 	case s.v1Memory != "" || s.v1Pids != "":
 		if s.v1Memory != "" && lim.Memory > 0 {
@@ -171,7 +171,7 @@ func (sb *Sandbox) cgroups(s *Support, id string, lim Limits) (memByCgroup bool,
 			set(dir, "memory.memsw.limit_in_bytes", m, false) //nolint:errcheck // no swap accounting: nothing to limit
 			parts = append(parts, "memory "+mib(lim.Memory))
 			memByCgroup = true
-			sb.oom = filepath.Join(dir, "memory.oom_control")
+			sb.oom, sb.peak = filepath.Join(dir, "memory.oom_control"), filepath.Join(dir, "memory.max_usage_in_bytes")
 		}
 		if s.v1Pids != "" {
 			dir, err := mk(s.v1Pids)
@@ -207,6 +207,25 @@ func (sb *Sandbox) OOMKilled() bool {
 		}
 	}
 	return false
+}
+
+// PeakMemory is the most memory the build's cgroup used (what counts
+// against its limit), 0 when no cgroup measured it. Unlike the rusage of
+// the process the server started, it never includes the server's own
+// memory, which a vfork'd child shares until it executes.
+func (sb *Sandbox) PeakMemory() int64 {
+	if sb.peak == "" {
+		return 0
+	}
+	data, err := os.ReadFile(sb.peak)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // Close kills whatever the build left running and removes its cgroups.

@@ -115,6 +115,7 @@ type Sandbox struct {
 	inForce []string
 	dirs    []string // cgroups made for this build, removed by Close
 	oom     string   // file with the oom_kill count
+	peak    string   // file with the cgroup's peak memory use
 }
 
 // New makes a build's sandbox: its cgroups (named id) with lim set, and

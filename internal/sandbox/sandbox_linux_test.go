@@ -203,6 +203,11 @@ func TestHostile(t *testing.T) {
 				if !sb.OOMKilled() {
 					t.Fatal("killed, but not reported as over the memory limit")
 				}
+				// The cgroup measured the build alone: near the limit,
+				// never the test process's own memory on top.
+				if p := sb.PeakMemory(); p < testMemory*9/10 || p > testMemory+(1<<20) {
+					t.Errorf("peak memory %d, want about the limit %d", p, int64(testMemory))
+				}
 			case errors.As(err, &exit) && exit.ExitCode() == 3:
 				if !strings.Contains(string(output), tt.says) {
 					t.Errorf("refused, but not with %q: %s", tt.says, output)

@@ -36,6 +36,9 @@ func (sb *Sandbox) SysProcAttr(*syscall.SysProcAttr) {}
 // OOMKilled is always false: no cgroup to tell.
 func (sb *Sandbox) OOMKilled() bool { return false }
 
+// PeakMemory is 0: nothing measures it.
+func (sb *Sandbox) PeakMemory() int64 { return 0 }
+
 // Close has nothing to remove.
 func (sb *Sandbox) Close() error { return nil }
 
