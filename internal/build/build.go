@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/diskuse"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/sandbox"
 )
@@ -190,6 +191,11 @@ type Options struct {
 	Memory int64
 	// MaxLog caps the captured build log (default 1 MiB).
 	MaxLog int
+	// MaxOutput and MaxOutputFiles bound what one build writes in all
+	// (defaults 4 GiB and 200,000: a deploy's limits, with room for
+	// caches).
+	MaxOutput      int64
+	MaxOutputFiles int
 	// Releases fetches the Hugo releases sites ask for; nil: only the
 	// compiled-in Hugo builds.
 	Releases Releases
@@ -236,6 +242,12 @@ func New(opts Options) (*Builder, error) {
 	}
 	if opts.MaxLog <= 0 {
 		opts.MaxLog = 1 << 20
+	}
+	if opts.MaxOutput <= 0 {
+		opts.MaxOutput = 4 << 30
+	}
+	if opts.MaxOutputFiles <= 0 {
+		opts.MaxOutputFiles = 200_000
 	}
 	if opts.CacheLimit <= 0 {
 		opts.CacheLimit = CacheLimit
@@ -349,6 +361,13 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(parent, b.opts.Timeout)
 	defer cancel()
+	// What the build writes in all — output, scratch, cache, resources —
+	// is bounded too: the kernel bounds each file (RLIMIT_FSIZE), this the
+	// sum, before the disk fills.
+	ctx, over := context.WithCancelCause(ctx)
+	defer over(nil)
+	go diskuse.Watch(ctx, b.opts.MaxOutput, b.opts.MaxOutputFiles, over,
+		req.Out, scratch, hc.dir(), filepath.Join(req.Src, "resources"))
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
 	fmt.Fprintf(logw, "Sandbox: %s\n", res.Sandbox)
 	hc.log(logw)
@@ -378,6 +397,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	switch {
 	case parent.Err() != nil: // we were stopped: not the site's fault
 		return res, fmt.Errorf("building %s: %w", req.Site, parent.Err())
+	case errors.As(context.Cause(ctx), new(*diskuse.OverError)):
+		return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build killed: it %v (output, temporary files and caches together)", context.Cause(ctx))}}}
 	case ctx.Err() != nil:
 		msg := fmt.Sprintf("build timed out after %s (killed with every process it started)", b.opts.Timeout)
 		if last := lastLines(res.Log, 5); last != "" {
@@ -387,6 +408,10 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	case err != nil:
 		return res, err
 	case ok:
+		// A build faster than the watcher's look is measured once more.
+		if err := diskuse.Check(b.opts.MaxOutput, b.opts.MaxOutputFiles, req.Out, scratch, hc.dir(), filepath.Join(req.Src, "resources")); err != nil {
+			return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build refused: it %v (output, temporary files and caches together)", err)}}}
+		}
 		hc.save()
 		res.Log = hc.logAfter(res.Log, req.Log)
 		return res, nil

@@ -299,3 +299,16 @@ func TestKey(t *testing.T) {
 		t.Error("tool none publishes the tree as is: the base URL must not matter")
 	}
 }
+
+// TestOutputLimit: what a build writes in all is bounded, whether the
+// build outruns the watcher or not.
+func TestOutputLimit(t *testing.T) {
+	b := newBuilder(t, build.Options{MaxOutput: 1 << 20})
+	req := hugoRequest(t, copySite(t, map[string]string{
+		"layouts/home.html": `{{ strings.Repeat 3000000 "x" }}`,
+	}))
+	res, err := b.Build(context.Background(), req)
+	if !build.IsUserError(err) || !strings.Contains(err.Error(), "wrote more than 1.0 MB") {
+		t.Fatalf("got %v, want the output limit\n%s", err, res.Log)
+	}
+}
