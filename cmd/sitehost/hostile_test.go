@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -24,13 +21,7 @@ import (
 // nothing of the server reaches the output, the test's listener on
 // 127.0.0.1 is never reached, and the live deploy keeps serving.
 func TestHostileBuilds(t *testing.T) {
-	node, err := build.FindNode(context.Background(), os.Getenv("SITEHOST_NODE"), os.Getenv("PATH"), slog.New(slog.DiscardHandler))
-	if err != nil || node == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no node v%s or later (SITEHOST_NODE): %v", build.MinNode, err)
-		}
-		t.Skipf("no node v%s or later (set SITEHOST_NODE): %v", build.MinNode, err)
-	}
+	node := testNode(t)
 	_, npmExe := npmtest.Tools(t)
 	reg := npmtest.NewRegistry(t)
 
