@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/npm"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
 // nodeTools resolves, once at startup, the node builds run Hugo's Node
@@ -40,10 +43,18 @@ func nodeTools(ctx context.Context, sb config.ServerBuild, cacheDir string, gete
 			return "", nil, err
 		}
 	}
+	// Installs run in the sandbox builds run in (package sandbox), with
+	// the running binary as its launcher, as build.New has it.
+	var support *sandbox.Support
 	if npmExe == "" {
 		log.Info("no npm for builds: sites with a package-lock.json fail (set server.build.npm or put npm and node on PATH)")
 	} else {
-		log.Info("npm for builds", "path", npmExe, "registry", sb.NPMRegistry)
+		self, err := os.Executable()
+		if err != nil {
+			return "", nil, fmt.Errorf("finding our own executable: %w", err)
+		}
+		support = sandbox.Detect(self)
+		log.Info("npm for builds", "path", npmExe, "registry", sb.NPMRegistry, "sandbox", support.String())
 	}
 	token := ""
 	if sb.NPMTokenEnv != "" {
@@ -51,6 +62,6 @@ func nodeTools(ctx context.Context, sb config.ServerBuild, cacheDir string, gete
 	}
 	return node, npm.New(npm.Options{
 		NPM: npmExe, Node: npmNode, Registry: sb.NPMRegistry, Token: token,
-		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout, Logger: log,
+		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout, Sandbox: support, Logger: log,
 	}), nil
 }

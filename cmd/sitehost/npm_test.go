@@ -65,6 +65,8 @@ func TestTailwindSiteFromCommitToLive(t *testing.T) {
 	}
 	if log := lastLog(t, srv, "blog"); !strings.Contains(log, "installed with npm ci (no install scripts)") {
 		t.Errorf("log does not say npm installed:\n%s", log)
+	} else if !strings.Contains(log, "npm: npm ci ran in: ") || strings.Contains(log, "ran in: unsandboxed") {
+		t.Errorf("log does not say the sandbox npm ran in:\n%s", log)
 	}
 
 	// `sitehost build` installs and builds the same way.

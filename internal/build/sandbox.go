@@ -10,14 +10,6 @@ import (
 	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
-// systemPaths are what the toolchain needs of the system: shared
-// libraries and programs for fetched releases and Dart Sass (read and
-// execute), CA roots and the time zone (read only).
-var (
-	systemExec = []string{"/usr", "/lib", "/lib64", "/bin", "/sbin"}
-	systemRead = []string{"/etc/ld.so.cache", "/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/dev/urandom", "/dev/random"}
-)
-
 // newSandbox is the sandbox every process of req runs in (package
 // sandbox): it reads the checkout and the toolchain, writes only the
 // output, its cache and its scratch dir, and has build.memory as a hard
@@ -43,8 +35,8 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 		f.Close()
 	}
 	paths := sandbox.Paths{
-		ReadOnly:  append([]string{}, systemRead...),
-		ReadExec:  append([]string{req.Src}, systemExec...),
+		ReadOnly:  sandbox.SystemRead(),
+		ReadExec:  append([]string{req.Src}, sandbox.SystemExec()...),
 		ReadWrite: []string{req.Out, scratch, cacheDir, resources, "/dev/null", "/dev/zero"},
 	}
 	if fi, err := os.Lstat(stats); err == nil && fi.Mode().IsRegular() { // never a symlink's target

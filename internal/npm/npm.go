@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
 // DefaultRegistry is npm's own registry.
@@ -68,6 +69,10 @@ type Options struct {
 	MaxFiles int
 	// Timeout bounds one install.
 	Timeout time.Duration
+	// Sandbox, when set, contains every install (see newSandbox): no
+	// network but TCP to the registry's port, no files but its own.
+	// nil: npm runs as the server, as before the sandbox.
+	Sandbox *sandbox.Support
 	Logger  *slog.Logger
 }
 
@@ -108,6 +113,7 @@ type Result struct {
 	Cached   bool          // node_modules came from an earlier install
 	Skipped  string        // why nothing was installed for a lockfile ("": it was)
 	Packages int           // top-level entries of node_modules
+	Sandbox  string        // what contained npm ci ("unsandboxed" without Options.Sandbox; "" when cached)
 	Took     time.Duration // install (or copy) time
 }
 
@@ -175,7 +181,7 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 
 	modules := filepath.Join(entry, "node_modules")
 	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
-		if err := in.install(ctx, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
+		if err := in.install(ctx, &res, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
 			return res, err
 		}
 		// npm's cache only saves downloads: past the limit it starts over.
@@ -222,7 +228,8 @@ func (in *Installer) lock(site string) func() {
 
 // install runs npm ci in a scratch folder beside entry holding only the
 // site's package.json and lockfile, then renames what it made into entry.
-func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, token, lockName, src string, lock []byte) error {
+// It sets res.Sandbox.
+func (in *Installer) install(ctx context.Context, res *Result, siteDir, entry, npmCache, token, lockName, src string, lock []byte) error {
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
@@ -269,19 +276,40 @@ func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, toke
 	defer cancel()
 	ctx, stopFor := context.WithCancelCause(ctx)
 	defer stopFor(nil)
-	cmd := exec.CommandContext(ctx, in.opts.NPM, "ci",
+	args := []string{"ci",
 		"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
 		"--include=dev", "--install-links=false",
-		"--userconfig="+npmrc, "--globalconfig="+filepath.Join(stage, "globalrc"),
-		"--cache="+npmCache, "--registry="+in.opts.Registry,
+		"--userconfig=" + npmrc, "--globalconfig=" + filepath.Join(stage, "globalrc"),
+		"--cache=" + npmCache, "--registry=" + in.opts.Registry,
 		"--loglevel=warn", "--color=false", "--progress=false",
-	)
+	}
+	prog := in.opts.NPM
+	res.Sandbox = "unsandboxed"
+	var sb *sandbox.Sandbox
+	if in.opts.Sandbox != nil {
+		// Landlock allows only what exists: npm's cache too.
+		if err := os.MkdirAll(npmCache, 0o755); err != nil {
+			return fmt.Errorf("npm: %w", err)
+		}
+		if sb, err = in.newSandbox(stage, npmCache); err != nil {
+			return err
+		}
+		defer sb.Close() //nolint:errcheck // its cgroups: emptied when npm is gone
+		res.Sandbox = sb.String()
+		if prog, args, err = sb.Command(prog, args); err != nil {
+			return fmt.Errorf("npm: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = work
 	cmd.Env = []string{"PATH=" + bin, "HOME=" + home, "TMPDIR=" + home, "NODE_ENV=development"}
 	var out bytes.Buffer
 	cw := &capWriter{b: &out, max: 64 << 10} // one writer: exec serialises its writes
 	cmd.Stdout, cmd.Stderr = cw, cw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if sb != nil {
+		sb.SysProcAttr(cmd.SysProcAttr)
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 
@@ -297,13 +325,22 @@ func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, toke
 	switch cause := context.Cause(ctx); {
 	case errors.As(cause, &over):
 		return fault.Stalled(fmt.Errorf("npm ci: %w", over))
+	case runErr != nil && sb != nil && sb.OOMKilled():
+		return fault.Stalled(fmt.Errorf("npm ci went over its memory limit of %d MiB: killed", installMemory>>20))
 	case runErr != nil && errors.Is(cause, context.DeadlineExceeded):
 		return fault.Transient(fmt.Errorf("npm ci took more than %s: killed", in.opts.Timeout))
 	case runErr != nil && cause != nil:
 		return fmt.Errorf("npm ci: %w", cause)
 	}
 	if runErr != nil {
-		return parseError(out.String(), runErr)
+		err := parseError(out.String(), runErr)
+		var ne *Error
+		if sb != nil && errors.As(err, &ne) && strings.Contains(ne.Message, "connect EACCES") {
+			// npm blames file permissions: say who refused, and why.
+			port, _ := registryPort(in.opts.Registry)
+			ne.Message += fmt.Sprintf("\n(the install sandbox connects to only the registry's port %d: a package resolved to another port is refused)", port)
+		}
+		return err
 	}
 	if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
 		return fault.Stalled(fmt.Errorf("npm ci: %w", err))
@@ -328,7 +365,7 @@ func (in *Installer) install(ctx context.Context, siteDir, entry, npmCache, toke
 	if err := os.WriteFile(filepath.Join(entry, doneFile), nil, 0o644); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	in.opts.Logger.Info("npm ci", "entry", entry, "took", time.Since(start).Round(time.Millisecond))
+	in.opts.Logger.Info("npm ci", "entry", entry, "took", time.Since(start).Round(time.Millisecond), "sandbox", res.Sandbox)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,33 @@ import (
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
+	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
+// The test binary is the sandbox's launcher, as sitehost is the server's.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.Arg {
+		os.Exit(sandbox.Main(os.Args[2:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// support is the sandbox installs run in, as the server's do: this
+// system's, with the test binary as the launcher.
+func support(t *testing.T) *sandbox.Support {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sandbox.Detect(self)
+}
+
+// installer is a sandboxed Installer, as the server makes it.
 func installer(t *testing.T, reg *npmtest.Registry, node, npmExe, token string) (*npm.Installer, string) {
 	t.Helper()
 	cache := t.TempDir()
-	return npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, Token: token, CacheDir: cache}), cache
+	return npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, Token: token, CacheDir: cache, Sandbox: support(t)}), cache
 }
 
 // checkout copies the site's package.json and lockfile into a fresh dir,
@@ -52,9 +74,10 @@ func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Cached || res.Lockfile != "package-lock.json" || res.Packages == 0 {
+	if res.Cached || res.Lockfile != "package-lock.json" || res.Packages == 0 || res.Sandbox == "" || res.Sandbox == "unsandboxed" {
 		t.Fatalf("first install: %+v", res)
 	}
+	t.Logf("sandbox: %s", res.Sandbox)
 	if reg.Requests() == before {
 		t.Fatal("the first install asked the registry nothing: the count is not counting")
 	}
@@ -275,7 +298,7 @@ func TestInstallSizeLimit(t *testing.T) {
 		max  int64
 		fail bool
 	}{{1 << 20, true}, {16 << 20, false}} {
-		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), MaxBytes: tt.max})
+		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), MaxBytes: tt.max, Sandbox: support(t)})
 		dir := checkout(t, site)
 		_, err := in.Install(context.Background(), "blog", dir, false)
 		switch {
@@ -305,5 +328,50 @@ func TestNoNPMSkips(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
 		t.Fatal("node_modules made without npm")
+	}
+}
+
+// TestSandboxedInstallReachesTheRegistryOnly: a lockfile whose package
+// resolves to another registry (another port on 127.0.0.1) installs
+// unsandboxed, but not in the sandbox, which connects to the registry's
+// port only: the other registry gets no request. (npm retries the refused
+// fetch for about 70 s before it gives up.)
+func TestSandboxedInstallReachesTheRegistryOnly(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg, other := npmtest.NewRegistry(t), npmtest.NewRegistry(t)
+	other.AddPackage(t, "sitehost-test-elsewhere", "1.0.0", map[string]any{}, map[string]string{"index.js": "module.exports = 1\n"})
+	site := t.TempDir()
+	npmtest.Site(t, site, other, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-elsewhere": "1.0.0"}})
+
+	in, _ := installer(t, reg, node, npmExe, "")
+	before := other.Requests()
+	res, err := in.Install(context.Background(), "blog", checkout(t, site), false)
+	t.Logf("sandboxed: %s: %v", res.Sandbox, err)
+	u, _ := url.Parse(reg.URL)
+	if want := "tcp connect to port " + u.Port() + " only"; !strings.Contains(res.Sandbox, want) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("sandbox %q, want %q", res.Sandbox, want)
+		}
+		t.Skipf("no landlock ABI 4 here: %s", res.Sandbox)
+	}
+	if err == nil {
+		t.Fatal("the sandboxed install reached the other registry's port")
+	}
+	if !strings.Contains(err.Error(), "connect EACCES") || !strings.Contains(err.Error(), "only the registry's port "+u.Port()) {
+		t.Errorf("the error does not say the sandbox refused the connection: %v", err)
+	}
+	if n := other.Requests() - before; n != 0 {
+		t.Fatalf("the other registry got %d requests from the sandbox: %v", n, other.Paths())
+	}
+
+	// Control: unsandboxed, npm fetches the tarball from the other
+	// registry, so the refusal above was the sandbox's.
+	plain := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir()})
+	res, err = plain.Install(context.Background(), "blog", checkout(t, site), false)
+	if err != nil {
+		t.Fatalf("control: unsandboxed install: %v", err)
+	}
+	if res.Sandbox != "unsandboxed" || other.Requests() == before {
+		t.Fatalf("control: %+v, %d requests to the other registry", res, other.Requests()-before)
 	}
 }

@@ -56,5 +56,8 @@ func (a *attempt) installNPM(ctx context.Context, src string) error {
 		from = "the install cached for this lockfile"
 	}
 	a.e.Logf("npm: node_modules from %s (%s sha256 %.12s, %d packages) in %s", from, res.Lockfile, res.Hash, res.Packages, roundDur(res.Took))
+	if res.Sandbox != "" {
+		a.e.Logf("npm: npm ci ran in: %s", res.Sandbox)
+	}
 	return nil
 }

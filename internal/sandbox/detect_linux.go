@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -112,6 +114,7 @@ type Sandbox struct {
 	policy  policy
 	nsFlags uintptr
 	userNS  bool
+	network bool // the host's network, TCP to policy.Connect only
 	inForce []string
 	dirs    []string // cgroups made for this build, removed by Close
 	oom     string   // file with the oom_kill count
@@ -133,14 +136,37 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 	if lim.NoFile == 0 {
 		lim.NoFile = DefaultNoFile
 	}
-	sb := &Sandbox{exe: s.exe, nsFlags: s.nsFlags, userNS: s.userNS}
+	sb := &Sandbox{exe: s.exe, nsFlags: s.nsFlags, userNS: s.userNS, network: len(paths.ConnectTCP) > 0}
+	if sb.network {
+		// The registry is out there: the host's network, held to its
+		// ports by Landlock alone.
+		sb.nsFlags &^= syscall.CLONE_NEWNET
+	}
 	if s.landlock > 0 {
 		sb.policy.Landlock = s.landlock
 		sb.policy.RO, sb.policy.RX, sb.policy.RW = paths.ReadOnly, paths.ReadExec, paths.ReadWrite
 		sb.inForce = append(sb.inForce, fmt.Sprintf("landlock v%d", s.landlock))
 	}
-	if s.nsFlags != 0 {
-		sb.inForce = append(sb.inForce, nsNames(s.nsFlags)+" namespaces")
+	if sb.network {
+		ports := make([]string, len(paths.ConnectTCP))
+		for i, p := range paths.ConnectTCP {
+			ports[i] = strconv.Itoa(int(p))
+		}
+		desc := "port " + strings.Join(ports, ", ")
+		if len(ports) > 1 {
+			desc = "ports " + strings.Join(ports, ", ")
+		}
+		if s.landlock >= 4 {
+			sb.policy.Connect = slices.Clone(paths.ConnectTCP)
+			// Landlock has no UDP rules: DNS needs it, and so does
+			// everything else that speaks UDP.
+			sb.inForce = append(sb.inForce, "tcp connect to "+desc+" only (udp not limited)")
+		} else {
+			sb.inForce = append(sb.inForce, "host network, any port: no landlock ABI 4 here to limit tcp to "+desc)
+		}
+	}
+	if sb.nsFlags != 0 {
+		sb.inForce = append(sb.inForce, nsNames(sb.nsFlags)+" namespaces")
 	}
 	if s.nsFlags&(syscall.CLONE_NEWNS|syscall.CLONE_NEWPID) == syscall.CLONE_NEWNS|syscall.CLONE_NEWPID {
 		sb.policy.Proc = true

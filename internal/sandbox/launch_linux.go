@@ -109,6 +109,16 @@ const (
 	noDevices = unix.LANDLOCK_ACCESS_FS_MAKE_CHAR | unix.LANDLOCK_ACCESS_FS_MAKE_BLOCK
 )
 
+// netPortAttr is the kernel's struct landlock_net_port_attr (port in
+// host byte order) and ruleNetPort its LANDLOCK_RULE_NET_PORT: x/sys/unix
+// (v0.49) has neither.
+type netPortAttr struct {
+	AllowedAccess uint64
+	Port          uint64
+}
+
+const ruleNetPort = 2
+
 // fsAccess is every file system right Landlock ABI v handles.
 func fsAccess(v int) uint64 {
 	switch {
@@ -125,7 +135,7 @@ func fsAccess(v int) uint64 {
 }
 
 // landlock restricts this thread: files to the policy's paths, no TCP
-// bind or connect (ABI 4), no signals or abstract unix sockets to
+// bind, and TCP connect to the policy's ports only (ABI 4), no signals or abstract unix sockets to
 // processes outside the domain (ABI 6). Ptrace of processes outside the
 // domain is denied by Landlock itself.
 func (p policy) landlock() error {
@@ -177,6 +187,13 @@ func (p policy) landlock() error {
 	}
 	if err := add(p.RW, handled&^noDevices); err != nil {
 		return err
+	}
+	for _, port := range p.Connect {
+		rule := netPortAttr{AllowedAccess: unix.LANDLOCK_ACCESS_NET_CONNECT_TCP, Port: uint64(port)}
+		_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, uintptr(fd), ruleNetPort, uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
+		if errno != 0 {
+			return fmt.Errorf("adding a rule for tcp port %d: %w", port, errno)
+		}
 	}
 	// This thread only (no TSYNC flag): exec keeps it, and the others die.
 	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(fd), 0, 0); errno != 0 {

@@ -34,6 +34,21 @@ type Paths struct {
 	ReadOnly  []string // read files, list dirs
 	ReadExec  []string // and execute: the toolchain
 	ReadWrite []string // and create, write, remove
+	// ConnectTCP are the TCP ports the program may connect to, on any
+	// host: an npm install's registry. Set, the sandbox has the host's
+	// network (no network namespace of its own) and Landlock (ABI 4)
+	// refuses TCP connections to other ports; nil: no network at all.
+	ConnectTCP []uint16
+}
+
+// SystemExec are the system dirs a toolchain runs from: shared
+// libraries and programs (read and execute).
+func SystemExec() []string { return []string{"/usr", "/lib", "/lib64", "/bin", "/sbin"} }
+
+// SystemRead are the system files a toolchain reads: the loader's
+// cache, CA roots, the time zone, MIME types and randomness.
+func SystemRead() []string {
+	return []string{"/etc/ld.so.cache", "/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types", "/dev/urandom", "/dev/random"}
 }
 
 // Limits are enforced by the kernel: cgroup limits where a cgroup
@@ -60,6 +75,7 @@ type policy struct {
 	RO       []string `json:"ro,omitempty"`
 	RX       []string `json:"rx,omitempty"`
 	RW       []string `json:"rw,omitempty"`
+	Connect  []uint16 `json:"connect,omitempty"` // TCP ports allowed (Landlock >= 4)
 	Cgroups  []string `json:"cgroups,omitempty"` // cgroup.procs files to join
 	Proc     bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
 	Rlimits  []rlimit `json:"rlimits,omitempty"`
@@ -97,8 +113,14 @@ func (s *Sandbox) String() string {
 
 // Contained reports whether the build cannot reach the server's files
 // and network: Landlock, or at least a user namespace with its own
-// network.
-func (s *Sandbox) Contained() bool { return s.policy.Landlock > 0 || s.userNS }
+// network. With Paths.ConnectTCP, only Landlock ABI 4 or later, which
+// holds TCP to those ports.
+func (s *Sandbox) Contained() bool {
+	if s.network {
+		return s.policy.Landlock >= 4
+	}
+	return s.policy.Landlock > 0 || s.userNS
+}
 
 // GoOutOfMemory reports whether a Go program's output says the runtime
 // died for lack of memory: what RLIMIT_DATA does to Hugo.

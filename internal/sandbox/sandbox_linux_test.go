@@ -279,6 +279,11 @@ func writeFile(t *testing.T, name, data string) {
 // name is taken), the build still runs, its memory limited by RLIMIT_DATA,
 // and the sandbox says so.
 func TestCgroupFallback(t *testing.T) {
+	if raceEnabled {
+		// ThreadSanitizer maps its shadow memory first and dies (exit
+		// 66) under RLIMIT_DATA before the Go runtime can run out.
+		t.Skip("under -race the program is ThreadSanitizer's: run without -race")
+	}
 	support := sandbox.Detect(exe(t))
 	id := "test-fallback-" + strconv.Itoa(os.Getpid())
 	lim := sandbox.Limits{Memory: 128 << 20}
@@ -309,5 +314,79 @@ func TestCgroupFallback(t *testing.T) {
 	output, err := cmd.CombinedOutput()
 	if err == nil || !sandbox.GoOutOfMemory(output) {
 		t.Fatalf("allocating past RLIMIT_DATA: %v, %.300s", err, output)
+	}
+}
+
+// TestConnectTCP: a sandbox with Paths.ConnectTCP reaches the host's
+// network, but only those ports: of two listeners on 127.0.0.1, the
+// allowed one is reached and the other refused by Landlock (EACCES).
+func TestConnectTCP(t *testing.T) {
+	support := sandbox.Detect(exe(t))
+	listen := func() (net.Listener, chan struct{}) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		accepted := make(chan struct{}, 1)
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				c.Close()
+				accepted <- struct{}{}
+			}
+		}()
+		return ln, accepted
+	}
+	allowed, allowedAccepted := listen()
+	other, otherAccepted := listen()
+	port := uint16(allowed.Addr().(*net.TCPAddr).Port)
+
+	sb, err := support.New("test-connect-"+strconv.Itoa(os.Getpid()), sandbox.Paths{
+		ReadExec:   []string{exe(t), "/usr", "/lib", "/lib64", "/etc/ld.so.cache"},
+		ReadWrite:  []string{"/dev/null"},
+		ConnectTCP: []uint16{port},
+	}, sandbox.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	t.Logf("sandbox: %s", sb)
+	if want := fmt.Sprintf("tcp connect to port %d only", port); !strings.Contains(sb.String(), want) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("sandbox %q, want %q", sb, want)
+		}
+		t.Skipf("no landlock ABI 4 here: %s", sb)
+	}
+	if !sb.Contained() {
+		t.Error("not Contained, with Landlock holding TCP to one port")
+	}
+	run := func(addr string) (int, string) {
+		path, argv, err := sb.Command(exe(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(path, argv...)
+		cmd.Env = []string{"SANDBOX_TEST_ACTION=connect", "SANDBOX_TEST_ARG=" + addr}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		sb.SysProcAttr(cmd.SysProcAttr)
+		output, err := cmd.CombinedOutput()
+		t.Logf("connect %s: %v: %s", addr, err, output)
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), string(output)
+	}
+	if code, out := run(allowed.Addr().String()); code != 0 {
+		t.Fatalf("the allowed port was refused: exit %d: %s", code, out)
+	}
+	<-allowedAccepted // the connection reached our listener: the host's network
+	if code, out := run(other.Addr().String()); code != 3 || !strings.Contains(out, "permission denied") {
+		t.Fatalf("another port: exit %d, want 3 refused with permission denied: %s", code, out)
+	}
+	select {
+	case <-otherAccepted:
+		t.Error("the other listener accepted a connection from the sandbox")
+	default:
 	}
 }
