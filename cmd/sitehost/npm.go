@@ -62,6 +62,7 @@ func nodeTools(ctx context.Context, sb config.ServerBuild, cacheDir string, gete
 	}
 	return node, npm.New(npm.Options{
 		NPM: npmExe, Node: npmNode, Registry: sb.NPMRegistry, Token: token,
-		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout, Sandbox: support, Logger: log,
+		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout,
+		Sandbox: support, Unsandboxed: sb.AllowUnsandboxed, Logger: log,
 	}), nil
 }

@@ -42,21 +42,21 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 	if fi, err := os.Lstat(stats); err == nil && fi.Mode().IsRegular() { // never a symlink's target
 		paths.ReadWrite = append(paths.ReadWrite, stats)
 	}
-	paths.ReadExec = append(paths.ReadExec, withTarget(b.opts.Exe)...)
-	paths.ReadExec = append(paths.ReadExec, withTarget(b.self)...)
+	paths.ReadExec = append(paths.ReadExec, sandbox.WithTarget(b.opts.Exe)...)
+	paths.ReadExec = append(paths.ReadExec, sandbox.WithTarget(b.self)...)
 	if release != nil {
-		paths.ReadExec = append(paths.ReadExec, withTarget(filepath.Dir(release.Path))...)
+		paths.ReadExec = append(paths.ReadExec, sandbox.WithTarget(filepath.Dir(release.Path))...)
 	}
 	if b.opts.DartSass != "" {
 		// The whole Dart Sass dir: its launcher script runs the VM and
 		// snapshot next to it.
-		for _, p := range withTarget(b.opts.DartSass) {
+		for _, p := range sandbox.WithTarget(b.opts.DartSass) {
 			paths.ReadExec = append(paths.ReadExec, filepath.Dir(p))
 		}
 	}
 	if b.opts.Node != "" {
 		// Node's whole install: the binary and what it loads beside it.
-		for _, p := range withTarget(b.opts.Node) {
+		for _, p := range sandbox.WithTarget(b.opts.Node) {
 			paths.ReadExec = append(paths.ReadExec, filepath.Dir(filepath.Dir(p)))
 		}
 	}
@@ -77,15 +77,6 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 func refuseUnsandboxed(why string) error {
 	return &UserError{Problems: []Problem{{Message: "untrusted build refused: " + why +
 		"; server.build.allow_unsandboxed: true runs such builds anyway"}}}
-}
-
-// withTarget is p and, when p is a symlink, what it points to: Landlock
-// checks the file a path resolves to.
-func withTarget(p string) []string {
-	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
-		return []string{p, r}
-	}
-	return []string{p}
 }
 
 // sandboxCommand is the hook of command(): the process starts as our

@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/diskuse"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/sandbox"
 )
@@ -73,7 +74,11 @@ type Options struct {
 	// network but TCP to the registry's port, no files but its own.
 	// nil: npm runs as the server, as before the sandbox.
 	Sandbox *sandbox.Support
-	Logger  *slog.Logger
+	// Unsandboxed runs untrusted installs (forks' pull requests) where no
+	// sandbox contains them (server.build.allow_unsandboxed); by default
+	// they are refused, as their builds are.
+	Unsandboxed bool
+	Logger      *slog.Logger
 }
 
 // Installer installs sites' npm dependencies. One per CacheDir.
@@ -181,11 +186,11 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 
 	modules := filepath.Join(entry, "node_modules")
 	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
-		if err := in.install(ctx, &res, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
+		if err := in.install(ctx, &res, untrusted, siteDir, entry, npmCache, token, name, dir, lock); err != nil {
 			return res, err
 		}
 		// npm's cache only saves downloads: past the limit it starts over.
-		if checkSize(npmCache, 2*in.opts.MaxBytes, 4*in.opts.MaxFiles) != nil {
+		if diskuse.Check(2*in.opts.MaxBytes, 4*in.opts.MaxFiles, npmCache) != nil {
 			in.opts.Logger.Info("npm: emptying npm's cache, over twice server.build.npm_max_bytes", "dir", npmCache)
 			os.RemoveAll(npmCache) //nolint:errcheck // a cache: the next install refills it
 		}
@@ -229,7 +234,7 @@ func (in *Installer) lock(site string) func() {
 // install runs npm ci in a scratch folder beside entry holding only the
 // site's package.json and lockfile, then renames what it made into entry.
 // It sets res.Sandbox.
-func (in *Installer) install(ctx context.Context, res *Result, siteDir, entry, npmCache, token, lockName, src string, lock []byte) error {
+func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, siteDir, entry, npmCache, token, lockName, src string, lock []byte) error {
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
@@ -300,6 +305,9 @@ func (in *Installer) install(ctx context.Context, res *Result, siteDir, entry, n
 			return fmt.Errorf("npm: %w", err)
 		}
 	}
+	if untrusted && (sb == nil || !sb.Contained()) && !in.opts.Unsandboxed {
+		return fault.Stalled(fmt.Errorf("npm: untrusted install refused: no sandbox contains it here (%s); server.build.allow_unsandboxed: true runs such installs anyway", res.Sandbox))
+	}
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = work
 	cmd.Env = []string{"PATH=" + bin, "HOME=" + home, "TMPDIR=" + home, "NODE_ENV=development"}
@@ -317,14 +325,14 @@ func (in *Installer) install(ctx context.Context, res *Result, siteDir, entry, n
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("npm: starting %s: %w", in.opts.NPM, err)
 	}
-	done := make(chan struct{})
-	go in.watch(stage, stopFor, done)
+	watch, stopWatch := context.WithCancel(ctx)
+	go diskuse.Watch(watch, in.opts.MaxBytes, in.opts.MaxFiles, stopFor, stage)
 	runErr := cmd.Wait()
-	close(done)
-	var over *overError
+	stopWatch()
+	var over *diskuse.OverError
 	switch cause := context.Cause(ctx); {
 	case errors.As(cause, &over):
-		return fault.Stalled(fmt.Errorf("npm ci: %w", over))
+		return fault.Stalled(overLimit(over))
 	case runErr != nil && sb != nil && sb.OOMKilled():
 		return fault.Stalled(fmt.Errorf("npm ci went over its memory limit of %d MiB: killed", installMemory>>20))
 	case runErr != nil && errors.Is(cause, context.DeadlineExceeded):
@@ -342,8 +350,8 @@ func (in *Installer) install(ctx context.Context, res *Result, siteDir, entry, n
 		}
 		return err
 	}
-	if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
-		return fault.Stalled(fmt.Errorf("npm ci: %w", err))
+	if err := diskuse.Check(in.opts.MaxBytes, in.opts.MaxFiles, stage); errors.As(err, &over) {
+		return fault.Stalled(overLimit(over))
 	}
 	modules := filepath.Join(work, "node_modules")
 	if _, err := os.Stat(modules); errors.Is(err, fs.ErrNotExist) {
@@ -382,58 +390,9 @@ func npmrcFor(registry, token string) string {
 	return s
 }
 
-// watch kills the install when what it wrote passes the limits. It looks
-// twice a second: a limit, not a quota, overshot by at most what npm
-// writes in that time.
-func (in *Installer) watch(stage string, stop context.CancelCauseFunc, done <-chan struct{}) {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		if err := checkSize(stage, in.opts.MaxBytes, in.opts.MaxFiles); err != nil {
-			stop(err)
-			return
-		}
-	}
-}
-
-// checkSize reports an *overError when dir holds more than maxBytes or
-// maxFiles.
-func checkSize(dir string, maxBytes int64, maxFiles int) error {
-	var size int64
-	var files int
-	errStop := errors.New("over")
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // removed while we look: npm moves things around
-		}
-		files++
-		if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() {
-			size += fi.Size()
-		}
-		if size > maxBytes || files > maxFiles {
-			return errStop
-		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		return &overError{maxBytes, maxFiles}
-	}
-	return nil
-}
-
-// overError is an install past the server's limits.
-type overError struct {
-	maxBytes int64
-	maxFiles int
-}
-
-func (e *overError) Error() string {
-	return fmt.Sprintf("the install wrote more than %d MiB or %d files (the server's limit, server.build.npm_max_bytes): killed", e.maxBytes>>20, e.maxFiles)
+// overLimit is an install killed past the server's limits.
+func overLimit(over *diskuse.OverError) error {
+	return fmt.Errorf("npm ci: the install %v (the server's limit, server.build.npm_max_bytes): killed", over)
 }
 
 // Error is npm ci's failure: its error code, the package it names and its

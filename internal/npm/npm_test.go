@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/npm"
@@ -302,7 +303,7 @@ func TestInstallSizeLimit(t *testing.T) {
 		dir := checkout(t, site)
 		_, err := in.Install(context.Background(), "blog", dir, false)
 		switch {
-		case tt.fail && (err == nil || !strings.Contains(err.Error(), "more than 1 MiB") || fault.KindOf(err) != fault.KindStalled):
+		case tt.fail && (err == nil || !strings.Contains(err.Error(), "wrote more than 1.0 MB") || fault.KindOf(err) != fault.KindStalled):
 			t.Errorf("limit %d: want a stalled error over the limit, got %v", tt.max, err)
 		case !tt.fail && err != nil:
 			t.Errorf("limit %d: %v", tt.max, err)
@@ -373,5 +374,25 @@ func TestSandboxedInstallReachesTheRegistryOnly(t *testing.T) {
 	}
 	if res.Sandbox != "unsandboxed" || other.Requests() == before {
 		t.Fatalf("control: %+v, %d requests to the other registry", res, other.Requests()-before)
+	}
+}
+
+// TestUntrustedInstallNeedsASandbox: a fork's install is refused where no
+// sandbox contains it, unless the operator allows it.
+func TestUntrustedInstallNeedsASandbox(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewRegistry(t)
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"is-number": "7.0.0"}})
+	for _, allow := range []bool{false, true} {
+		dir := checkout(t, site)
+		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), Timeout: time.Minute, Unsandboxed: allow})
+		_, err := in.Install(context.Background(), "site", dir, true)
+		switch {
+		case !allow && (err == nil || !strings.Contains(err.Error(), "untrusted install refused") || fault.KindOf(err) != fault.KindStalled):
+			t.Errorf("no sandbox, not allowed: %v, want refused", err)
+		case allow && err != nil:
+			t.Errorf("no sandbox, allowed: %v", err)
+		}
 	}
 }

@@ -35,11 +35,11 @@ func (in *Installer) newSandbox(stage, npmCache string) (*sandbox.Sandbox, error
 		ConnectTCP: []uint16{port},
 	}
 	for _, f := range resolverFiles {
-		paths.ReadOnly = append(paths.ReadOnly, withTarget(f)...)
+		paths.ReadOnly = append(paths.ReadOnly, sandbox.WithTarget(f)...)
 	}
 	// Node's whole install (bin/node and what it loads beside it), and
 	// npm's: usually the same one (lib/node_modules/npm).
-	for _, p := range withTarget(in.opts.Node) {
+	for _, p := range sandbox.WithTarget(in.opts.Node) {
 		paths.ReadExec = append(paths.ReadExec, filepath.Dir(filepath.Dir(p)))
 	}
 	paths.ReadExec = append(paths.ReadExec, in.opts.NPM)
@@ -86,13 +86,4 @@ func npmDir(script string) string {
 		return filepath.Dir(dir)
 	}
 	return dir
-}
-
-// withTarget is p and, when p is a symlink, what it points to: Landlock
-// checks the file a path resolves to.
-func withTarget(p string) []string {
-	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
-		return []string{p, r}
-	}
-	return []string{p}
 }

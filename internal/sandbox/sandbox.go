@@ -139,3 +139,12 @@ func mib(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// WithTarget is p and, when p is a symlink, what it resolves to: Landlock
+// checks the file a path resolves to, so a rule needs both.
+func WithTarget(p string) []string {
+	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+		return []string{p, r}
+	}
+	return []string{p}
+}
