@@ -392,7 +392,7 @@ func npmrcFor(registry, token string) string {
 
 // overLimit is an install killed past the server's limits.
 func overLimit(over *diskuse.OverError) error {
-	return fmt.Errorf("npm ci: the install %v (the server's limit, server.build.npm_max_bytes): killed", over)
+	return fmt.Errorf("npm ci: the install %w (the server's limit, server.build.npm_max_bytes): killed", over)
 }
 
 // Error is npm ci's failure: its error code, the package it names and its
