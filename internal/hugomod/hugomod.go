@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/mod/modfile"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/download"
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/keylock"
 )
 
 // DefaultProxy is the public Go module proxy.
@@ -91,28 +91,15 @@ type Result struct {
 // calls, so sites sharing a theme download it once. Create one per
 // CacheDir and share it.
 type Cache struct {
-	mu        sync.Mutex
-	locks     map[string]*sync.Mutex
+	locks     keylock.Locks
 	downloads atomic.Int64
 }
 
 // NewCache returns an empty Cache.
-func NewCache() *Cache { return &Cache{locks: map[string]*sync.Mutex{}} }
+func NewCache() *Cache { return &Cache{} }
 
 // Downloads counts zips fetched from proxies since the Cache was made.
 func (c *Cache) Downloads() int64 { return c.downloads.Load() }
-
-func (c *Cache) lock(key string) func() {
-	c.mu.Lock()
-	l, ok := c.locks[key]
-	if !ok {
-		l = &sync.Mutex{}
-		c.locks[key] = l
-	}
-	c.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
 
 // errNotFound is a proxy's 404 or 410 (or a missing file:// entry).
 var errNotFound = download.ErrNotFound
@@ -287,7 +274,7 @@ func (v *vendorer) fetch(ctx context.Context, m module.Version) (fetched, error)
 	final := filepath.Join(v.opts.CacheDir, filepath.FromSlash(escPath)+"@"+escVer)
 	hashFile := final + ".ziphash"
 
-	unlock := v.opts.Cache.lock(final)
+	unlock := v.opts.Cache.locks.Lock(final)
 	defer unlock()
 
 	if h, err := os.ReadFile(hashFile); err == nil {

@@ -23,12 +23,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/diskuse"
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/keylock"
 	"github.com/sitehost/sitehost/internal/sandbox"
 )
 
@@ -84,8 +84,7 @@ type Options struct {
 // Installer installs sites' npm dependencies. One per CacheDir.
 type Installer struct {
 	opts  Options
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Locks // one install per site at a time
 }
 
 // New returns an Installer.
@@ -108,7 +107,7 @@ func New(opts Options) *Installer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Installer{opts: opts, locks: map[string]*sync.Mutex{}}
+	return &Installer{opts: opts}
 }
 
 // Result says what Install did.
@@ -182,7 +181,7 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 		entry += "-private"
 		npmCache = filepath.Join(in.opts.CacheDir, "_npm-private", site)
 	}
-	defer in.lock(site)()
+	defer in.locks.Lock(site)()
 
 	modules := filepath.Join(entry, "node_modules")
 	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
@@ -218,18 +217,6 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 
 // doneFile marks a complete install in an entry; its mtime is the last use.
 const doneFile = "installed"
-
-func (in *Installer) lock(site string) func() {
-	in.mu.Lock()
-	l, ok := in.locks[site]
-	if !ok {
-		l = &sync.Mutex{}
-		in.locks[site] = l
-	}
-	in.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
 
 // install runs npm ci in a scratch folder beside entry holding only the
 // site's package.json and lockfile, then renames what it made into entry.
