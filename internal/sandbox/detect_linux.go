@@ -232,3 +232,6 @@ func (sb *Sandbox) SysProcAttr(a *syscall.SysProcAttr) {
 	a.UidMappings, a.GidMappings = ns.UidMappings, ns.GidMappings
 	a.GidMappingsEnableSetgroups = false
 }
+
+// launcher: on Linux every sandboxed program starts as our launcher.
+const launcher = true

@@ -88,10 +88,15 @@ type rlimit struct {
 }
 
 // Command returns how to start program with args in the sandbox: our
-// own binary as the launcher, with the policy on its command line.
+// own binary as the launcher, with the policy on its command line. Where
+// there is no launcher (off Linux) it is program itself: trusted builds
+// run as before, and untrusted ones were refused (Contained is false).
 func (s *Sandbox) Command(program string, args []string) (string, []string, error) {
 	if !filepath.IsAbs(program) {
 		return "", nil, fmt.Errorf("sandbox: program %q is not an absolute path", program)
+	}
+	if !launcher {
+		return program, args, nil
 	}
 	p, err := json.Marshal(s.policy)
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"syscall"
 )
 
+// launcher: off Linux, programs start as themselves.
+const launcher = false
+
 // Support is what this system offers: nothing, off Linux.
 type Support struct{ exe string }
 
@@ -22,6 +25,7 @@ type Sandbox struct {
 	exe     string
 	policy  policy
 	userNS  bool
+	network bool
 	inForce []string
 }
 
