@@ -64,5 +64,8 @@ func nodeTools(ctx context.Context, sb config.ServerBuild, cacheDir string, gete
 		NPM: npmExe, Node: npmNode, Registry: sb.NPMRegistry, Token: token,
 		CacheDir: cacheDir, MaxBytes: int64(sb.NPMMaxBytes), Timeout: sb.Timeout,
 		Sandbox: support, Unsandboxed: sb.AllowUnsandboxed, Logger: log,
+		// A registry or TLS proxy with a company CA: as the operator set
+		// it for node. A path, not a secret.
+		ExtraCACerts: getenv("NODE_EXTRA_CA_CERTS"),
 	}), nil
 }

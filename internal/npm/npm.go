@@ -74,6 +74,9 @@ type Options struct {
 	// network but TCP to the registry's port, no files but its own.
 	// nil: npm runs as the server, as before the sandbox.
 	Sandbox *sandbox.Support
+	// ExtraCACerts is a PEM file of CAs npm trusts besides node's own
+	// (NODE_EXTRA_CA_CERTS): a registry or TLS proxy with a company CA.
+	ExtraCACerts string
 	// Unsandboxed runs untrusted installs (forks' pull requests) where no
 	// sandbox contains them (server.build.allow_unsandboxed); by default
 	// they are refused, as their builds are.
@@ -298,6 +301,9 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = work
 	cmd.Env = []string{"PATH=" + bin, "HOME=" + home, "TMPDIR=" + home, "NODE_ENV=development"}
+	if in.opts.ExtraCACerts != "" {
+		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+in.opts.ExtraCACerts)
+	}
 	var out bytes.Buffer
 	cw := &capWriter{b: &out, max: 64 << 10} // one writer: exec serialises its writes
 	cmd.Stdout, cmd.Stderr = cw, cw

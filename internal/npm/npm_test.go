@@ -396,3 +396,32 @@ func TestUntrustedInstallNeedsASandbox(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryWithItsOwnCA: a registry (or a TLS proxy before it) whose
+// certificate comes from a company CA works when the operator names that
+// CA as node expects (NODE_EXTRA_CA_CERTS), inside the sandbox too, and
+// fails without it.
+func TestRegistryWithItsOwnCA(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg := npmtest.NewTLSRegistry(t)
+	site := t.TempDir()
+	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"dependencies": map[string]string{"is-number": "7.0.0"}})
+	for _, ca := range []string{"", reg.CAFile} {
+		in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), Timeout: 2 * time.Minute,
+			Sandbox: support(t), ExtraCACerts: ca})
+		dir := checkout(t, site)
+		_, err := in.Install(context.Background(), "site", dir, false)
+		switch {
+		case ca == "" && err == nil:
+			t.Error("installed from a registry whose CA npm was not given")
+		case ca != "" && err != nil:
+			t.Errorf("with NODE_EXTRA_CA_CERTS: %v", err)
+		case ca != "":
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", "is-number", "package.json")); err != nil {
+				t.Errorf("is-number not installed: %v", err)
+			}
+		default:
+			t.Logf("without the CA: %v", err)
+		}
+	}
+}

@@ -37,6 +37,9 @@ func (in *Installer) newSandbox(stage, npmCache string) (*sandbox.Sandbox, error
 	for _, f := range resolverFiles {
 		paths.ReadOnly = append(paths.ReadOnly, sandbox.WithTarget(f)...)
 	}
+	if in.opts.ExtraCACerts != "" {
+		paths.ReadOnly = append(paths.ReadOnly, sandbox.WithTarget(in.opts.ExtraCACerts)...)
+	}
 	// Node's whole install (bin/node and what it loads beside it), and
 	// npm's: usually the same one (lib/node_modules/npm).
 	for _, p := range sandbox.WithTarget(in.opts.Node) {

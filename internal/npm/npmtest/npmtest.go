@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -81,11 +82,26 @@ type Registry struct {
 	paths    []string
 	// Token is what Site authenticates with ("": nothing).
 	Token string
+	// CAFile is the PEM of the registry's own CA for a TLS registry
+	// (NewTLSRegistry), "" for plain http.
+	CAFile string
 }
 
 // NewRegistry starts a Registry, closed with the test. It skips the test
 // (fails under CI) when the upstream registry cannot be reached.
 func NewRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return newRegistry(t, false)
+}
+
+// NewTLSRegistry is NewRegistry over https, with a certificate of its own
+// CA (CAFile), as a registry behind a company's TLS proxy looks to npm.
+func NewTLSRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return newRegistry(t, true)
+}
+
+func newRegistry(t testing.TB, tls bool) *Registry {
 	t.Helper()
 	up, err := url.Parse(Upstream())
 	if err != nil {
@@ -104,7 +120,7 @@ func NewRegistry(t testing.TB) *Registry {
 		pr.SetURL(up)
 		pr.Out.Host = up.Host
 	}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)
 		r.mu.Lock()
 		r.paths = append(r.paths, req.URL.Path)
@@ -126,6 +142,17 @@ func NewRegistry(t testing.TB) *Registry {
 		}
 		proxy.ServeHTTP(w, req)
 	}))
+	if tls {
+		srv.StartTLS()
+		ca := filepath.Join(t.TempDir(), "registry-ca.pem")
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+		if err := os.WriteFile(ca, block, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.CAFile = ca
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL + "/"
 	return r
@@ -245,6 +272,9 @@ func Site(t testing.TB, dir string, r *Registry, npm, node string, pkg map[strin
 		"--registry="+r.URL, "--cache="+filepath.Join(home, "cache"), "--userconfig="+filepath.Join(home, "npmrc"))
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + home, "HOME=" + home}
+	if r.CAFile != "" {
+		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+r.CAFile)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm install --package-lock-only: %v\n%s", err, out)
 	}
