@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -21,7 +22,7 @@ import (
 // nothing of the server reaches the output, the test's listener on
 // 127.0.0.1 is never reached, and the live deploy keeps serving.
 func TestHostileBuilds(t *testing.T) {
-	node := testNode(t)
+	node := buildtest.Node(t)
 	_, npmExe := npmtest.Tools(t)
 	reg := npmtest.NewRegistry(t)
 

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io/fs"
 	"net/http"
 	"os"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -28,7 +26,7 @@ func TestHugoCacheThroughLoop(t *testing.T) {
 	const images, variants = 3, 3
 	repo := gittest.New(t, "testdata/blog")
 	for i := range images {
-		repo.Write(fmt.Sprintf("assets/img/photo-%d.png", i), string(gradientPNG(t, 480, 320, byte(i+1))))
+		repo.Write(fmt.Sprintf("assets/img/photo-%d.png", i), string(buildtest.PNG(t, 480, 320, byte(i+1))))
 	}
 	repo.Write("layouts/home.html", `{{ define "main" }}{{ .Content }}{{ range resources.Match "img/*" }}{{ $img := . }}`+
 		`{{ range slice 100 200 }}<img src="{{ ($img.Resize (printf "%dx" .)).RelPermalink }}">{{ end }}`+
@@ -69,7 +67,7 @@ func TestHugoCacheThroughLoop(t *testing.T) {
 
 	// A pull request from a fork changes an image: its preview processes
 	// it from a copy of the cache and never writes the cache back.
-	head := pushPR(repo, 9, "assets/img/photo-0.png", string(gradientPNG(t, 480, 320, 99)))
+	head := pushPR(repo, 9, "assets/img/photo-0.png", string(buildtest.PNG(t, 480, 320, 99)))
 	payload := githubPayload(t, "pull_request.opened.json", repo.URL(), 9, head)
 	payload = bytes.Replace(payload, []byte(`"id": 186853002`), []byte(`"id": 4242`), 1) // the head repository's: another one
 	if code := sendGitHub(t, srv, "pull_request", payload); code != http.StatusAccepted {
@@ -128,18 +126,3 @@ func imgSrcs(html string) []string {
 }
 
 var imgSrc = regexp.MustCompile(`<img src="?([^" >]+)`)
-
-func gradientPNG(t *testing.T, w, h int, seed byte) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{byte(x) ^ seed, byte(y) + seed, byte(x+y) * seed, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}

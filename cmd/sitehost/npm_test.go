@@ -2,15 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -37,7 +35,7 @@ func lastLog(t *testing.T, srv *server, name site.Name) string {
 // lockfile naming a package the registry lacks fails the deploy with npm's
 // message and the package, and the live deploy stays.
 func TestTailwindSiteFromCommitToLive(t *testing.T) {
-	node := testNode(t)
+	node := buildtest.Node(t)
 	_, npmExe := npmtest.Tools(t)
 	reg := npmtest.NewRegistry(t)
 	repo := gittest.New(t, "")
@@ -121,21 +119,6 @@ func TestTailwindSiteFromCommitToLive(t *testing.T) {
 	if css := get(t, srv, "blog.test", "/css/main.css"); !strings.Contains(css.body, ".italic") {
 		t.Errorf("the live deploy changed: %.300q", css.body)
 	}
-}
-
-// testNode is the node Hugo's Node tools run on in tests: SITEHOST_NODE
-// (.ci/run installs one) or node on PATH, v22.15 or later; it skips
-// without one, or fails under CI=true.
-func testNode(t *testing.T) string {
-	t.Helper()
-	node, err := build.FindNode(context.Background(), os.Getenv("SITEHOST_NODE"), os.Getenv("PATH"), slog.New(slog.DiscardHandler))
-	if err != nil || node == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no node v%s or later (SITEHOST_NODE): %v", build.MinNode, err)
-		}
-		t.Skipf("no node v%s or later (set SITEHOST_NODE): %v", build.MinNode, err)
-	}
-	return node
 }
 
 func readFile(t *testing.T, p string) string {

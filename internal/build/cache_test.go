@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 )
 
 // imageLayout resizes every image in assets/img to two widths and fills a
@@ -36,27 +34,12 @@ func imageSite(t *testing.T, n int, seed byte, text string, files map[string]str
 		"content/_index.md": "---\ntitle: Home\n---\n" + text + "\n",
 	}
 	for i := range n {
-		all[fmt.Sprintf("assets/img/photo-%d.png", i)] = string(testPNG(t, 400, 300, seed+byte(i)))
+		all[fmt.Sprintf("assets/img/photo-%d.png", i)] = string(buildtest.PNG(t, 400, 300, seed+byte(i)))
 	}
 	for k, v := range files {
 		all[k] = v
 	}
 	return copySite(t, all)
-}
-
-func testPNG(t *testing.T, w, h int, seed byte) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{byte(x) ^ seed, byte(y) + seed, byte(x+y) * seed, 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // cacheRequest is a build of src with the given site cache.
@@ -185,7 +168,7 @@ func TestHugoCacheSecondBuildProcessesNoImage(t *testing.T) {
 	// processed, and --gc leaves the dropped one out of the cache.
 	markKept(t, cache)
 	third := cacheRequest(t, imageSite(t, images, 1, "Third.", map[string]string{
-		"assets/img/photo-0.png": string(testPNG(t, 400, 300, 200)),
+		"assets/img/photo-0.png": string(buildtest.PNG(t, 400, 300, 200)),
 	}), cache)
 	mustBuild(t, b, third)
 	if all, written = keptImages(t, cache); all != images*variantsPerImage || written != variantsPerImage {
@@ -210,7 +193,7 @@ func TestHugoCacheCommittedGenWins(t *testing.T) {
 	if name == "" {
 		t.Fatal("no processed image in the cache")
 	}
-	committed := testPNG(t, 8, 8, 99)
+	committed := buildtest.PNG(t, 8, 8, 99)
 	req := cacheRequest(t, imageSite(t, 1, 1, "Second.", map[string]string{
 		"resources/_gen/" + filepath.ToSlash(name): string(committed),
 	}), cache)
@@ -301,7 +284,7 @@ func TestHugoCacheUntrustedDoesNotWriteBack(t *testing.T) {
 	markKept(t, cache)
 	before := listKept(t, cache)
 	req := cacheRequest(t, imageSite(t, 3, 1, "From a fork.", map[string]string{
-		"resources/_gen/images/planted.png": string(testPNG(t, 4, 4, 7)),
+		"resources/_gen/images/planted.png": string(buildtest.PNG(t, 4, 4, 7)),
 	}), cache)
 	req.Untrusted = true
 	res := mustBuild(t, b, req)

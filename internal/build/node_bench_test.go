@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 )
@@ -21,7 +22,7 @@ import (
 //
 //	SITEHOST_NODE=… go test -tags extended -run XXX -bench Tailwind -benchtime 5x -count 1 ./internal/build
 func BenchmarkTailwind(b *testing.B) {
-	node := buildNode(b)
+	node := buildtest.Node(b)
 	_, npmExe := npmtest.Tools(b)
 	reg := npmtest.NewRegistry(b)
 	tmpl, _ := nodeSite(b, reg, node, b.TempDir(), tailwindPkg, tailwindSite)

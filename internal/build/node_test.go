@@ -2,31 +2,17 @@ package build_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/hugorelease/releasetest"
 	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/npm/npmtest"
 )
-
-// buildNode is the node the Node-tool builds run: SITEHOST_NODE or node
-// on PATH, v22.15 or later (.ci/run installs one).
-func buildNode(t testing.TB) string {
-	t.Helper()
-	node, err := build.FindNode(context.Background(), os.Getenv("SITEHOST_NODE"), os.Getenv("PATH"), slog.New(slog.DiscardHandler))
-	if err != nil || node == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no node v%s or later for builds (SITEHOST_NODE): %v", build.MinNode, err)
-		}
-		t.Skipf("no node v%s or later (set SITEHOST_NODE): %v", build.MinNode, err)
-	}
-	return node
-}
 
 // nodeSite writes files as a site, makes its package-lock.json for pkg
 // from the registry, and installs it with an Installer whose cache is in
@@ -77,7 +63,7 @@ var tailwindSite = map[string]string{
 }
 
 func TestTailwindV4Build(t *testing.T) {
-	node := buildNode(t)
+	node := buildtest.Node(t)
 	reg := npmtest.NewRegistry(t)
 	src, _ := nodeSite(t, reg, node, t.TempDir(), tailwindPkg, tailwindSite)
 	b := newBuilder(t, build.Options{Node: node})
@@ -101,7 +87,7 @@ func TestTailwindV4Build(t *testing.T) {
 }
 
 func TestPostCSSAutoprefixerBuild(t *testing.T) {
-	node := buildNode(t)
+	node := buildtest.Node(t)
 	reg := npmtest.NewRegistry(t)
 	src, _ := nodeSite(t, reg, node, t.TempDir(),
 		map[string]any{"devDependencies": map[string]string{"postcss": "^8.4.0", "postcss-cli": "^11.0.0", "autoprefixer": "^10.4.0"}},
@@ -180,7 +166,7 @@ func TestExecAllowCeilingAndSite(t *testing.T) {
 }
 
 func TestBabelBuild(t *testing.T) {
-	node := buildNode(t)
+	node := buildtest.Node(t)
 	reg := npmtest.NewRegistry(t)
 	src, _ := nodeSite(t, reg, node, t.TempDir(),
 		map[string]any{"devDependencies": map[string]string{"@babel/cli": "^7.25.0", "@babel/core": "^7.25.0", "@babel/preset-env": "^7.25.0"}},

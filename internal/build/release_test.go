@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/build/buildtest"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/hugorelease/releasetest"
@@ -111,7 +112,7 @@ func TestHugoReleaseSandbox(t *testing.T) {
 	imgSite := func(conf string) map[string]string {
 		return map[string]string{
 			"hugo.toml":          "title = 'Build test'\n" + conf,
-			"assets/a.png":       string(testPNG(t, 4, 4, 1)),
+			"assets/a.png":       string(buildtest.PNG(t, 4, 4, 1)),
 			"layouts/home.html":  `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
 			"layouts/index.html": `{{ with resources.Get "a.png" }}{{ (.Resize "2x").RelPermalink }}{{ end }}`,
 		}
