@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/go-git/go-git/v5/config"
@@ -20,6 +19,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/keylock"
 )
 
 // ErrSubmoduleURL is a submodule URL that may not be fetched: a remote
@@ -35,31 +35,14 @@ const maxSubmoduleDepth = 8
 // same directory at once. Create one per process and pass it to every
 // Open.
 type ModuleCache struct {
-	mu    sync.Mutex
-	locks map[string]chan struct{} // a token per URL; a channel, so waiting ends with ctx
+	locks keylock.Locks // one fetch per URL at a time
 
 	fetches atomic.Int64 // network fetches made, for tests
 }
 
 // NewModuleCache returns an empty ModuleCache.
 func NewModuleCache() *ModuleCache {
-	return &ModuleCache{locks: make(map[string]chan struct{})}
-}
-
-func (m *ModuleCache) lock(ctx context.Context, url string) (unlock func(), err error) {
-	m.mu.Lock()
-	l, ok := m.locks[url]
-	if !ok {
-		l = make(chan struct{}, 1)
-		m.locks[url] = l
-	}
-	m.mu.Unlock()
-	select {
-	case l <- struct{}{}:
-		return func() { <-l }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return &ModuleCache{}
 }
 
 // moduleDirName is the cache directory name for a submodule URL.
@@ -261,7 +244,7 @@ func (e *exporter) modulePath(rp string) bool {
 // rewritten first: caches are keyed by what is fetched.
 func (r *Repo) openModule(ctx context.Context, url string, h plumbing.Hash) (*Repo, error) {
 	url = r.rewrites.Apply(url)
-	unlock, err := r.modules.lock(ctx, url)
+	unlock, err := r.modules.locks.Lock(ctx, url)
 	if err != nil {
 		return nil, err
 	}

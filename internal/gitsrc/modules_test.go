@@ -334,22 +334,22 @@ func TestExportSubmoduleConcurrent(t *testing.T) {
 
 func TestModuleCacheLock(t *testing.T) {
 	m := NewModuleCache()
-	unlock, err := m.lock(context.Background(), "u")
+	unlock, err := m.locks.Lock(context.Background(), "u")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other, err := m.lock(context.Background(), "v"); err != nil {
+	if other, err := m.locks.Lock(context.Background(), "v"); err != nil {
 		t.Fatalf("another URL: %v", err)
 	} else {
 		other()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.lock(ctx, "u"); !errors.Is(err, context.Canceled) {
+	if _, err := m.locks.Lock(ctx, "u"); !errors.Is(err, context.Canceled) {
 		t.Errorf("waiting with an ended context: %v", err)
 	}
 	unlock()
-	again, err := m.lock(context.Background(), "u")
+	again, err := m.locks.Lock(context.Background(), "u")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,10 @@ func (v *vendorer) fetch(ctx context.Context, m module.Version) (fetched, error)
 	final := filepath.Join(v.opts.CacheDir, filepath.FromSlash(escPath)+"@"+escVer)
 	hashFile := final + ".ziphash"
 
-	unlock := v.opts.Cache.locks.Lock(final)
+	unlock, err := v.opts.Cache.locks.Lock(ctx, final)
+	if err != nil {
+		return fetched{}, err
+	}
 	defer unlock()
 
 	if h, err := os.ReadFile(hashFile); err == nil {

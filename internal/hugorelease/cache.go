@@ -108,26 +108,18 @@ func (s *Store) readCache(v string) (meta, error) {
 // with a channel (so a waiting build still sees its context end), between
 // processes sharing Dir with an flock on Dir/.lock-<v>.
 func (s *Store) lock(ctx context.Context, v string) (func(), error) {
-	s.mu.Lock()
-	l, ok := s.locks[v]
-	if !ok {
-		l = make(chan struct{}, 1)
-		s.locks[v] = l
-	}
-	s.mu.Unlock()
-	select {
-	case l <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	unlock, err := s.locks.Lock(ctx, v)
+	if err != nil {
+		return nil, err
 	}
 	f, err := s.flock(ctx, v)
 	if err != nil {
-		<-l
+		unlock()
 		return nil, err
 	}
 	return func() {
 		f.release()
-		<-l
+		unlock()
 	}, nil
 }
 

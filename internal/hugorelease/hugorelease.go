@@ -26,10 +26,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/fault"
+	"github.com/sitehost/sitehost/internal/keylock"
 )
 
 // DefaultReleases is where Hugo publishes its release assets.
@@ -146,8 +146,7 @@ type Options struct {
 // fetch it once.
 type Store struct {
 	opts  Options
-	mu    sync.Mutex
-	locks map[string]chan struct{}
+	locks keylock.Locks // one check or fetch per version at a time
 }
 
 // New returns a Store; it checks the options and sweeps what crashed
@@ -175,7 +174,7 @@ func New(opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{opts: opts, locks: map[string]chan struct{}{}}
+	s := &Store{opts: opts}
 	s.sweep()
 	return s, nil
 }

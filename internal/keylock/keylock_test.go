@@ -1,6 +1,8 @@
 package keylock_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -10,13 +12,16 @@ import (
 func TestLockPerKey(t *testing.T) {
 	var l keylock.Locks
 	var wg sync.WaitGroup
-	counts := map[string]int{}
 	var mu sync.Mutex
-	inside := map[string]int{}
+	counts, inside := map[string]int{}, map[string]int{}
 	for i := range 200 {
 		key := []string{"a", "b"}[i%2]
 		wg.Go(func() {
-			unlock := l.Lock(key)
+			unlock, err := l.Lock(context.Background(), key)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			defer unlock()
 			mu.Lock()
 			inside[key]++
@@ -24,8 +29,6 @@ func TestLockPerKey(t *testing.T) {
 				t.Errorf("two holders of %s at once", key)
 			}
 			counts[key]++
-			mu.Unlock()
-			mu.Lock()
 			inside[key]--
 			mu.Unlock()
 		})
@@ -34,9 +37,29 @@ func TestLockPerKey(t *testing.T) {
 	if counts["a"] != 100 || counts["b"] != 100 {
 		t.Errorf("counts %v", counts)
 	}
-	// Another key is free while one is held.
-	unlockA := l.Lock("a")
-	unlockB := l.Lock("b")
+}
+
+// A waiter gives up when its context ends; another key stays free.
+func TestLockWaitEndsWithContext(t *testing.T) {
+	var l keylock.Locks
+	unlockA, err := l.Lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Lock(ctx, "a"); !errors.Is(err, context.Canceled) {
+		t.Errorf("waiting on a held key with a done context: %v", err)
+	}
+	unlockB, err := l.Lock(context.Background(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
 	unlockB()
 	unlockA()
+	unlockA2, err := l.Lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockA2()
 }

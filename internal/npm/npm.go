@@ -184,7 +184,11 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 		entry += "-private"
 		npmCache = filepath.Join(in.opts.CacheDir, "_npm-private", site)
 	}
-	defer in.locks.Lock(site)()
+	unlock, err := in.locks.Lock(ctx, site)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 
 	modules := filepath.Join(entry, "node_modules")
 	if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
