@@ -18,6 +18,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/hugorelease"
+	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -95,30 +96,15 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	}
 	defer os.RemoveAll(data)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	sass, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), logger)
-	if err != nil {
-		return reconcile.LocalBuild{}, err
-	}
-	// Hugo releases are kept between runs, as the server keeps them
-	// under data_dir: a release is fetched once per machine.
+	// Hugo releases and npm installs are kept between runs, as the
+	// server keeps them under data_dir: fetched once per machine. The
+	// server's sandbox and limits: a local build is contained as the
+	// server's builds are.
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = data
 	}
-	releases, err := newReleases(sb, filepath.Join(cache, "sitehost", "hugo"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		return reconcile.LocalBuild{}, err
-	}
-	node, npmInstaller, err := nodeTools(ctx, sb, filepath.Join(cache, "sitehost", "npm"), getenv, logger)
-	if err != nil {
-		return reconcile.LocalBuild{}, err
-	}
-	// The server's sandbox and limits: a local build is contained as the
-	// server's builds are.
-	builder, err := build.New(build.Options{
-		Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
-		DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: slog.New(slog.DiscardHandler),
-	})
+	builder, npmInstaller, err := newBuilder(ctx, sb, "", filepath.Join(cache, "sitehost", "hugo"), filepath.Join(cache, "sitehost", "npm"), getenv, logger)
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -193,6 +179,34 @@ func emptyOrAbsent(out string) error {
 		return fmt.Errorf("output folder %s is not empty: remove it or give another", out)
 	}
 	return os.Remove(out) // empty: moved into place by the build
+}
+
+// newBuilder is the builder and npm installer server.build describes, the
+// same for the server and `sitehost build`: Dart Sass and node resolved
+// once, Hugo releases kept in hugoDir, npm installs in npmDir, the
+// sandbox and its limits. exe is the binary builds re-execute ("": this
+// one).
+func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir string, getenv func(string) string, log *slog.Logger) (*build.Builder, *npm.Installer, error) {
+	sass, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	releases, err := newReleases(sb, hugoDir, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	node, npmNode, npmExe, err := nodeTools(ctx, sb, getenv, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	builder, err := build.New(build.Options{
+		Exe: exe, Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
+		DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return builder, newInstaller(sb, npmNode, npmExe, npmDir, builder.Sandbox(), getenv, log), nil
 }
 
 // newReleases is the store of the Hugo releases sites ask for, fetched

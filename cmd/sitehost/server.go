@@ -19,7 +19,6 @@ import (
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
 	"github.com/sitehost/sitehost/internal/blobcache"
-	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/forge"
@@ -152,23 +151,8 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 
 	buildLog := s.log.With("component", "build")
 	// Once: server.build settings change on restart only.
-	sass, err := build.FindDartSass(ctx, cfg.Server.Build.DartSass, opts.Getenv("PATH"), buildLog)
-	if err != nil {
-		return nil, err
-	}
-	releases, err := newReleases(cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "hugo"), buildLog)
-	if err != nil {
-		return nil, err
-	}
-	node, npmInstaller, err := nodeTools(ctx, cfg.Server.Build, filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
-	if err != nil {
-		return nil, err
-	}
-	builder, err := build.New(build.Options{
-		Exe: opts.Exe, Timeout: cfg.Server.Build.Timeout, Memory: int64(cfg.Server.Build.Memory),
-		DartSass: sass, Node: node, ExecAllow: cfg.Server.Build.ExecAllow, Releases: releases,
-		Unsandboxed: cfg.Server.Build.AllowUnsandboxed, Logger: buildLog,
-	})
+	builder, npmInstaller, err := newBuilder(ctx, cfg.Server.Build, opts.Exe,
+		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
 	if err != nil {
 		return nil, err
 	}

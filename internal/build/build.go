@@ -277,6 +277,10 @@ func New(opts Options) (*Builder, error) {
 	return &Builder{opts: opts, sandbox: sb, self: self}, nil
 }
 
+// Sandbox is what this system offers the builder's processes, detected
+// once by New: the npm install step runs in the same.
+func (b *Builder) Sandbox() *sandbox.Support { return b.sandbox }
+
 // Build builds req. A *UserError means the site is at fault; any other
 // error is ours (or the machine's) and worth a retry.
 func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
