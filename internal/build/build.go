@@ -370,8 +370,8 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	// sum, before the disk fills.
 	ctx, over := context.WithCancelCause(ctx)
 	defer over(nil)
-	go diskuse.Watch(ctx, b.opts.MaxOutput, b.opts.MaxOutputFiles, over,
-		req.Out, scratch, hc.dir(), filepath.Join(req.Src, "resources"))
+	written := []string{req.Out, scratch, hc.dir(), filepath.Join(req.Src, "resources")}
+	go diskuse.Watch(ctx, b.opts.MaxOutput, b.opts.MaxOutputFiles, over, written...)
 	logw := &capped{max: b.opts.MaxLog, tee: req.Log}
 	fmt.Fprintf(logw, "Sandbox: %s\n", res.Sandbox)
 	hc.log(logw)
@@ -413,7 +413,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		return res, err
 	case ok:
 		// A build faster than the watcher's look is measured once more.
-		if err := diskuse.Check(b.opts.MaxOutput, b.opts.MaxOutputFiles, req.Out, scratch, hc.dir(), filepath.Join(req.Src, "resources")); err != nil {
+		if err := diskuse.Check(b.opts.MaxOutput, b.opts.MaxOutputFiles, written...); err != nil {
 			return res, &UserError{Problems: []Problem{{Message: fmt.Sprintf("build refused: it %v (output, temporary files and caches together)", err)}}}
 		}
 		hc.save()

@@ -16,15 +16,10 @@ import (
 // placeholders (:resourceDir, :cacheDir, :project) still in it.
 func DirProblems(src, cacheDir, resourceDir string, caches map[string]string) []Problem {
 	var problems []Problem
-	allowed := []string{realDir(src), realDir(cacheDir)}
 	check := func(what, p string) {
-		real := realDir(p)
-		for _, root := range allowed {
-			if real == root || strings.HasPrefix(real, root+string(filepath.Separator)) {
-				return
-			}
+		if pr, out := outside(what, p, src, cacheDir); out {
+			problems = append(problems, pr)
 		}
-		problems = append(problems, Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)})
 	}
 	rd := resourceDir
 	if rd == "" {
@@ -59,6 +54,52 @@ func DirProblems(src, cacheDir, resourceDir string, caches map[string]string) []
 		check("caches."+name+".dir", filepath.Clean(d))
 	}
 	return problems
+}
+
+// Module is one of a site's Hugo modules as Hugo resolved it: its dir and
+// its mounts' sources (relative to Dir, or absolute).
+type Module struct {
+	Path   string
+	Dir    string
+	Mounts []string
+}
+
+// ModuleProblems refuses modules that reach outside the site: Hugo lets a
+// project mount absolute paths and name an absolute theme dir
+// (notes/libraries.md §1.5.3); the export already dropped symlinks. Every
+// module dir and mount source must lie inside src.
+func ModuleProblems(src string, mods []Module) []Problem {
+	var problems []Problem
+	for _, m := range mods {
+		if m.Dir == "" {
+			continue
+		}
+		if p, out := outside("module "+m.Path, m.Dir, src); out {
+			problems = append(problems, p)
+		}
+		for _, s := range m.Mounts {
+			if !filepath.IsAbs(s) {
+				s = filepath.Join(m.Dir, s)
+			}
+			if p, out := outside("mount source", s, src); out {
+				problems = append(problems, p)
+			}
+		}
+	}
+	return problems
+}
+
+// outside is the problem of path p (what it is) when it resolves outside
+// every one of roots.
+func outside(what, p string, roots ...string) (Problem, bool) {
+	real := realDir(p)
+	for _, root := range roots {
+		root = realDir(root)
+		if real == root || strings.HasPrefix(real, root+string(filepath.Separator)) {
+			return Problem{}, false
+		}
+	}
+	return Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)}, true
 }
 
 // realDir resolves symlinks in the part of p that exists.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -241,23 +240,10 @@ func list(v any) []string {
 func since(v, min string) bool { return hugorelease.Compare(v, min) >= 0 }
 
 // mountProblems checks `hugo config mounts` output (one JSON object per
-// module) as hugochild checks the compiled-in Hugo's modules: every module
-// dir and mount source inside the site.
+// module) as hugochild checks the compiled-in Hugo's modules
+// (ModuleProblems).
 func mountProblems(out []byte, src string) ([]Problem, error) {
-	root, err := filepath.EvalSymlinks(src)
-	if err != nil {
-		return nil, fmt.Errorf("resolving site root: %w", err)
-	}
-	var problems []Problem
-	inside := func(what, p string) {
-		real := p
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			real = r
-		}
-		if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-			problems = append(problems, Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)})
-		}
-	}
+	var mods []Module
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var m struct {
@@ -268,25 +254,19 @@ func mountProblems(out []byte, src string) ([]Problem, error) {
 			} `json:"mounts"`
 		}
 		err := dec.Decode(&m)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return []Problem{{File: "hugo config", Message: fmt.Sprintf("reading hugo config mounts: %v", err)}}, nil
 		}
-		if m.Dir == "" {
-			continue
-		}
-		inside("module "+m.Path, m.Dir)
+		mod := Module{Path: m.Path, Dir: m.Dir}
 		for _, mnt := range m.Mounts {
-			s := mnt.Source
-			if !filepath.IsAbs(s) {
-				s = filepath.Join(m.Dir, s)
-			}
-			inside("mount source", s)
+			mod.Mounts = append(mod.Mounts, mnt.Source)
 		}
+		mods = append(mods, mod)
 	}
-	return problems, nil
+	return ModuleProblems(src, mods), nil
 }
 
 // logTimestamp is the date older Hugo releases print after ERROR.

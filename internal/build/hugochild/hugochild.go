@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -108,38 +107,20 @@ func checkMounts(req build.ChildRequest) ([]build.Problem, security.Whitelist) {
 	if err != nil {
 		return problemsOf(err), none
 	}
-	root, err := filepath.EvalSymlinks(req.Src)
-	if err != nil {
-		return []build.Problem{{Message: fmt.Sprintf("resolving site root: %v", err)}}, none
-	}
 	caches := map[string]string{}
 	for name, c := range configs.Base.Caches {
 		caches[name] = c.Dir
 	}
 	problems := build.DirProblems(req.Src, req.CacheDir, configs.Base.ResourceDir, caches)
-	inside := func(what, p string) {
-		real := p
-		if r, err := filepath.EvalSymlinks(p); err == nil {
-			real = r
-		}
-		if real != root && !strings.HasPrefix(real, root+string(filepath.Separator)) {
-			problems = append(problems, build.Problem{File: "hugo config", Message: fmt.Sprintf("%s %q is outside the site: not allowed", what, p)})
-		}
-	}
+	var mods []build.Module
 	for _, m := range configs.Modules {
-		dir := m.Dir()
-		if dir == "" {
-			continue
-		}
-		inside("module "+m.Path(), dir)
+		mod := build.Module{Path: m.Path(), Dir: m.Dir()}
 		for _, mnt := range m.Mounts() {
-			src := mnt.Source
-			if !filepath.IsAbs(src) {
-				src = filepath.Join(dir, src)
-			}
-			inside("mount source", src)
+			mod.Mounts = append(mod.Mounts, mnt.Source)
 		}
+		mods = append(mods, mod)
 	}
+	problems = append(problems, build.ModuleProblems(req.Src, mods)...)
 	return problems, configs.Base.Security.Exec.Allow
 }
 
