@@ -110,10 +110,11 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	}
 	loop, err := reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: data, Builder: builder,
-		URL:     func(site.Name, site.Channel) string { return baseURL },
-		Logger:  logger,
-		Modules: hugomod.Options{Proxies: sb.GoProxy},
-		NPM:     npmInstaller,
+		URL:       func(site.Name, site.Channel) string { return baseURL },
+		Logger:    logger,
+		Modules:   hugomod.Options{Proxies: sb.GoProxy},
+		NPM:       npmInstaller,
+		Toolchain: builder.Toolchain(),
 	})
 	if err != nil {
 		return reconcile.LocalBuild{}, err
@@ -187,7 +188,7 @@ func emptyOrAbsent(out string) error {
 // sandbox and its limits. exe is the binary builds re-execute ("": this
 // one).
 func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir string, getenv func(string) string, log *slog.Logger) (*build.Builder, *npm.Installer, error) {
-	sass, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), log)
+	sass, sassVersion, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -201,7 +202,7 @@ func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir
 	}
 	builder, err := build.New(build.Options{
 		Exe: exe, Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
-		DartSass: sass, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: log,
+		DartSass: sass, DartSassVersion: sassVersion, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -167,8 +167,9 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		DataDir:  cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
-		Modules: hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
-		NPM:     npmInstaller,
+		Modules:   hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
+		NPM:       npmInstaller,
+		Toolchain: builder.Toolchain(),
 	})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,7 @@ type Settings struct {
 	Env         map[string]string // extra environment for the build (site config, not secret)
 	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
 	NPMLock     string            // sha256 of the site's npm lockfile ("": none), in the key like the Hugo version
+	Toolchain   string            // the server's other tools that shape the output (Builder.Toolchain), in the key
 }
 
 // Hugo is the version of Hugo that builds with these settings.
@@ -84,6 +85,9 @@ func Key(tree string, s Settings, baseURL string) string {
 		}
 		if s.NPMLock != "" { // only then: keys of sites without npm stay as they were
 			field("npm.lock", s.NPMLock)
+		}
+		if s.Toolchain != "" { // likewise for servers without Dart Sass
+			field("toolchain", s.Toolchain)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -202,6 +206,10 @@ type Options struct {
 	// DartSass is the absolute path of the Dart Sass builds may run
 	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
 	DartSass string
+	// DartSassVersion is its compiler version (FindDartSass): a new one
+	// may compile the same SCSS differently, so it is in every Hugo build's
+	// key (Toolchain).
+	DartSassVersion string
 	// Node is the absolute path of the node builds run Hugo's Node tools
 	// with (FindNode); "": none.
 	Node string
@@ -275,6 +283,15 @@ func New(opts Options) (*Builder, error) {
 	sb := sandbox.Detect(self)
 	opts.Logger.Info("build sandbox", "mechanisms", sb.String())
 	return &Builder{opts: opts, sandbox: sb, self: self}, nil
+}
+
+// Toolchain names the server's tools besides Hugo that shape a build's
+// output, for Settings.Toolchain: "dart-sass 1.108.2", or "" with none.
+func (b *Builder) Toolchain() string {
+	if b.opts.DartSass == "" || b.opts.DartSassVersion == "" {
+		return ""
+	}
+	return "dart-sass " + b.opts.DartSassVersion
 }
 
 // Sandbox is what this system offers the builder's processes, detected

@@ -126,6 +126,10 @@ type Options struct {
 	// NPM installs a site's npm dependencies into its export before the
 	// build, when it has package.json and an npm lockfile (nil: none are).
 	NPM *npm.Installer
+	// Toolchain names the builder's tools besides Hugo that shape the
+	// output (build.Builder.Toolchain): in every Hugo build's key, so a
+	// new Dart Sass rebuilds what it would compile differently.
+	Toolchain string
 }
 
 // Loop reconciles every site.

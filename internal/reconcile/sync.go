@@ -60,6 +60,9 @@ type plan struct {
 func (l *Loop) planFor(w *worker, c site.Channel, j job) (plan, bool) {
 	spec := w.spec
 	p := plan{settings: spec.Build, url: l.opts.URL(spec.Name, c)}
+	if p.settings.Tool != build.ToolNone {
+		p.settings.Toolchain = l.opts.Toolchain
+	}
 	switch c.Kind() {
 	case site.KindProduction:
 		p.ref, p.pinned = spec.Ref, spec.Pin != ""
