@@ -39,7 +39,9 @@ func TestHugoVersionPerSite(t *testing.T) {
   HUGO_VERSION = "%s"
 [context.branch-deploy.environment]
   HUGO_VERSION = "%s"
-`, releasetest.OldHugo, build.HugoVersion))
+[context.changes.environment]
+  HUGO_VERSION = "%s"
+`, releasetest.OldHugo, build.HugoVersion, build.HugoVersion))
 	repo.Commit("Pin Hugo in netlify.toml, as on Netlify")
 	repo.Git(repo.Work, "push", "-q", "origin", "HEAD:refs/heads/staging")
 
@@ -59,13 +61,14 @@ func TestHugoVersionPerSite(t *testing.T) {
     repo: ` + repo.URL() + `
     domains: [blog.test]
     branches: [staging]
+    webhook: { secret_env: TEST_HOOK_SECRET }
   - name: pinned
     repo: ` + repo.URL() + `
     domains: [pinned.test]
     build: { hugo_version: "v` + build.HugoVersion + `" }
 `
 	cfg := testConfig(t, t.TempDir(), sites, "  build:\n    hugo_releases: \""+mirror.URL+"\"\n")
-	srv := startServer(t, cfg, map[string]string{"TEST_TOKEN": testToken})
+	srv := startServer(t, cfg, map[string]string{"TEST_TOKEN": testToken, "TEST_HOOK_SECRET": testHookSecret})
 	syncSite(t, srv, "blog")
 	syncSite(t, srv, "pinned")
 	syncSite(t, srv, "old")
@@ -122,6 +125,18 @@ func TestHugoVersionPerSite(t *testing.T) {
 	// Whichever site's build came first fetched it; the others used it.
 	if !strings.Contains(log, "Fetched Hugo v"+releasetest.OldHugo) && !strings.Contains(log, "Using Hugo v"+releasetest.OldHugo+" fetched before") {
 		t.Errorf("build log does not say where Hugo came from:\n%s", log)
+	}
+
+	// A pull request from branch "changes" (the payload's head ref): its
+	// preview gets deploy-preview and that branch's own context, as on
+	// Netlify, so [context.changes] wins over [build.environment].
+	head := pushPR(repo, 3, "content/_index.md", "---\ntitle: Home\n---\nPreview.\n")
+	if code := sendGitHub(t, srv, "pull_request", githubPayload(t, "pull_request.opened.json", repo.URL(), 3, head)); code != http.StatusAccepted {
+		t.Fatalf("opened webhook: %d, want 202", code)
+	}
+	waitFor(t, func() bool { return strings.Contains(get(t, srv, "pr-3--blog.localhost", "/").body, "hugo=[") })
+	if pr := get(t, srv, "pr-3--blog.localhost", "/"); !strings.Contains(pr.body, "hugo=["+build.HugoVersion+"]") {
+		t.Errorf("preview of a pull request from branch changes: %q, want the Hugo its [context.changes] names", pr.body)
 	}
 
 	// A version that does not exist: the site's to fix, and what is live

@@ -191,8 +191,11 @@ func (a *attempt) pickHugo() error {
 		return nil
 	}
 	ref := a.p.ref
-	if a.c == site.Production {
+	switch a.c.Kind() {
+	case site.KindProduction:
 		ref = a.w.spec.Ref // the branch, also while a pin holds production
+	case site.KindPullRequest:
+		ref = a.p.head // not refs/pull/N/head
 	}
 	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)["HUGO_VERSION"]
 	if v == "" {
@@ -209,13 +212,14 @@ func (a *attempt) pickHugo() error {
 // netlifyContexts are the netlify.toml contexts whose environment applies
 // to channel c built from ref, in rising precedence, as Netlify merges
 // them: the deploy context, then the branch's own ([context.<branch>]).
-// A pull request's head branch is not known here, so a preview gets
-// deploy-preview only.
+// For a pull request, ref is its head branch ("" when not known: a
+// preview polled from a fork): Netlify applies that branch's context to
+// its deploy previews too.
 func netlifyContexts(c site.Channel, ref string) []string {
 	var ctx []string
 	switch c.Kind() {
 	case site.KindPullRequest:
-		return []string{rules.ContextDeployPreview}
+		ctx = []string{rules.ContextDeployPreview}
 	case site.KindBranch:
 		ctx = []string{rules.ContextBranchDeploy}
 	default:

@@ -154,6 +154,7 @@ type Loop struct {
 type job struct {
 	kind   jobKind
 	ref    string // what to fetch for a pull request
+	head   string // a pull request's head branch (refs/heads/x), when known: its netlify.toml context
 	fork   bool
 	maxAge time.Duration // skip heads older than this (polled pull requests)
 }
