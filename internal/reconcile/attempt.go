@@ -42,10 +42,12 @@ type attempt struct {
 
 	commit   site.Commit // the commit resolved, then the one fetched
 	info     gitsrc.CommitInfo
-	tree     string // the site path's tree hash
-	toml     []byte // the netlify.toml that applies (nil: none)
-	tomlKey  string // what the key adds for a netlify.toml outside the tree
-	hugoFrom string // who asked for the Hugo version ("": the compiled-in default)
+	tree     string            // the site path's tree hash
+	toml     []byte            // the netlify.toml that applies (nil: none)
+	tomlKey  string            // what the key adds for a netlify.toml outside the tree
+	tomlEnv  map[string]string // the environment netlify.toml sets for this deploy's contexts
+	envNote  []string          // for the build log: what of tomlEnv the build got, and what not
+	hugoFrom string            // who asked for the Hugo version ("": the compiled-in default)
 	buildKey string
 	scratch  string // export and build output, removed when the attempt ends
 	export   gitsrc.ExportResult
@@ -173,21 +175,7 @@ func (a *attempt) resolveSources(context.Context) error {
 	if a.p.settings.NPMLock, err = npmLock(a.w.repo, a.commit, spec.Path); err != nil {
 		return err
 	}
-	return a.pickHugo()
-}
-
-// pickHugo decides which Hugo builds: build.hugo_version in sites.yaml,
-// else HUGO_VERSION from netlify.toml for the channel's deploy context (so
-// a Netlify site moves over unchanged), else the compiled-in one.
-func (a *attempt) pickHugo() error {
-	s := &a.p.settings
-	switch {
-	case s.Tool != build.ToolHugo:
-		return nil
-	case s.HugoVersion != "":
-		a.hugoFrom = "build.hugo_version in sites.yaml"
-		return nil
-	case a.toml == nil:
+	if a.p.settings.Tool != build.ToolHugo || a.toml == nil {
 		return nil
 	}
 	ref := a.p.ref
@@ -197,7 +185,24 @@ func (a *attempt) pickHugo() error {
 	case site.KindPullRequest:
 		ref = a.p.head // not refs/pull/N/head
 	}
-	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)["HUGO_VERSION"]
+	a.tomlEnv = rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)
+	if err := a.pickHugo(); err != nil {
+		return err
+	}
+	a.passNetlifyEnv()
+	return nil
+}
+
+// pickHugo decides which Hugo builds: build.hugo_version in sites.yaml,
+// else HUGO_VERSION from netlify.toml for the channel's deploy context (so
+// a Netlify site moves over unchanged), else the compiled-in one.
+func (a *attempt) pickHugo() error {
+	s := &a.p.settings
+	if s.HugoVersion != "" {
+		a.hugoFrom = "build.hugo_version in sites.yaml"
+		return nil
+	}
+	v := a.tomlEnv["HUGO_VERSION"]
 	if v == "" {
 		return nil
 	}
@@ -319,6 +324,9 @@ func (a *attempt) build(ctx context.Context) error {
 			from = "a release, asked for by " + a.hugoFrom
 		}
 		a.e.Logf("Building with Hugo v%s (%s; base URL %s)", v, from, a.p.url)
+	}
+	for _, line := range a.envNote {
+		a.e.Logf("%s", line)
 	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: a.p.url,
