@@ -9,6 +9,7 @@ import (
 // Request is what matching looks at.
 type Request struct {
 	Host     string // lowercase, no port
+	Scheme   string // "http" or "https"; "" when unknown
 	Path     string // decoded URL path (r.URL.Path), starts with "/"
 	RawQuery string
 	// Header is read for Accept-Language and Cookie, only when a candidate
@@ -106,6 +107,9 @@ func (m *Matcher) Match(req *Request, forcedOnly bool) (Match, bool) {
 		splat, ok := cr.matchPath(p, np, vals)
 		if !ok || !cr.matchQuery(req.RawQuery, vals) || !cr.matchConditions(req, &st) {
 			continue
+		}
+		if cr.loop != nil && cr.loop.matches(req, p, np) {
+			return Match{}, false // the redirect would loop: Netlify stops here
 		}
 		return Match{Rule: cr.r, Index: int(i), To: cr.target(vals, splat, req.RawQuery)}, true
 	}
