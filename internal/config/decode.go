@@ -122,10 +122,8 @@ func offendingLine(data []byte, reported int, msg string) int {
 		m := yamlLineRE.FindStringSubmatch(err.Error())
 		return m != nil && m[2] == msg
 	}
-	lo, hi := reported, len(ends) // the answer is in [lo, hi] if any cut fails
-	if !fails(hi) {
-		return reported
-	}
+	// The whole document fails so; the answer is in [lo, hi].
+	lo, hi := reported, len(ends)
 	for lo < hi {
 		mid := lo + (hi-lo)/2
 		if fails(mid) {
@@ -133,6 +131,9 @@ func offendingLine(data []byte, reported int, msg string) int {
 		} else {
 			lo = mid + 1
 		}
+	}
+	if lo == len(ends) && lo != reported && !fails(lo) {
+		return reported // the message is not reproduced at all
 	}
 	return lo
 }
