@@ -41,9 +41,12 @@ type compiledRule struct {
 	// passQuery: append the request's query to To (the rule has no query
 	// conditions and To none of its own).
 	passQuery bool
-	never     bool        // a Role condition: sitehost has no identities
-	conds     bool        // has Language, Country or Cookie conditions
-	loop      *loopTarget // redirects only: see loopTarget
+	never     bool // a Role condition: sitehost has no identities
+	conds     bool // has Language, Country or Cookie conditions
+	// Redirects only, see loopTarget: selfLoop, the rule always loops;
+	// loop, index+1 of its target pattern in Matcher.loops (0: none).
+	selfLoop bool
+	loop     int32
 }
 
 func (cr *compiledRule) compile(r *Redirect) {
@@ -77,7 +80,6 @@ func (cr *compiledRule) compile(r *Redirect) {
 	cr.nslots = len(names)
 	cr.tmpl = compileTarget(r.To, names, cr.hasSplat())
 	cr.passQuery = len(r.Query) == 0 && !strings.Contains(r.To, "?")
-	cr.loop = compileLoop(r)
 }
 
 // slotNames numbers a rule's placeholder names; nil until the first one, as

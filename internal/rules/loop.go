@@ -21,32 +21,52 @@ type loopTarget struct {
 	nslots int
 }
 
-// compileLoop returns the loop pattern of a redirect (3xx) rule's target,
-// or nil for other rules and for targets that cannot loop (another
+// addLoop prepares the loop check of rule cr. Most rules need nothing at
+// match time: a literal path redirected to a path either always loops
+// (selfLoop) or never does, which is known now. The others keep their
+// target pattern in m.loops.
+func (m *Matcher) addLoop(cr *compiledRule) {
+	lt, ok := compileLoop(cr.r)
+	if !ok {
+		return
+	}
+	if cr.segs == nil && lt.host == "" {
+		var vals [8]string
+		if lt.nslots <= len(vals) {
+			c := compiledRule{segs: lt.segs, key: lt.key}
+			_, cr.selfLoop = c.matchPath(cr.key, cr.key, vals[:lt.nslots])
+			return
+		}
+	}
+	m.loops = append(m.loops, lt)
+	cr.loop = int32(len(m.loops)) // index + 1
+}
+
+// compileLoop returns the loop pattern of a redirect (3xx) rule's target;
+// ok is false for other rules and for targets that cannot loop (another
 // scheme than http and https, or no host).
-func compileLoop(r *Redirect) *loopTarget {
+func compileLoop(r *Redirect) (lt loopTarget, ok bool) {
 	if r.Status < 300 || r.Status > 399 || r.Proxy {
-		return nil
+		return lt, false
 	}
 	to := r.To
 	if i := strings.IndexAny(to, "?#"); i >= 0 {
 		to = to[:i]
 	}
-	lt := &loopTarget{}
-	if scheme, rest, ok := strings.Cut(to, "://"); ok {
+	if scheme, rest, abs := strings.Cut(to, "://"); abs {
 		lt.scheme = strings.ToLower(scheme)
 		if lt.scheme != "http" && lt.scheme != "https" {
-			return nil
+			return lt, false
 		}
 		hostport, p, _ := strings.Cut(rest, "/")
 		lt.host = lowerHost(hostWithoutPort(hostport))
 		if lt.host == "" {
-			return nil
+			return lt, false
 		}
 		to = "/" + p
 	}
 	if !strings.HasPrefix(to, "/") {
-		return nil
+		return lt, false
 	}
 	// ":splat" as the last segment stands for the "*" it was taken from.
 	if rest, ok := strings.CutSuffix(to, "/:splat"); ok {
@@ -55,7 +75,7 @@ func compileLoop(r *Redirect) *loopTarget {
 	var names slotNames
 	lt.segs, lt.key = compilePath(trimSlash(to), &names)
 	lt.nslots = len(names)
-	return lt
+	return lt, true
 }
 
 // hostWithoutPort drops user info and a port: "user@[::1]:8080" → "::1".

@@ -35,6 +35,7 @@ type Matcher struct {
 	rules []compiledRule
 	any   *pathIndex            // rules without a host
 	hosts map[string]*pathIndex // domain-level rules, by lowercase host
+	loops []loopTarget          // target patterns checked at match time
 }
 
 // NewMatcher compiles rs, in order, into an index: fully literal paths in
@@ -49,6 +50,7 @@ func NewMatcher(rs []Redirect) *Matcher {
 	for i := range own {
 		cr := &m.rules[i]
 		cr.compile(&own[i])
+		m.addLoop(cr)
 		ix := m.any
 		if cr.host != "" {
 			if m.hosts == nil {
@@ -108,7 +110,7 @@ func (m *Matcher) Match(req *Request, forcedOnly bool) (Match, bool) {
 		if !ok || !cr.matchQuery(req.RawQuery, vals) || !cr.matchConditions(req, &st) {
 			continue
 		}
-		if cr.loop != nil && cr.loop.matches(req, p, np) {
+		if cr.selfLoop || cr.loop > 0 && m.loops[cr.loop-1].matches(req, p, np) {
 			return Match{}, false // the redirect would loop: Netlify stops here
 		}
 		return Match{Rule: cr.r, Index: int(i), To: cr.target(vals, splat, req.RawQuery)}, true

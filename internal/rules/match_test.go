@@ -135,6 +135,9 @@ func TestMatch(t *testing.T) {
 		{name: "absolute target, host case and port", rules: "/* https://WWW.example.com:8443/au/:splat 302", req: Request{Host: "www.example.com", Path: "/au"}},
 		{name: "absolute target on another host", rules: "/* https://www.example.com/au/:splat 302", req: Request{Host: "example.com", Scheme: "https", Path: "/au/x"}, wantLine: 1, wantTo: "https://www.example.com/au/au/x"},
 		{name: "absolute target, other scheme", rules: "/* https://www.example.com/au/:splat 302", req: Request{Host: "www.example.com", Scheme: "http", Path: "/au/x"}, wantLine: 1, wantTo: "https://www.example.com/au/au/x"},
+		{name: "literal path, absolute target on this host", rules: "/a https://h.example/a/ 301", req: Request{Host: "h.example", Path: "/a"}},
+		{name: "literal path, absolute target elsewhere", rules: "/a https://h.example/a 301", req: Request{Host: "www.h.example", Path: "/a"}, wantLine: 1, wantTo: "https://h.example/a"},
+		{name: "literal path, escaped target", rules: "/caf%C3%A9 /café 301", req: Request{Path: "/café"}},
 		{name: "proxy is no loop", rules: "/api/* https://api.example.com/api/:splat 200", req: Request{Host: "api.example.com", Path: "/api/x"}, wantLine: 1, wantTo: "https://api.example.com/api/x"},
 
 		// Order.
