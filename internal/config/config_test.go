@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -443,5 +444,68 @@ func TestHugoReleasesAndVersion(t *testing.T) {
 		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q/%q: err = %v, want %q", tt.server, tt.build, err, tt.want)
 		}
+	}
+}
+
+// TestSyntaxErrorLine: a YAML syntax error names the line that is wrong,
+// not the line where the block around it starts (which is what yaml.v3
+// reports: the raw line is in the comments).
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // the whole message
+	}{
+		// A key indented less than the list item it belongs to (raw: 5).
+		{"list-key.yaml", "list-key.yaml:9: yaml: did not find expected '-' indicator"},
+		// A key between a nested list and its parent's keys (raw: 3).
+		{"nested-list-key.yaml", "nested-list-key.yaml:9: yaml: did not find expected key"},
+		// A key indented more than its siblings (raw: 6, already right).
+		{"indentation.yaml", "indentation.yaml:6: yaml: mapping values are not allowed in this context"},
+		// A tab in the indentation (raw: 4).
+		{"tab.yaml", "tab.yaml:5: yaml: found a tab character that violates indentation"},
+		// The quote that is never closed (raw: 4, already right).
+		{"unclosed-quote.yaml", "unclosed-quote.yaml:4: yaml: found unexpected end of stream"},
+		// The bracket that is never closed (raw: 5).
+		{"unclosed-flow.yaml", "unclosed-flow.yaml:6: yaml: did not find expected ',' or ']'"},
+		// In the second document (raw: 7).
+		{"second-document.yaml", "second-document.yaml:10: yaml: did not find expected '-' indicator"},
+		// After a quoted string over two lines, whose cut fails otherwise (raw: 3).
+		{"late-in-long-list.yaml", "late-in-long-list.yaml:19: yaml: did not find expected '-' indicator"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "syntax", tt.file)
+			_, err := Load(path)
+			probs := Problems(err)
+			if len(probs) != 1 {
+				t.Fatalf("got %d problems, want 1: %v", len(probs), err)
+			}
+			if got, want := probs[0].Error(), filepath.Join("testdata", "syntax", tt.want); got != want {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			if !errors.Is(err, ErrBadValue) {
+				t.Errorf("%v is not ErrBadValue", err)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorLineLongFile: the line is found in a file of two thousand
+// lines whose error sits far from the start of its block.
+func TestSyntaxErrorLineLongFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("server:\n  http: \":8080\"\nsites:\n")
+	const n = 1000
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: site%d\n    repo: https://github.com/acme/site%d\n", i, i)
+		if i == n-10 {
+			b.WriteString("   ref: main\n")
+		}
+	}
+	want := 3 + 2*(n-9) + 1 // the header, the sites up to the bad one, then it
+	_, err := Parse("sites.yaml", []byte(b.String()))
+	probs := Problems(err)
+	if len(probs) != 1 || probs[0].Line != want {
+		t.Fatalf("got %v, want one problem at line %d", err, want)
 	}
 }

@@ -69,7 +69,10 @@ func (h *Handler) ruleRequest(r *http.Request, st *Site, host string) *rules.Req
 	if strings.HasSuffix(r.URL.Path, "/") && p != "/" {
 		p += "/"
 	}
-	req := &rules.Request{Host: host, Path: p, RawQuery: r.URL.RawQuery, Header: r.Header}
+	req := &rules.Request{Host: host, Scheme: "http", Path: p, RawQuery: r.URL.RawQuery, Header: r.Header}
+	if r.TLS != nil {
+		req.Scheme = "https"
+	}
 	if st.Rules.CountryHeader != "" {
 		req.Country = r.Header.Get(st.Rules.CountryHeader)
 	}
