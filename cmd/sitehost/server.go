@@ -18,6 +18,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
@@ -222,11 +223,14 @@ func (s *server) adminHandler(token string) http.Handler {
 	if s.certs != nil {
 		certStatus = func(d string) any { return s.certs.Status(d) }
 	}
+	// One guard for the API, the dashboard and the generic webhook: a
+	// client's wrong tokens count the same wherever it sends them.
+	guard := bearer.New(bearer.Options{Token: token, OnFailure: s.metrics.AdminAuthFailure})
 	return admin.New(admin.Options{
-		Token: token, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
+		Token: token, Guard: guard, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
 		Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
 		Permalink: s.permalink, Logger: s.log, Certificate: certStatus,
-		Hooks: s.webhookHandlers(token), Ready: s.readiness, Metrics: s.metrics.Handler(),
+		Hooks: s.webhookHandlers(guard), Ready: s.readiness, Metrics: s.metrics.Handler(),
 	})
 }
 

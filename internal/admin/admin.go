@@ -17,8 +17,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/dashboard"
-	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -53,6 +53,10 @@ type SiteInfo struct {
 // Options configure the handler.
 type Options struct {
 	Token string
+	// Guard checks the token wherever it is given, and slows down wrong
+	// ones per client (nil: one for Token with the default limits). Give
+	// the generic webhook the same one, so all share one count.
+	Guard *bearer.Guard
 	Sites []SiteInfo
 	// SiteInfo, when set, replaces Sites: it follows a reloaded config.
 	SiteInfo func(site.Name) (SiteInfo, bool)
@@ -100,9 +104,12 @@ func New(opts Options) *Handler {
 	if opts.Journal == nil {
 		opts.Journal = journal.New(journal.Options{})
 	}
+	if opts.Guard == nil {
+		opts.Guard = bearer.New(bearer.Options{Token: opts.Token, Now: opts.Now})
+	}
 	m := newModel(opts)
 	a := &Handler{model: m, opts: opts}
-	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Logger: dashLog, Now: opts.Now})
+	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Guard: opts.Guard, Logger: dashLog, Now: opts.Now})
 
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -160,13 +167,22 @@ func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.root.Ser
 // with EventSource, which cannot send headers.
 func (a *Handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		read := r.Method == http.MethodGet || r.Method == http.MethodHead
-		if !hooks.BearerOK(r, a.opts.Token) && !(read && a.dash.SessionOK(r)) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.dash.SessionOK(r) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		v, retry, sent := a.opts.Guard.Header(r)
+		switch {
+		case sent && v == bearer.Right:
+			next.ServeHTTP(w, r)
+			return
+		case sent && v == bearer.Limited:
+			bearer.SetRetryAfter(w.Header(), retry)
+			writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address; try again after Retry-After seconds")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -30,7 +31,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-const token = "admin-token"
+const token = "admin-token-0123456789abcdef012345"
 
 // The real loop must satisfy the consumer-side interface.
 var _ admin.Loop = (*reconcile.Loop)(nil)
@@ -179,7 +180,9 @@ type fixture struct {
 	now     time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves the fake loop and store; with changes applied to its
+// options.
+func newFixture(t *testing.T, change ...func(*admin.Options)) *fixture {
 	t.Helper()
 	f := &fixture{
 		loop: &fakeLoop{statuses: []reconcile.Status{
@@ -218,7 +221,7 @@ func newFixture(t *testing.T) *fixture {
 		journal: journal.New(journal.Options{Now: stepClock(syncedAt)}),
 		now:     syncedAt.Add(time.Minute),
 	}
-	h := admin.New(admin.Options{
+	opts := admin.Options{
 		Token: token,
 		Sites: []admin.SiteInfo{
 			{Name: "blog", Repo: "https://github.com/acme/blog.git", Ref: "main",
@@ -234,8 +237,11 @@ func newFixture(t *testing.T) *fixture {
 			return "http://" + string(id) + "--" + string(s) + ".localhost:8080/"
 		},
 		Now: func() time.Time { return f.now },
-	})
-	f.srv = httptest.NewServer(h)
+	}
+	for _, c := range change {
+		c(&opts)
+	}
+	f.srv = httptest.NewServer(admin.New(opts))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -292,7 +298,8 @@ func wantJSONError(t *testing.T, resp *http.Response, body []byte, status int, m
 }
 
 func TestAuth(t *testing.T) {
-	f := newFixture(t)
+	// Every wrong token here is answered 401, none limited.
+	f := newFixture(t, func(o *admin.Options) { o.Guard = bearer.New(bearer.Options{Token: token, Burst: 1000}) })
 	routes := []struct{ method, path string }{
 		{http.MethodGet, "/api/v1/sites"},
 		{http.MethodGet, "/api/v1/sites/blog"},
@@ -320,6 +327,65 @@ func TestAuth(t *testing.T) {
 	}
 	if trig, synced := f.loop.calls(); len(trig)+len(synced) > 0 {
 		t.Errorf("unauthorized requests reached the loop: triggered %q, synced %q", trig, synced)
+	}
+}
+
+// TestAuthSchemeCase: the Bearer scheme is case-insensitive (RFC 9110
+// §11.1), as curl users and some clients send it.
+func TestAuthSchemeCase(t *testing.T) {
+	f := newFixture(t)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		resp, body := f.do(t, http.MethodGet, "/api/v1/sites", scheme+" "+token)
+		wantStatus(t, resp, body, http.StatusOK)
+	}
+}
+
+// TestWrongTokensSlowed: after five wrong tokens from one address the API
+// answers 429 with Retry-After, even to the right token, without
+// reaching the handler; one more try is earned each second. The failures
+// are reported for the metrics.
+func TestWrongTokensSlowed(t *testing.T) {
+	var mu sync.Mutex
+	at := syncedAt
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	var reasons []string
+	f := newFixture(t, func(o *admin.Options) {
+		o.Guard = bearer.New(bearer.Options{Token: token, Now: now, OnFailure: func(r string) {
+			mu.Lock()
+			defer mu.Unlock()
+			reasons = append(reasons, r)
+		}})
+	})
+	for i := range 5 {
+		resp, body := f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "Bearer guess")
+		wantJSONError(t, resp, body, http.StatusUnauthorized, "bearer token")
+		if t.Failed() {
+			t.Fatalf("wrong token %d", i+1)
+		}
+	}
+	resp, body := f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "")
+	wantJSONError(t, resp, body, http.StatusTooManyRequests, "too many wrong tokens")
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if trig, _ := f.loop.calls(); len(trig) != 0 {
+		t.Errorf("a limited request reached the loop: %q", trig)
+	}
+	// No token at all is not a guess: 401 as before, not counted.
+	resp, body = f.do(t, http.MethodGet, "/api/v1/sites", "-")
+	wantJSONError(t, resp, body, http.StatusUnauthorized, "bearer token")
+
+	mu.Lock()
+	at = at.Add(time.Second)
+	mu.Unlock()
+	resp, body = f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "")
+	wantStatus(t, resp, body, http.StatusAccepted)
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"wrong_token", "wrong_token", "wrong_token", "wrong_token", "wrong_token", "rate_limited"}
+	if !slices.Equal(reasons, want) {
+		t.Errorf("failures reported %q, want %q", reasons, want)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -43,7 +44,10 @@ type Source interface {
 type Options struct {
 	Source Source
 	// Token is the admin API token; "" refuses every login.
-	Token  string
+	Token string
+	// Guard checks tokens given in a header or the login form (nil: one
+	// for Token with the default limits); the admin listener shares one.
+	Guard  *bearer.Guard
 	Logger *slog.Logger // nil discards
 	// Now is the clock for relative times and session expiry; nil is time.Now.
 	Now func() time.Time
@@ -68,6 +72,7 @@ var templateFS embed.FS
 type Handler struct {
 	src    Source
 	token  string
+	guard  *bearer.Guard
 	log    *slog.Logger
 	now    func() time.Time
 	ttl    time.Duration
@@ -82,6 +87,7 @@ func New(opts Options) *Handler {
 	h := &Handler{
 		src:   opts.Source,
 		token: opts.Token,
+		guard: opts.Guard,
 		log:   opts.Logger,
 		now:   opts.Now,
 		ttl:   opts.SessionTTL,
@@ -90,6 +96,9 @@ func New(opts Options) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.log = h.log.With("component", "dashboard")
+	if h.guard == nil {
+		h.guard = bearer.New(bearer.Options{Token: opts.Token, Now: opts.Now})
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -12,7 +12,6 @@
 package hooks
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -37,7 +38,9 @@ type Dispatcher interface {
 
 // Generic is the handler of POST /hooks/generic.
 type Generic struct {
-	Token    string // bearer token; empty refuses every request
+	// Guard checks the admin bearer token (shared with the admin API, so
+	// wrong tokens count once per client); nil refuses every request.
+	Guard    *bearer.Guard
 	Dispatch Dispatcher
 	Logger   *slog.Logger
 }
@@ -52,7 +55,17 @@ func (g *Generic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	if !BearerOK(r, g.Token) {
+	var v bearer.Verdict = bearer.Wrong
+	var retry time.Duration
+	if g.Guard != nil {
+		v, retry, _ = g.Guard.Header(r)
+	}
+	switch v {
+	case bearer.Limited:
+		bearer.SetRetryAfter(w.Header(), retry)
+		writeJSON(w, http.StatusTooManyRequests, "too many wrong tokens from this address; try again after Retry-After seconds")
+		return
+	case bearer.Wrong:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
 		writeJSON(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
@@ -96,12 +109,6 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
-}
-
-// BearerOK checks an Authorization: Bearer header in constant time.
-func BearerOK(r *http.Request, token string) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && token != "" && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 func writeJSON(w http.ResponseWriter, status int, msg string) {
