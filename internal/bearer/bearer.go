@@ -8,6 +8,8 @@ package bearer
 
 import (
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,8 +17,21 @@ import (
 )
 
 // MinLength is the shortest admin token a server accepts: 32 characters,
-// as 16 random bytes in hex.
+// as 16 random bytes in hex. The Guard slows guessing down; only length
+// makes it hopeless.
 const MinLength = 32
+
+// ErrTooShort is CheckLength's error.
+var ErrTooShort = errors.New("bearer: token too short")
+
+// CheckLength refuses a token under MinLength characters; "" (no token:
+// the API refuses everyone) passes.
+func CheckLength(token string) error {
+	if n := len(token); n > 0 && n < MinLength {
+		return fmt.Errorf("%w: %d characters, at least %d needed (make one with: openssl rand -hex 16)", ErrTooShort, n, MinLength)
+	}
+	return nil
+}
 
 // Reasons a check fails, as OnFailure reports them.
 const (

@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -195,6 +196,24 @@ func TestSetRetryAfter(t *testing.T) {
 		SetRetryAfter(h, tt.d)
 		if got := h.Get("Retry-After"); got != tt.want {
 			t.Errorf("SetRetryAfter(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestCheckLength(t *testing.T) {
+	for _, tt := range []struct {
+		token string
+		ok    bool
+	}{
+		{"", true},
+		{"short", false},
+		{token[:31], false},
+		{token, true},
+		{token + "more", true},
+	} {
+		err := CheckLength(tt.token)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrTooShort)) {
+			t.Errorf("CheckLength(%d characters) = %v, want ok %v", len(tt.token), err, tt.ok)
 		}
 	}
 }
