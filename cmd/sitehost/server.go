@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,7 +187,9 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if s.certs != nil {
 		s.metrics.WatchCertificates(s.certExpiries)
 	}
-	s.admin = s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	adm := s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	s.warnWideAdmin(adm)
+	s.admin = adm
 	return s, nil
 }
 
@@ -206,16 +209,31 @@ func (s *server) listen() (err error) {
 		s.close()
 		return fmt.Errorf("listening on server.admin %s: %w", sc.Admin, err)
 	}
-	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		s.log.Warn("the admin listener is reachable from other machines: keep server.api_token_env's token secret and long, or bind server.admin to 127.0.0.1",
-			"addr", s.adminLn.Addr().String())
-	}
 	return nil
+}
+
+// warnWideAdmin warns when the admin listener is reachable from other
+// machines, naming every path that then is, from the handler's own
+// routes: the open ones (/metrics among them) answer anyone.
+func (s *server) warnWideAdmin(h *admin.Handler) {
+	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); net.ParseIP(host).IsLoopback() {
+		return
+	}
+	paths := map[admin.Access][]string{}
+	for _, r := range h.Routes() {
+		paths[r.Access] = append(paths[r.Access], r.String())
+	}
+	s.log.Warn("the admin listener is reachable from other machines: its open paths, /metrics among them, answer anyone; "+
+		"keep server.api_token_env's token secret, or bind server.admin to 127.0.0.1",
+		"addr", s.adminLn.Addr().String(),
+		"open", strings.Join(paths[admin.Open], ", "),
+		"with_token", strings.Join(paths[admin.Token], ", "),
+		"webhooks", strings.Join(paths[admin.Webhook], ", "))
 }
 
 // adminHandler is the admin API, dashboard, webhooks and probes, reading
 // the sites of the live runtime.
-func (s *server) adminHandler(token string) http.Handler {
+func (s *server) adminHandler(token string) *admin.Handler {
 	if token == "" {
 		s.log.Warn("admin API and generic webhook refuse every request: set the token", "env", s.cfg.Server.APITokenEnv)
 	}

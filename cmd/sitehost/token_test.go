@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/sitehost/sitehost/internal/admin"
 )
 
 // TestShortTokenRefused: an admin token under 32 characters is refused
@@ -66,4 +68,44 @@ func TestShortTokenRefused(t *testing.T) {
 			t.Errorf("reload: %v, want %q", err, want)
 		}
 	})
+}
+
+// TestWideAdminWarning: an admin listener bound to every address warns,
+// naming every path it answers by what each asks for: /metrics and the
+// probes answer anyone.
+func TestWideAdminWarning(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), "  - name: blog\n    repo: /nonexistent\n    domains: [blog.test]\n    build: {tool: none}\n")
+	cfg.Server.Admin = "0.0.0.0:0"
+	ts := startServerUntil(t, cfg, nil, serverOptions{})
+	var line string
+	for _, l := range strings.Split(ts.logs.String(), "\n") {
+		if strings.Contains(l, "reachable from other machines") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no warning in:\n%s", ts.logs.String())
+	}
+	for _, want := range []string{
+		`open="GET /assets/{file}, /healthz, GET /login, POST /login, POST /logout, /metrics, /readyz"`,
+		"with_token=\"GET /, GET /api/v1/config, GET /api/v1/sites,",
+		"POST /api/v1/sites/{site}/sync", "GET /api/v1/sites/{site}/deploys/{id}/log", "POST /sites/{site}/sync",
+		"/hooks/generic", "/hooks/github", "/hooks/bitbucket",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("warning lacks %q:\n%s", want, line)
+		}
+	}
+	// Every route the handler has is named.
+	for _, r := range ts.server.admin.(*admin.Handler).Routes() {
+		if !strings.Contains(line, r.String()) {
+			t.Errorf("warning lacks route %s", r)
+		}
+	}
+
+	// Loopback: no warning.
+	quiet := startServerUntil(t, testConfig(t, t.TempDir(), "  - name: blog\n    repo: /nonexistent\n    domains: [blog.test]\n    build: {tool: none}\n"), nil, serverOptions{})
+	if strings.Contains(quiet.logs.String(), "reachable from other machines") {
+		t.Error("a loopback admin listener warned")
+	}
 }

@@ -4,12 +4,14 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,10 +89,11 @@ type Options struct {
 
 // Handler is the admin listener's handler.
 type Handler struct {
-	root  http.Handler
-	model *model
-	dash  *dashboard.Handler
-	opts  Options
+	root   http.Handler
+	router *mux.Router
+	model  *model
+	dash   *dashboard.Handler
+	opts   Options
 }
 
 // New returns the admin handler.
@@ -156,8 +159,81 @@ func New(opts Options) *Handler {
 	// Browsers send Sec-Fetch-Site/Origin: a cross-site POST (a form on
 	// another site aimed at the dashboard) is refused. Forges and the CLI
 	// send neither and pass.
+	a.router = r
 	a.root = http.NewCrossOriginProtection().Handler(r)
 	return a
+}
+
+// Access is what a route asks of a client.
+type Access string
+
+const (
+	// Open routes answer anyone: probes, metrics, the login form.
+	Open Access = "open"
+	// Token routes need the API token (reads also a dashboard session).
+	Token Access = "token"
+	// Webhook routes check the forge's signature or secret (the generic
+	// one, the API token).
+	Webhook Access = "webhook"
+)
+
+// Route is a method and path the admin listener answers.
+type Route struct {
+	Method string // "" for any
+	Path   string // a pattern: /api/v1/sites/{site}
+	Access Access
+}
+
+// Routes lists what the listener answers, read from its router and the
+// dashboard's, so a warning about exposing it names every path there is.
+func (a *Handler) Routes() []Route {
+	var out []Route
+	a.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error { //nolint:errcheck // the walk function returns nil
+		path, err := route.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		// Every API route is registered behind auth (v1 in New).
+		access := Open
+		switch {
+		case strings.HasPrefix(path, api.Prefix+"/"):
+			access = Token
+		case strings.HasPrefix(path, "/hooks/"):
+			access = Webhook
+		}
+		methods, _ := route.GetMethods() //nolint:errcheck // none set: any method
+		if len(methods) == 0 {
+			methods = []string{""}
+		}
+		for _, m := range methods {
+			out = append(out, Route{Method: m, Path: path, Access: access})
+		}
+		return nil
+	})
+	for _, d := range a.dash.Routes() {
+		method, path, ok := strings.Cut(d.Pattern, " ")
+		if !ok {
+			method, path = "", d.Pattern
+		}
+		path = strings.TrimSuffix(path, "{$}")
+		access := Token
+		if d.Open {
+			access = Open
+		}
+		out = append(out, Route{Method: method, Path: path, Access: access})
+	}
+	slices.SortStableFunc(out, func(x, y Route) int {
+		return cmp.Or(strings.Compare(x.Path, y.Path), strings.Compare(x.Method, y.Method))
+	})
+	return out
+}
+
+// String is "GET /path", or the path alone for any method.
+func (r Route) String() string {
+	if r.Method == "" {
+		return r.Path
+	}
+	return r.Method + " " + r.Path
 }
 
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.root.ServeHTTP(w, r) }

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -625,4 +626,56 @@ func TestNilLogger(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	wantJSONError(t, resp, body, http.StatusServiceUnavailable, "storage unavailable")
+}
+
+// TestRoutes: Routes names every path the listener answers, with the
+// access each really asks for: a token route refuses a request without
+// one, an open route answers it.
+func TestRoutes(t *testing.T) {
+	f := newFixture(t, func(o *admin.Options) {
+		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("up 1\n")) }) //nolint:errcheck // test
+		o.Config = func() api.Config { return api.Config{} }
+	})
+	h := admin.New(admin.Options{Token: token, Loop: &fakeLoop{}, Deploys: &fakeDeploys{},
+		Metrics: http.NotFoundHandler(), Hooks: map[string]http.Handler{"generic": http.NotFoundHandler(), "github": http.NotFoundHandler()}})
+	var got []string
+	for _, r := range h.Routes() {
+		got = append(got, string(r.Access)+" "+r.String())
+	}
+	for _, w := range []string{
+		"token GET /", "token GET /api/v1/sites", "token GET /api/v1/sites/{site}", "token POST /api/v1/sites/{site}/sync",
+		"token GET /api/v1/sites/{site}/deploys", "token GET /api/v1/sites/{site}/deploys/{id}", "token GET /api/v1/sites/{site}/deploys/{id}/log",
+		"open GET /assets/{file}", "open /healthz", "webhook /hooks/generic", "webhook /hooks/github",
+		"open GET /login", "open POST /login", "open POST /logout", "open /metrics", "open /readyz",
+		"token GET /sites/{site}", "token GET /sites/{site}/deploys/{id}", "token POST /sites/{site}/sync",
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("Routes lacks %q; got %q", w, got)
+		}
+	}
+
+	// Each route of the fixture, without credentials.
+	fill := strings.NewReplacer("{site}", "blog", "{id}", "d-blog-1", "{file}", "dashboard.css")
+	for _, r := range f.srv.Config.Handler.(*admin.Handler).Routes() {
+		if r.Access == admin.Webhook {
+			continue
+		}
+		method := cmp.Or(r.Method, http.MethodGet)
+		t.Run(r.String(), func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), method, f.srv.URL+fill.Replace(r.Path), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Requested-With", "test") // the dashboard answers 401, not a redirect to the login form
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			// (POST /login answers 401 to a wrong token, but asks for none.)
+			if refused := resp.Header.Get("WWW-Authenticate") != ""; refused != (r.Access == admin.Token) {
+				t.Errorf("without credentials: %d, WWW-Authenticate %q; Routes says %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), r.Access)
+			}
+		})
+	}
 }

@@ -149,7 +149,14 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: v})
 		return nil
 	}
-	switch verdict, retry := h.guard.Check(r, r.PostForm.Get("token")); verdict {
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		// Not a guess: nothing to count.
+		v.Error = "Enter the token."
+		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: v})
+		return nil
+	}
+	switch verdict, retry := h.guard.Check(r, tok); verdict {
 	case bearer.Limited:
 		h.log.Warn("dashboard login refused: too many wrong tokens", "remote", r.RemoteAddr)
 		v.Error = tooManyMessage
