@@ -75,7 +75,8 @@ type Options struct {
 	// Certificate reports a domain's TLS certificate (nil without HTTPS).
 	Certificate func(domain string) any
 	// Ready says why the server cannot serve yet (nil error: ready); nil
-	// means always ready.
+	// means always ready. /readyz answers anyone with the error's text, so
+	// it must be a fixed public message.
 	Ready func() error
 	// Config says which config is live (nil: not reported).
 	Config func() api.Config
@@ -309,7 +310,10 @@ func (a *Handler) sync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusGatewayTimeout, "sync of "+string(name)+" did not finish: "+err.Error())
+			// It ended with the request or after half an hour; the
+			// error's text is for the log.
+			a.opts.Logger.Info("sync not waited for to the end", "site", name, "err", err)
+			writeError(w, http.StatusGatewayTimeout, "sync of "+string(name)+" did not finish while this request waited; it goes on: see the site's status")
 			return
 		}
 		writeJSON(w, http.StatusOK, a.model.site(r.Context(), st))

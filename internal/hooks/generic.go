@@ -70,7 +70,7 @@ func (g *Generic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	body, ok := readBody(w, r)
+	body, ok := readBody(w, r, g.Logger)
 	if !ok {
 		return
 	}
@@ -96,8 +96,10 @@ func (g *Generic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads a webhook body of at most MaxBody bytes, answering 413 or
-// 400 itself when it cannot.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+// 400 itself when it cannot. The 400 says no more than that: the read
+// error names socket addresses ("read tcp 127.0.0.1:9090->…: i/o
+// timeout"), so it goes to the log only.
+func readBody(w http.ResponseWriter, r *http.Request, log *slog.Logger) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -105,11 +107,18 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, "reading body: "+err.Error())
+		if log != nil {
+			log.Info("webhook body not read", "remote", r.RemoteAddr, "err", err)
+		}
+		writeJSON(w, http.StatusBadRequest, ErrBodyUnread.Error())
 		return nil, false
 	}
 	return body, true
 }
+
+// ErrBodyUnread is the whole answer to a body that could not be read (cut
+// short, or too slow).
+var ErrBodyUnread = errors.New("the request body could not be read (cut short or too slow)")
 
 func writeJSON(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
