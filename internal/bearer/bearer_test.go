@@ -217,3 +217,24 @@ func TestCheckLength(t *testing.T) {
 		}
 	}
 }
+
+// TestLimiterChargesEveryTry: guesses that passed allow together (sent
+// at once) are all charged, so the client then waits as long as they
+// would have taken one by one. The interleaving is laid out here, as
+// goroutines would not reliably produce it.
+func TestLimiterChargesEveryTry(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0)
+	l := newLimiter(5, time.Second, 100, func() time.Time { return at })
+	for i := range 50 {
+		if _, ok := l.allow("192.0.2.1"); !ok {
+			t.Fatalf("try %d refused before any was charged", i+1)
+		}
+	}
+	for range 50 {
+		l.fail("192.0.2.1")
+	}
+	// 50 charged to a bucket of 5: 46 s until one more try.
+	if wait, ok := l.allow("192.0.2.1"); ok || wait != 46*time.Second {
+		t.Errorf("after 50 tries at once: allowed %v, wait %v; want refused for 46 s", ok, wait)
+	}
+}
