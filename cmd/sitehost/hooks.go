@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/sitehost/sitehost/internal/accesslog"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -67,14 +68,14 @@ func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
 }
 
 // webhookHandlers are the /hooks/{name} endpoints of the admin handler.
-func (s *server) webhookHandlers(token string) map[string]http.Handler {
+func (s *server) webhookHandlers(guard *bearer.Guard) map[string]http.Handler {
 	forge := &hooks.Forge{
 		Sites:    reloadable{s},
 		Dispatch: configDispatch{s},
 		Logger:   s.log.With("component", "hooks"),
 	}
 	h := map[string]http.Handler{
-		"generic": &hooks.Generic{Token: token, Dispatch: configDispatch{s}, Logger: s.log.With("component", "hooks")},
+		"generic": &hooks.Generic{Guard: guard, Dispatch: configDispatch{s}, Logger: s.log.With("component", "hooks")},
 	}
 	for _, name := range []string{"github", "gitlab", "gitea", "forgejo", "bitbucket"} {
 		h[name] = forge

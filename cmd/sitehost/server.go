@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
@@ -185,7 +187,9 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if s.certs != nil {
 		s.metrics.WatchCertificates(s.certExpiries)
 	}
-	s.admin = s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	adm := s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	s.warnWideAdmin(adm)
+	s.admin = adm
 	return s, nil
 }
 
@@ -205,16 +209,31 @@ func (s *server) listen() (err error) {
 		s.close()
 		return fmt.Errorf("listening on server.admin %s: %w", sc.Admin, err)
 	}
-	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		s.log.Warn("the admin listener is reachable from other machines: keep server.api_token_env's token secret and long, or bind server.admin to 127.0.0.1",
-			"addr", s.adminLn.Addr().String())
-	}
 	return nil
+}
+
+// warnWideAdmin warns when the admin listener is reachable from other
+// machines, naming every path that then is, from the handler's own
+// routes: the open ones (/metrics among them) answer anyone.
+func (s *server) warnWideAdmin(h *admin.Handler) {
+	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); net.ParseIP(host).IsLoopback() {
+		return
+	}
+	paths := map[admin.Access][]string{}
+	for _, r := range h.Routes() {
+		paths[r.Access] = append(paths[r.Access], r.String())
+	}
+	s.log.Warn("the admin listener is reachable from other machines: its open paths, /metrics among them, answer anyone; "+
+		"keep server.api_token_env's token secret, or bind server.admin to 127.0.0.1",
+		"addr", s.adminLn.Addr().String(),
+		"open", strings.Join(paths[admin.Open], ", "),
+		"with_token", strings.Join(paths[admin.Token], ", "),
+		"webhooks", strings.Join(paths[admin.Webhook], ", "))
 }
 
 // adminHandler is the admin API, dashboard, webhooks and probes, reading
 // the sites of the live runtime.
-func (s *server) adminHandler(token string) http.Handler {
+func (s *server) adminHandler(token string) *admin.Handler {
 	if token == "" {
 		s.log.Warn("admin API and generic webhook refuse every request: set the token", "env", s.cfg.Server.APITokenEnv)
 	}
@@ -222,11 +241,14 @@ func (s *server) adminHandler(token string) http.Handler {
 	if s.certs != nil {
 		certStatus = func(d string) any { return s.certs.Status(d) }
 	}
+	// One guard for the API, the dashboard and the generic webhook: a
+	// client's wrong tokens count the same wherever it sends them.
+	guard := bearer.New(bearer.Options{Token: token, OnFailure: s.metrics.AdminAuthFailure})
 	return admin.New(admin.Options{
-		Token: token, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
+		Token: token, Guard: guard, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
 		Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
 		Permalink: s.permalink, Logger: s.log, Certificate: certStatus,
-		Hooks: s.webhookHandlers(token), Ready: s.readiness, Metrics: s.metrics.Handler(),
+		Hooks: s.webhookHandlers(guard), Ready: s.readiness, Metrics: s.metrics.Handler(),
 	})
 }
 

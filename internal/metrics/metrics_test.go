@@ -59,6 +59,36 @@ func TestScrape(t *testing.T) {
 	}
 }
 
+// TestAdminAuthFailures: refused admin token checks are counted by
+// reason, and both reasons are exported before the first one.
+func TestAdminAuthFailures(t *testing.T) {
+	m := New(prometheus.NewRegistry())
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	for _, want := range []string{
+		`sitehost_admin_auth_failures_total{reason="rate_limited"} 0`,
+		`sitehost_admin_auth_failures_total{reason="wrong_token"} 0`,
+	} {
+		if text := scrape(); !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	m.AdminAuthFailure("wrong_token")
+	m.AdminAuthFailure("wrong_token")
+	m.AdminAuthFailure("rate_limited")
+	for _, want := range []string{
+		`sitehost_admin_auth_failures_total{reason="rate_limited"} 1`,
+		`sitehost_admin_auth_failures_total{reason="wrong_token"} 2`,
+	} {
+		if text := scrape(); !strings.Contains(text, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}
+
 func BenchmarkRequest(b *testing.B) {
 	m := New(prometheus.NewRegistry())
 	b.ReportAllocs()
