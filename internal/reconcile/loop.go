@@ -97,6 +97,10 @@ type Spec struct {
 	// WriteBack records production publishes in the repository: "note",
 	// "tag", or "" / "off".
 	WriteBack string
+	// MaxFile is the largest file a deploy may hold (build.max_file),
+	// checked in the git tree before a blob is read and in the build
+	// output before it is uploaded; 0: the default, 100 MiB.
+	MaxFile int64
 }
 
 // Options configure a Loop.
@@ -275,6 +279,7 @@ func (l *Loop) worker0(spec Spec) *worker {
 	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
 	spec.Repo.Logger = logger
 	spec.Repo.Modules = l.modules
+	spec.Repo.Limits.MaxFile = spec.MaxFile
 	w := &worker{
 		spec: spec, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
 		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),

@@ -35,6 +35,8 @@ type countingBuilder struct {
 	// fail, when set, is asked before the n-th build (from 1) whether it
 	// fails, and how.
 	fail func(n int64) error
+	// output, when set, adds to what a build made, as Hugo would.
+	output func(dir string) error
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
@@ -52,7 +54,11 @@ func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.R
 	if c.reqs != nil {
 		c.reqs <- req
 	}
-	return c.b.Build(ctx, req)
+	res, err := c.b.Build(ctx, req)
+	if err == nil && c.output != nil {
+		err = c.output(res.Dir)
+	}
+	return res, err
 }
 
 type fixture struct {
