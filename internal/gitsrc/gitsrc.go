@@ -136,9 +136,10 @@ func Open(opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("creating git cache %s: %w", opts.Dir, err)
 	}
 	st := openStorage(opts.Dir)
-	repo, err := git.Open(st, nil)
+	fetchTo := &packStorage{Storage: st, dir: opts.Dir}
+	repo, err := git.Open(fetchTo, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = git.Init(st, nil) // nil worktree: bare
+		repo, err = git.Init(fetchTo, nil) // nil worktree: bare
 	}
 	if err != nil {
 		st.Close()
