@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,13 +16,20 @@ import (
 
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/gittest"
+	"github.com/sitehost/sitehost/internal/miniotest"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
+	"github.com/sitehost/sitehost/internal/store/s3store"
 )
 
 // bigChildEnv names the repository a child process of
 // TestBigFileMemory publishes from.
 const bigChildEnv = "SITEHOST_BIGFILE_REPO"
+
+// bigS3Env holds "endpoint bucket access-key secret-key" of the MinIO
+// server a child publishes to; unset, it publishes to an fsstore.
+const bigS3Env = "SITEHOST_BIGFILE_S3"
 
 // bigSize is the file TestBigFileMemory publishes.
 const bigSize = 1 << 30
@@ -64,29 +72,47 @@ func TestBigFileMemory(t *testing.T) {
 	}
 	r.Commit("a big file")
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBigFileMemory$", "-test.v")
-	cmd.Env = append(os.Environ(), bigChildEnv+"="+r.URL(), "TMPDIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	idle, peak := childFigure(t, out, "idle_kib"), childFigure(t, out, "peak_kib")
-	t.Logf("publishing 1 GiB: VmHWM %d MiB before, %d MiB after (+%d MiB)", idle>>10, peak>>10, (peak-idle)>>10)
-	if grew := (peak - idle) << 10; grew > 100<<20 {
-		t.Errorf("peak RSS grew by %d MiB publishing a 1 GiB file, want < 100 MiB", grew>>20)
+	for _, kind := range []string{"fs", "s3"} {
+		t.Run(kind, func(t *testing.T) {
+			env := []string{bigChildEnv + "=" + r.URL(), "TMPDIR=" + t.TempDir()}
+			if kind == "s3" {
+				srv := miniotest.Start(t)
+				env = append(env, bigS3Env+"="+strings.Join([]string{srv.Endpoint, srv.Bucket(t), srv.AccessKey, srv.SecretKey}, " "))
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBigFileMemory$", "-test.v")
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			idle, peak := childFigure(t, out, "idle_kib"), childFigure(t, out, "peak_kib")
+			t.Logf("publishing 1 GiB to %s: VmHWM %d MiB before, %d MiB after (+%d MiB)", kind, idle>>10, peak>>10, (peak-idle)>>10)
+			if grew := (peak - idle) << 10; grew > 100<<20 {
+				t.Errorf("peak RSS grew by %d MiB publishing a 1 GiB file, want < 100 MiB", grew>>20)
+			}
+		})
 	}
 }
 
 // bigFileChild publishes url's main and prints VmHWM before and after.
 func bigFileChild(t *testing.T, url string) {
-	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: url}, MaxFile: 2 << 30}, 0)
+	var st store.Store
+	if cfg := strings.Fields(os.Getenv(bigS3Env)); len(cfg) == 4 {
+		s3, err := s3store.New(t.Context(), s3store.Options{Endpoint: cfg[0], Bucket: cfg[1], AccessKey: cfg[2], SecretKey: cfg[3]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = s3
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f := newStoreFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: url}, MaxFile: 2 << 30}, 0, logger, st)
 	runtime.GC()
 	debug.FreeOSMemory()
 	idle := vmHWM(t)
-	st := f.sync(t)
+	status := f.sync(t)
 	peak := vmHWM(t)
-	if st.State != site.Synced {
-		t.Fatalf("status %+v, want Synced", st)
+	if status.State != site.Synced {
+		t.Fatalf("status %+v, want Synced", status)
 	}
 	m, err := f.pub.Manifest(t.Context(), "s", f.live(t).Deploy)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 )
 
@@ -80,13 +81,22 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 
 func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger) *fixture {
 	t.Helper()
+	return newStoreFixture(t, spec, poll, logger, nil)
+}
+
+// newStoreFixture publishes to st, or to an fsstore when st is nil.
+func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, st store.Store) *fixture {
+	t.Helper()
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
 	f.repo.Commit("one")
-	f.store = filepath.Join(t.TempDir(), "store")
-	st, err := fsstore.New(f.store)
-	if err != nil {
-		t.Fatal(err)
+	if st == nil {
+		f.store = filepath.Join(t.TempDir(), "store")
+		fs, err := fsstore.New(f.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = fs
 	}
 	f.pub = publish.New(st, publish.Options{})
 	b, err := build.New(build.Options{})
