@@ -130,7 +130,7 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 			return nil, plumbing.ZeroHash, err
 		}
 		o := &packObject{off: oh.Offset, typ: oh.Type}
-		var hw io.Writer = io.Discard
+		hw := io.Discard
 		var h plumbing.Hasher
 		switch oh.Type {
 		case plumbing.OFSDeltaObject:

@@ -6,10 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/format/idxfile"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
 // TestIndexPack indexes packs git made, with offset and with ref deltas
@@ -53,6 +57,47 @@ func TestIndexPack(t *testing.T) {
 				t.Errorf("index:\n%s\nwant:\n%s", g, w)
 			}
 		})
+	}
+}
+
+// TestIndexPackThin indexes a thin pack, whose deltas name bases outside
+// it, from the repository that has them; go-git does not ask for thin
+// packs, but a pack that has them must still index right.
+func TestIndexPackThin(t *testing.T) {
+	f := newFixture(t)
+	body := strings.Repeat("a line that every version shares\n", 200)
+	for i := range 2 {
+		f.write("page.md", fmt.Sprintf("%sversion %d\n", body, i))
+		f.commit(fmt.Sprint(i))
+	}
+	pack := filepath.Join(t.TempDir(), "thin.pack")
+	data := f.gitIn("HEAD\n^HEAD~1\n", "pack-objects", "-q", "--revs", "--thin", "--stdout")
+	if err := os.WriteFile(pack, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ext := filesystem.NewStorage(osfs.New(filepath.Join(f.dir, ".git")), cache.NewObjectLRUDefault())
+	defer ext.Close()
+	if _, _, err := indexPack(pack, filesystem.NewStorage(osfs.New(t.TempDir()), cache.NewObjectLRUDefault())); err == nil {
+		t.Fatal("indexed a thin pack without its bases: not thin, the test proves nothing")
+	}
+	idx, _, err := indexPack(pack, ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, line := range strings.Split(entries(t, idx), "\n") {
+		if h, _, ok := strings.Cut(line, " "); ok {
+			got = append(got, h)
+		}
+	}
+	var want []string
+	for _, line := range strings.Split(f.git("rev-list", "--objects", "HEAD", "^HEAD~1"), "\n") {
+		h, _, _ := strings.Cut(line, " ")
+		want = append(want, h)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("index holds %q, want %q", got, want)
 	}
 }
 
