@@ -159,7 +159,7 @@ func (e *exporter) file(ctx context.Context, h plumbing.Hash, name string, perm 
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	if blob.Size > lim.MaxFile {
+	if lim.MaxFile > 0 && blob.Size > lim.MaxFile {
 		return fmt.Errorf("%w: %s is %s (%d bytes), over the limit of %s (%d bytes) per file (build.max_file)",
 			ErrFileTooLarge, name, units.Bytes(blob.Size), blob.Size, units.Bytes(lim.MaxFile), lim.MaxFile)
 	}

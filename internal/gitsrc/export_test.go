@@ -154,7 +154,8 @@ func TestExportMaxFile(t *testing.T) {
 		wantErr string
 	}{
 		{max: int64(len(big))},
-		{max: 0}, // the default, 100 MiB
+		{max: 0},  // the default, 100 MiB
+		{max: -1}, // none
 		{max: int64(len(big)) - 1, wantErr: "static/big.bin is 3.1 MB (3145728 bytes), over the limit of 3.1 MB (3145727 bytes) per file"},
 	} {
 		t.Run(fmt.Sprint(tt.max), func(t *testing.T) {

@@ -83,14 +83,14 @@ type Options struct {
 type ExportLimits struct {
 	MaxFiles int   // default 100000
 	MaxBytes int64 // default 2 GiB
-	MaxFile  int64 // one file, checked before it is read; default DefaultMaxFile
+	MaxFile  int64 // one file, checked before it is read; default DefaultMaxFile, negative: none
 }
 
 // DefaultMaxFile is ExportLimits.MaxFile's default.
 const DefaultMaxFile = 100 << 20
 
 func (l ExportLimits) withDefaults() ExportLimits {
-	if l.MaxFile <= 0 {
+	if l.MaxFile == 0 {
 		l.MaxFile = DefaultMaxFile
 	}
 	if l.MaxFiles <= 0 {

@@ -113,7 +113,7 @@ func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logg
 		spec.Ref = "main"
 	}
 	spec.Path = cmpOr(spec.Path, ".")
-	spec.Build.Tool = build.ToolNone
+	spec.Build.Tool = cmpOr(spec.Build.Tool, build.ToolNone)
 	f.spec = spec
 	f.loop, err = reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,

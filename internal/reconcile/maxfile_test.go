@@ -2,12 +2,15 @@ package reconcile_test
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sitehost/sitehost/internal/build"
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
 )
@@ -65,4 +68,20 @@ func writeSized(name string, size int64) error {
 		return err
 	}
 	return os.WriteFile(name, bytes.Repeat([]byte("x"), int(size)), 0o644)
+}
+
+// TestMaxFileLeavesBuildInputs: with a build, a file over build.max_file
+// in the tree is the build's input (an original it resizes) and reaches
+// the build; only the output is held to the limit.
+func TestMaxFileLeavesBuildInputs(t *testing.T) {
+	const max = 1 << 20
+	errBuilt := errors.New("the build ran")
+	f := newFixture(t, reconcile.Spec{MaxFile: max, Build: build.Settings{Tool: build.ToolHugo}}, 0)
+	f.builder.fail = func(int64) error { return fault.Stalled(errBuilt) }
+	f.repo.Write("assets/original.png", strings.Repeat("x", max+1))
+	f.repo.Commit("a big original")
+	st := f.sync(t)
+	if st.State != site.Failed || !strings.Contains(st.Error, errBuilt.Error()) {
+		t.Fatalf("status %+v, want the build to have run", st)
+	}
 }
