@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -94,6 +95,7 @@ func (s *packStorage) save(tmp string) error {
 // packObject is one object of a pack being indexed.
 type packObject struct {
 	off      int64
+	size     int64               // inflated: the object's, or the delta's
 	typ      plumbing.ObjectType // for a delta, its base's, once resolved
 	crc      uint32
 	sha      plumbing.Hash // zero for a delta until resolved
@@ -104,10 +106,11 @@ type packObject struct {
 }
 
 // indexPack builds the index of the pack file name. Whole objects are
-// hashed as they stream by; only objects that are delta bases are read
-// into memory, with the deltas built on them, one chain at a time (git
-// does not delta files over core.bigFileThreshold, 512 MiB). REF deltas
-// may name a base in ext, the repository the pack is for.
+// hashed as they stream by; only delta bases are read again, with the
+// deltas on them, one chain at a time: in memory up to bigObject, through
+// temporary files next to the pack above it, so no object of any size is
+// held whole. REF deltas may name a base in ext, the repository the pack
+// is for.
 func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryIndex, plumbing.Hash, error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -129,7 +132,7 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 		if err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
-		o := &packObject{off: oh.Offset, typ: oh.Type}
+		o := &packObject{off: oh.Offset, size: oh.Length, typ: oh.Type}
 		hw := io.Discard
 		var h plumbing.Hasher
 		switch oh.Type {
@@ -179,16 +182,17 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 			waiting[o.baseRef] = append(waiting[o.baseRef], o)
 		}
 	}
-	r := &resolver{sc: sc, byHash: byHash, waiting: waiting}
+	r := &resolver{sc: sc, byHash: byHash, waiting: waiting, tmp: filepath.Dir(name)}
 	for _, o := range objs {
 		if o.delta || len(o.children) == 0 {
 			continue
 		}
-		content, err := r.read(o.off)
-		if err != nil {
-			return nil, plumbing.ZeroHash, err
+		base, err := r.base(o)
+		if err == nil {
+			err = r.resolve(o, base)
+			base.remove()
 		}
-		if err := r.resolve(o, content); err != nil {
+		if err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
 	}
@@ -199,12 +203,12 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 		if len(kids) == 0 {
 			continue // resolved above
 		}
-		content, typ, err := readObject(ext, ref)
+		obj, err := ext.EncodedObject(plumbing.AnyObject, ref)
 		if err != nil {
 			return nil, plumbing.ZeroHash, fmt.Errorf("delta base %s: %w", ref, err)
 		}
 		delete(r.waiting, ref)
-		if err := r.resolve(&packObject{typ: typ, sha: ref, children: kids}, content); err != nil {
+		if err := r.resolve(&packObject{typ: obj.Type(), sha: ref, children: kids}, content{obj: obj}); err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
 	}
@@ -221,11 +225,196 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 	return idx, sum, err
 }
 
+// bigObject is the size over which a delta base, a delta or its result
+// is not held in memory: bases and results go to temporary files, and the
+// delta is applied as a stream. A variable for tests.
+var bigObject int64 = 16 << 20
+
+// content is an object's content while the deltas on it are resolved: in
+// data, or in obj (a temporary file, or the repository's object).
+type content struct {
+	data []byte
+	obj  plumbing.EncodedObject
+}
+
+// object returns c as an object ReaderFromDelta can read.
+func (c content) object() plumbing.EncodedObject {
+	if c.obj != nil {
+		return c.obj
+	}
+	o := &plumbing.MemoryObject{}
+	o.Write(c.data) //nolint:errcheck // never fails
+	return o
+}
+
+// remove deletes c's temporary file, if it has one.
+func (c content) remove() {
+	if f, ok := c.obj.(*fileObject); ok {
+		os.Remove(f.name)
+	}
+}
+
 type resolver struct {
 	sc      *packfile.Scanner
 	byHash  map[plumbing.Hash]*packObject
 	waiting map[plumbing.Hash][]*packObject
+	tmp     string // for big contents
 }
+
+// base returns the content of the whole object o.
+func (r *resolver) base(o *packObject) (content, error) {
+	if o.size <= bigObject {
+		data, err := r.read(o.off)
+		return content{data: data}, err
+	}
+	if _, err := r.sc.SeekObjectHeader(o.off); err != nil {
+		return content{}, err
+	}
+	return r.spill(o.typ, func(w io.Writer) error {
+		_, _, err := r.sc.NextObject(w)
+		return err
+	})
+}
+
+// spill writes what write writes to a temporary file, hashed as an
+// object of type typ.
+func (r *resolver) spill(typ plumbing.ObjectType, write func(io.Writer) error) (content, error) {
+	f, err := os.CreateTemp(r.tmp, "tmp_obj_")
+	if err != nil {
+		return content{}, err
+	}
+	fo := &fileObject{name: f.Name(), typ: typ}
+	err = write(f)
+	if err == nil {
+		fo.size, err = f.Seek(0, io.SeekCurrent)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err == nil {
+		h := plumbing.NewHasher(typ, fo.size)
+		if _, err = io.Copy(h, f); err == nil {
+			fo.hash = h.Sum()
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return content{}, err
+	}
+	return content{obj: fo}, nil
+}
+
+// resolve applies the deltas on o, whose content is given, and theirs,
+// depth first, so only one chain's contents are held at a time.
+func (r *resolver) resolve(o *packObject, base content) error {
+	kids := o.children
+	if w := r.waiting[o.sha]; len(w) > 0 {
+		kids = append(kids[:len(kids):len(kids)], w...)
+		delete(r.waiting, o.sha)
+	}
+	for _, c := range kids {
+		target, err := r.apply(o.typ, base, c)
+		if err != nil {
+			return fmt.Errorf("delta at %d: %w", c.off, err)
+		}
+		c.typ = o.typ
+		if r.byHash[c.sha] == nil {
+			r.byHash[c.sha] = c
+		}
+		if len(c.children) > 0 || len(r.waiting[c.sha]) > 0 {
+			err = r.resolve(c, target)
+		}
+		target.remove()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply applies delta c to base and sets c's hash: in memory when base,
+// delta and result are small, else as a stream into a temporary file.
+func (r *resolver) apply(typ plumbing.ObjectType, base content, c *packObject) (content, error) {
+	if base.obj == nil && c.size <= bigObject {
+		delta, err := r.read(c.off)
+		if err != nil {
+			return content{}, err
+		}
+		if deltaTargetSize(delta) <= bigObject {
+			target, err := packfile.PatchDelta(base.data, delta)
+			if err != nil {
+				return content{}, err
+			}
+			c.sha = plumbing.ComputeHash(typ, target)
+			return content{data: target}, nil
+		}
+	}
+	if _, err := r.sc.SeekObjectHeader(c.off); err != nil {
+		return content{}, err
+	}
+	delta, err := r.sc.ReadObject()
+	if err != nil {
+		return content{}, err
+	}
+	defer delta.Close()
+	rd, err := packfile.ReaderFromDelta(base.object(), delta)
+	if err != nil {
+		return content{}, err
+	}
+	defer rd.Close()
+	target, err := r.spill(typ, func(w io.Writer) error {
+		_, err := io.Copy(w, rd)
+		return err
+	})
+	if err == nil {
+		c.sha = target.obj.Hash()
+	}
+	return target, err
+}
+
+// deltaTargetSize reads the result's size from a delta's header (two
+// base-128 varints, the base's size first); -1 if it is malformed, which
+// PatchDelta then reports.
+func deltaTargetSize(delta []byte) int64 {
+	var v uint64
+	for range 2 {
+		v = 0
+		for shift := uint(0); ; shift += 7 {
+			if len(delta) == 0 || shift > 63 {
+				return -1
+			}
+			b := delta[0]
+			delta = delta[1:]
+			v |= uint64(b&0x7f) << shift
+			if b&0x80 == 0 {
+				break
+			}
+		}
+	}
+	if v > math.MaxInt64 {
+		return -1
+	}
+	return int64(v)
+}
+
+// fileObject is an object's content in a temporary file.
+type fileObject struct {
+	name string
+	typ  plumbing.ObjectType
+	size int64
+	hash plumbing.Hash
+}
+
+func (o *fileObject) Hash() plumbing.Hash             { return o.hash }
+func (o *fileObject) Type() plumbing.ObjectType       { return o.typ }
+func (o *fileObject) SetType(t plumbing.ObjectType)   { o.typ = t }
+func (o *fileObject) Size() int64                     { return o.size }
+func (o *fileObject) SetSize(n int64)                 { o.size = n }
+func (o *fileObject) Reader() (io.ReadCloser, error)  { return os.Open(o.name) }
+func (o *fileObject) Writer() (io.WriteCloser, error) { return nil, errors.ErrUnsupported }
 
 // read inflates the object data (whole, or a delta) at off.
 func (r *resolver) read(off int64) ([]byte, error) {
@@ -239,55 +428,4 @@ func (r *resolver) read(off int64) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// resolve applies the deltas on o, whose content is given, and theirs,
-// depth first, so only one chain's contents are held at a time.
-func (r *resolver) resolve(o *packObject, content []byte) error {
-	kids := o.children
-	if w := r.waiting[o.sha]; len(w) > 0 {
-		kids = append(kids[:len(kids):len(kids)], w...)
-		delete(r.waiting, o.sha)
-	}
-	for _, c := range kids {
-		delta, err := r.read(c.off)
-		if err != nil {
-			return err
-		}
-		target, err := packfile.PatchDelta(content, delta)
-		if err != nil {
-			return fmt.Errorf("delta at %d: %w", c.off, err)
-		}
-		c.typ, c.sha = o.typ, plumbing.ComputeHash(o.typ, target)
-		if r.byHash[c.sha] == nil {
-			r.byHash[c.sha] = c
-		}
-		if len(c.children) > 0 || len(r.waiting[c.sha]) > 0 {
-			if err := r.resolve(c, target); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// readObject returns the content and type of object h in st.
-func readObject(st storer.EncodedObjectStorer, h plumbing.Hash) ([]byte, plumbing.ObjectType, error) {
-	obj, err := st.EncodedObject(plumbing.AnyObject, h)
-	if err != nil {
-		return nil, plumbing.InvalidObject, err
-	}
-	rd, err := obj.Reader()
-	if err != nil {
-		return nil, plumbing.InvalidObject, err
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, plumbing.InvalidObject, err
-	}
-	if int64(len(data)) != obj.Size() {
-		return nil, plumbing.InvalidObject, errors.New("short object")
-	}
-	return data, obj.Type(), nil
 }
