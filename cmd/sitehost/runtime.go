@@ -126,7 +126,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
 			Build: build.Settings{Tool: sc.Build.Tool, HugoVersion: hugoVersion(sc.Build.HugoVersion), Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
 				Env: sc.Build.Env, SecretEnv: secrets},
-			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack,
+			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack, MaxFile: int64(sc.Build.MaxFile),
 		})
 		url := "/"
 		if env.url != nil {

@@ -241,6 +241,10 @@ type SiteBuild struct {
 	Minify      *bool             `yaml:"minify"`       // default true
 	Env         map[string]string `yaml:"env"`          // plain, non-secret variables
 	SecretEnv   []string          `yaml:"secret_env"`   // names of server env vars passed to trusted builds
+	// MaxFile is the largest file a deploy may publish, from git (tool
+	// none) or from the build output; a larger one fails the deploy.
+	// Default DefaultMaxFile, also when 0.
+	MaxFile ByteSize `yaml:"max_file"`
 }
 
 // MinifyOn reports whether output is minified (true when unset).

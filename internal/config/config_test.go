@@ -218,6 +218,7 @@ func TestDefaults(t *testing.T) {
 	check("build.minify", a.Build.Minify != nil && *a.Build.Minify, true)
 	check("build.env", len(a.Build.Env), 0)
 	check("build.secret_env", len(a.Build.SecretEnv), 0)
+	check("build.max_file", a.Build.MaxFile, ByteSize(100<<20))
 	check("previews.enabled", a.Previews.Enabled != nil && *a.Previews.Enabled, true)
 	check("previews.ttl", a.Previews.TTL, 168*time.Hour)
 	check("previews.forks", a.Previews.Forks, "no-secrets")
@@ -238,6 +239,32 @@ func TestExplicitZeroPollInterval(t *testing.T) {
 		}
 		if c.Server.PollInterval != 0 {
 			t.Errorf("poll_interval: %s gave %v, want 0", v, c.Server.PollInterval)
+		}
+	}
+}
+
+func TestMaxFile(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    ByteSize
+		wantErr string
+	}{
+		{in: "1GiB", want: 1 << 30},
+		{in: "250MB", want: 250e6},
+		{in: "0", want: 100 << 20}, // no limit at all is not on offer
+		{in: "-1MiB", wantErr: "sites.yaml:1: sites[0].build.max_file: bad size"},
+		{in: "lots", wantErr: "sites.yaml:1: sites[0].build.max_file: bad size"},
+	} {
+		c, err := Parse("sites.yaml", []byte("sites: [{name: a, repo: file:///x, build: {max_file: "+tt.in+"}}]\n"))
+		switch {
+		case tt.wantErr != "":
+			if !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("max_file: %s: error %v, want ErrBadValue %q", tt.in, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("max_file: %s: %v", tt.in, err)
+		case c.Sites[0].Build.MaxFile != tt.want:
+			t.Errorf("max_file: %s = %d, want %d", tt.in, c.Sites[0].Build.MaxFile, tt.want)
 		}
 	}
 }

@@ -48,6 +48,7 @@ const (
 	DefaultForks         = "no-secrets"
 	DefaultProxyTimeout  = 26 * time.Second // Netlify's proxy timeout
 	DefaultProxyMaxBytes = 64 * MiB
+	DefaultMaxFile       = 100 * MiB // per file; Cloudflare Pages allows 25 MiB
 	DefaultSkewDeploys   = 3
 	DefaultSkewGrace     = time.Hour
 	MaxSkewDeploys       = 20
@@ -151,6 +152,9 @@ func (c *Config) withDefaults() {
 		}
 		setStr(&st.Build.Tool, DefaultTool)
 		setStr(&st.Build.Environment, DefaultEnvironment)
+		if st.Build.MaxFile == 0 { // 0 is no use as a limit: it means the default
+			st.Build.MaxFile = DefaultMaxFile
+		}
 		if st.Build.Minify == nil {
 			st.Build.Minify = ptr(true)
 		}

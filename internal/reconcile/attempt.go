@@ -364,6 +364,7 @@ func (a *attempt) upload(ctx context.Context) error {
 		Log:         a.e.Log(),
 		NetlifyTOML: a.toml,
 		Repair:      a.repair,
+		MaxFile:     w.spec.MaxFile,
 	})
 	a.removeScratch()
 	if err != nil {

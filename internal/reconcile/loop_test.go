@@ -20,6 +20,7 @@ import (
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 )
 
@@ -35,6 +36,8 @@ type countingBuilder struct {
 	// fail, when set, is asked before the n-th build (from 1) whether it
 	// fails, and how.
 	fail func(n int64) error
+	// output, when set, adds to what a build made, as Hugo would.
+	output func(dir string) error
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
@@ -52,7 +55,11 @@ func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.R
 	if c.reqs != nil {
 		c.reqs <- req
 	}
-	return c.b.Build(ctx, req)
+	res, err := c.b.Build(ctx, req)
+	if err == nil && c.output != nil {
+		err = c.output(res.Dir)
+	}
+	return res, err
 }
 
 type fixture struct {
@@ -74,13 +81,22 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture 
 
 func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger) *fixture {
 	t.Helper()
+	return newStoreFixture(t, spec, poll, logger, nil)
+}
+
+// newStoreFixture publishes to st, or to an fsstore when st is nil.
+func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, st store.Store) *fixture {
+	t.Helper()
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
 	f.repo.Commit("one")
-	f.store = filepath.Join(t.TempDir(), "store")
-	st, err := fsstore.New(f.store)
-	if err != nil {
-		t.Fatal(err)
+	if st == nil {
+		f.store = filepath.Join(t.TempDir(), "store")
+		fs, err := fsstore.New(f.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = fs
 	}
 	f.pub = publish.New(st, publish.Options{})
 	b, err := build.New(build.Options{})
@@ -97,7 +113,7 @@ func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, log
 		spec.Ref = "main"
 	}
 	spec.Path = cmpOr(spec.Path, ".")
-	spec.Build.Tool = build.ToolNone
+	spec.Build.Tool = cmpOr(spec.Build.Tool, build.ToolNone)
 	f.spec = spec
 	f.loop, err = reconcile.New(reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
