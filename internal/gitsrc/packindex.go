@@ -122,11 +122,21 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 	if err != nil {
 		return nil, plumbing.ZeroHash, err
 	}
+	// Every object takes at least 8 bytes (a header byte, a zlib stream):
+	// a count beyond that is a lie that would size the index.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, plumbing.ZeroHash, err
+	}
+	if int64(count) > fi.Size()/8 {
+		return nil, plumbing.ZeroHash, fmt.Errorf("pack says it has %d objects in %d bytes", count, fi.Size())
+	}
 	var w idxfile.Writer
 	w.OnHeader(count) //nolint:errcheck // never fails
-	objs := make([]*packObject, 0, count)
-	byOff := make(map[int64]*packObject, count)
-	byHash := make(map[plumbing.Hash]*packObject, count)
+	hint := int(min(count, 1<<16))
+	objs := make([]*packObject, 0, hint)
+	byOff := make(map[int64]*packObject, hint)
+	byHash := make(map[plumbing.Hash]*packObject, hint)
 	for range count {
 		oh, err := sc.NextObjectHeader()
 		if err != nil {
@@ -189,7 +199,7 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 		}
 		base, err := r.base(o)
 		if err == nil {
-			err = r.resolve(o, base)
+			err = r.resolve(o, base, 0)
 			base.remove()
 		}
 		if err != nil {
@@ -208,7 +218,7 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 			return nil, plumbing.ZeroHash, fmt.Errorf("delta base %s: %w", ref, err)
 		}
 		delete(r.waiting, ref)
-		if err := r.resolve(&packObject{typ: obj.Type(), sha: ref, children: kids}, content{obj: obj}); err != nil {
+		if err := r.resolve(&packObject{typ: obj.Type(), sha: ref, children: kids}, content{obj: obj}, 0); err != nil {
 			return nil, plumbing.ZeroHash, err
 		}
 	}
@@ -224,6 +234,14 @@ func indexPack(name string, ext storer.EncodedObjectStorer) (*idxfile.MemoryInde
 	idx, err := w.Index()
 	return idx, sum, err
 }
+
+// A pack comes from the forge, but its deltas may be what a pull request's
+// author pushed: chains deeper than git ever makes (pack.depth is at most
+// 4095) and objects bigger than a deploy may hold are refused, before
+// they cost the stack or the disk. maxObject is a variable for tests.
+const maxDeltaDepth = 4095
+
+var maxObject int64 = 4 << 30
 
 // bigObject is the size over which a delta base, a delta or its result
 // is not held in memory: bases and results go to temporary files, and the
@@ -284,7 +302,7 @@ func (r *resolver) spill(typ plumbing.ObjectType, write func(io.Writer) error) (
 		return content{}, err
 	}
 	fo := &fileObject{name: f.Name(), typ: typ}
-	err = write(f)
+	err = write(&capped{w: f, left: maxObject})
 	if err == nil {
 		fo.size, err = f.Seek(0, io.SeekCurrent)
 	}
@@ -308,8 +326,12 @@ func (r *resolver) spill(typ plumbing.ObjectType, write func(io.Writer) error) (
 }
 
 // resolve applies the deltas on o, whose content is given, and theirs,
-// depth first, so only one chain's contents are held at a time.
-func (r *resolver) resolve(o *packObject, base content) error {
+// depth first, so only one chain's contents are held at a time. o is at
+// depth in its chain.
+func (r *resolver) resolve(o *packObject, base content, depth int) error {
+	if depth >= maxDeltaDepth {
+		return fmt.Errorf("delta chain deeper than %d", maxDeltaDepth)
+	}
 	kids := o.children
 	if w := r.waiting[o.sha]; len(w) > 0 {
 		kids = append(kids[:len(kids):len(kids)], w...)
@@ -325,7 +347,7 @@ func (r *resolver) resolve(o *packObject, base content) error {
 			r.byHash[c.sha] = c
 		}
 		if len(c.children) > 0 || len(r.waiting[c.sha]) > 0 {
-			err = r.resolve(c, target)
+			err = r.resolve(c, target, depth+1)
 		}
 		target.remove()
 		if err != nil {
@@ -398,6 +420,20 @@ func deltaTargetSize(delta []byte) int64 {
 		return -1
 	}
 	return int64(v)
+}
+
+// capped writes to w until left runs out, then fails.
+type capped struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		return 0, fmt.Errorf("object over %d bytes", maxObject)
+	}
+	c.left -= int64(len(p))
+	return c.w.Write(p)
 }
 
 // fileObject is an object's content in a temporary file.

@@ -234,3 +234,58 @@ func packEntry(t *testing.T, pack *bytes.Buffer, typ byte, n int, extra, data []
 	}
 	return off
 }
+
+// TestIndexPackHostile: packs no git makes, as a pushed pack whose deltas
+// a forge reuses could be, fail with an error instead of costing the
+// server its memory, stack or disk.
+func TestIndexPackHostile(t *testing.T) {
+	base := []byte(strings.Repeat("0123456789", 100))
+	write := func(t *testing.T, count uint32, entries func(pack *bytes.Buffer)) string {
+		t.Helper()
+		var pack bytes.Buffer
+		pack.WriteString("PACK\x00\x00\x00\x02")
+		pack.Write(binary.BigEndian.AppendUint32(nil, count))
+		entries(&pack)
+		sum := sha1.Sum(pack.Bytes())
+		pack.Write(sum[:])
+		name := filepath.Join(t.TempDir(), "hostile.pack")
+		if err := os.WriteFile(name, pack.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	t.Run("count far over the objects", func(t *testing.T) {
+		name := write(t, 1<<32-1, func(pack *bytes.Buffer) { packEntry(t, pack, 3, len(base), nil, base) })
+		if _, _, err := indexPack(name, nil); err == nil || !strings.Contains(err.Error(), "objects in") {
+			t.Fatalf("got %v, want the count refused", err)
+		}
+	})
+	t.Run("chain deeper than git makes", func(t *testing.T) {
+		n := maxDeltaDepth + 2
+		name := write(t, uint32(n+1), func(pack *bytes.Buffer) {
+			prev := packEntry(t, pack, 3, len(base), nil, base)
+			same := deltaCopies(len(base), len(base), 1)
+			for range n {
+				prev = packEntry(t, pack, 6, len(same), ofsDelta(int64(pack.Len())-prev), same)
+			}
+		})
+		if _, _, err := indexPack(name, nil); err == nil || !strings.Contains(err.Error(), "deeper than") {
+			t.Fatalf("got %v, want the chain refused", err)
+		}
+	})
+	t.Run("delta bomb", func(t *testing.T) {
+		defer func(v, b int64) { maxObject, bigObject = v, b }(maxObject, bigObject)
+		maxObject, bigObject = 1<<20, 0                 // through files, as a big result goes
+		bomb := deltaCopies(len(base), len(base), 2000) // 2 MB from 6 KB
+		name := write(t, 2, func(pack *bytes.Buffer) {
+			off := packEntry(t, pack, 3, len(base), nil, base)
+			packEntry(t, pack, 6, len(bomb), ofsDelta(int64(pack.Len())-off), bomb)
+		})
+		if _, _, err := indexPack(name, nil); err == nil || !strings.Contains(err.Error(), "object over") {
+			t.Fatalf("got %v, want the result refused at maxObject", err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(name), "tmp_obj_*")); len(left) > 0 {
+			t.Errorf("left %q", left)
+		}
+	})
+}
