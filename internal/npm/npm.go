@@ -1,8 +1,8 @@
 // Package npm installs a site's npm dependencies before its build, as
 // Netlify and Cloudflare Pages run `npm ci` when a lockfile exists, but with
 // no package's install scripts run: the server's npm, in a scratch folder
-// outside the checkout, with only the registry's network and no server
-// environment. What it installs is kept per site, keyed by the lockfile's
+// outside the checkout, with no network but a proxy to the registry (see
+// proxy) and no server environment. What it installs is kept per site, keyed by the lockfile's
 // sha256, so an unchanged lockfile installs nothing: the kept node_modules
 // is copied into the checkout (see copyTree for why a copy).
 package npm
@@ -72,8 +72,11 @@ type Options struct {
 	// Timeout bounds one install.
 	Timeout time.Duration
 	// Sandbox, when set, contains every install (see newSandbox): no
-	// network but TCP to the registry's port, no files but its own.
-	// nil: npm runs as the server, as before the sandbox.
+	// network but the registry proxy, no files but its own. nil: npm
+	// runs as the server, as before the sandbox, and still reaches only
+	// the registry, through the proxy.
+	// An https Registry must be named by host name: npm's proxy agent
+	// checks an IP address's certificate against "localhost".
 	Sandbox *sandbox.Support
 	// ExtraCACerts is a PEM file of CAs npm trusts besides node's own
 	// (NODE_EXTRA_CA_CERTS): a registry or TLS proxy with a company CA.
