@@ -10,6 +10,10 @@
 // the policy to itself on one locked thread and then executes PROGRAM.
 // The policy is on the launcher's command line, read before PROGRAM
 // exists: nothing the build runs can widen it.
+//
+// A program that needs the network (an npm install) gets one way out
+// (Paths.Egress): a listener the parent serves, e.g. with a proxy that
+// decides where it may go.
 package sandbox
 
 import (
