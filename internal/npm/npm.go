@@ -2,9 +2,10 @@
 // Netlify and Cloudflare Pages run `npm ci` when a lockfile exists, but with
 // no package's install scripts run: the server's npm, in a scratch folder
 // outside the checkout, with no network but a proxy to the registry (see
-// proxy) and no server environment. What it installs is kept per site, keyed by the lockfile's
-// sha256, so an unchanged lockfile installs nothing: the kept node_modules
-// is copied into the checkout (see copyTree for why a copy).
+// proxy) and no server environment. What it installs is kept per site,
+// keyed by the lockfile's sha256, so an unchanged lockfile installs
+// nothing: the kept node_modules is copied into the checkout (see copyTree
+// for why a copy).
 package npm
 
 import (
