@@ -392,6 +392,29 @@ func TestInstallReachesTheRegistryOnly(t *testing.T) {
 	}
 }
 
+// TestTLSInstallReachesTheRegistryOnly: with an https registry, a
+// package resolved to another https host is refused at CONNECT: the error
+// names it and it sees no connection.
+func TestTLSInstallReachesTheRegistryOnly(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg, other := npmtest.NewTLSRegistry(t), npmtest.NewTLSRegistry(t)
+	other.AddPackage(t, "sitehost-test-elsewhere", "1.0.0", map[string]any{}, map[string]string{"index.js": "module.exports = 1\n"})
+	site := t.TempDir()
+	npmtest.Site(t, site, other, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-elsewhere": "1.0.0"}})
+	o, _ := url.Parse(other.URL)
+	before := other.Connections()
+	in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), Timeout: 2 * time.Minute,
+		Sandbox: support(t), ExtraCACerts: reg.CAFile})
+	res, err := in.Install(context.Background(), "blog", checkout(t, site), false)
+	t.Logf("%s: %v", res.Sandbox, err)
+	if err == nil || !strings.Contains(err.Error(), "refused "+o.Host) {
+		t.Fatalf("want an error naming the refused %s, got %v", o.Host, err)
+	}
+	if n := other.Connections() - before; n != 0 {
+		t.Fatalf("the other registry got %d connections", n)
+	}
+}
+
 // TestUntrustedInstallNeedsASandbox: a fork's install is refused where no
 // sandbox contains it, unless the operator allows it.
 func TestUntrustedInstallNeedsASandbox(t *testing.T) {
