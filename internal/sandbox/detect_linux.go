@@ -115,6 +115,7 @@ type Sandbox struct {
 	nsFlags uintptr
 	userNS  bool
 	network bool // the host's network, TCP to policy.Connect only
+	egress  egress
 	inForce []string
 	dirs    []string // cgroups made for this build, removed by Close
 	oom     string   // file with the oom_kill count
@@ -136,7 +137,21 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 	if lim.NoFile == 0 {
 		lim.NoFile = DefaultNoFile
 	}
+	if paths.Egress && len(paths.ConnectTCP) > 0 {
+		return nil, errors.New("sandbox: Egress and ConnectTCP together")
+	}
 	sb := &Sandbox{exe: s.exe, nsFlags: s.nsFlags, userNS: s.userNS, network: len(paths.ConnectTCP) > 0}
+	if paths.Egress {
+		own := s.nsFlags&syscall.CLONE_NEWNET != 0
+		port, err := sb.egress.setup(own)
+		if err != nil {
+			return nil, err
+		}
+		paths.ConnectTCP, sb.network = []uint16{port}, !own
+		if own {
+			sb.policy.Egress = port
+		}
+	}
 	if sb.network {
 		// The registry is out there: the host's network, held to its
 		// ports by Landlock alone.
@@ -147,7 +162,20 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 		sb.policy.RO, sb.policy.RX, sb.policy.RW = paths.ReadOnly, paths.ReadExec, paths.ReadWrite
 		sb.inForce = append(sb.inForce, fmt.Sprintf("landlock v%d", s.landlock))
 	}
-	if sb.network {
+	switch {
+	case paths.Egress && !sb.network:
+		// Its own network: Landlock holds TCP to the egress port there
+		// too, in case the kernel lets it reach further.
+		if s.landlock >= 4 {
+			sb.policy.Connect = paths.ConnectTCP
+		}
+		sb.inForce = append(sb.inForce, fmt.Sprintf("own network namespace: loopback and the egress port %d only", EgressPort))
+	case paths.Egress && s.landlock >= 4:
+		sb.policy.Connect = paths.ConnectTCP
+		sb.inForce = append(sb.inForce, fmt.Sprintf("host network, tcp connect to the egress port %d only (udp not limited)", paths.ConnectTCP[0]))
+	case paths.Egress:
+		sb.inForce = append(sb.inForce, "host network, any port: no network namespace, nor landlock ABI 4 to limit tcp to the egress port")
+	case sb.network:
 		ports := make([]string, len(paths.ConnectTCP))
 		for i, p := range paths.ConnectTCP {
 			ports[i] = strconv.Itoa(int(p))
@@ -178,7 +206,7 @@ func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
 	if err != nil {
 		// The build runs all the same, its memory limited by
 		// RLIMIT_DATA; its log says what went wrong.
-		cerr := sb.Close()
+		cerr := sb.removeCgroups()
 		sb.policy.Cgroups, sb.oom, memByCgroup = nil, "", false
 		sb.inForce = append(sb.inForce, fmt.Sprintf("no cgroup (%v)", errors.Join(err, cerr)))
 	}

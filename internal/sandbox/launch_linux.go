@@ -53,6 +53,12 @@ func (p policy) apply() error {
 			return fmt.Errorf("joining the build cgroup: %w", err)
 		}
 	}
+	if p.Egress != 0 {
+		// Root of its user namespace still: it may bring lo up.
+		if err := p.egress(); err != nil {
+			return err
+		}
+	}
 	if p.Proc && os.Getpid() == 1 {
 		if err := mountProc(); err != nil {
 			return err

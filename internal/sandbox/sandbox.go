@@ -10,6 +10,10 @@
 // the policy to itself on one locked thread and then executes PROGRAM.
 // The policy is on the launcher's command line, read before PROGRAM
 // exists: nothing the build runs can widen it.
+//
+// A program that needs the network (an npm install) gets one way out
+// (Paths.Egress): a listener the parent serves, e.g. with a proxy that
+// decides where it may go.
 package sandbox
 
 import (
@@ -35,11 +39,27 @@ type Paths struct {
 	ReadExec  []string // and execute: the toolchain
 	ReadWrite []string // and create, write, remove
 	// ConnectTCP are the TCP ports the program may connect to, on any
-	// host: an npm install's registry. Set, the sandbox has the host's
-	// network (no network namespace of its own) and Landlock (ABI 4)
-	// refuses TCP connections to other ports; nil: no network at all.
+	// host. Set, the sandbox has the host's network (no network
+	// namespace of its own) and Landlock (ABI 4) refuses TCP connections
+	// to other ports; nil: no network at all.
 	ConnectTCP []uint16
+	// Egress gives the program one way out: a TCP listener the parent
+	// serves (Sandbox.Egress), at Sandbox.EgressAddr, e.g. a proxy that
+	// decides where the program may go. With a network namespace, the
+	// program's own has only loopback and that listener, made there by
+	// the launcher; without, it is the parent's on the host's 127.0.0.1
+	// and Landlock (ABI 4) holds TCP to its port. One program per
+	// sandbox; not with ConnectTCP.
+	Egress bool
 }
+
+// EgressPort is where the program finds the egress listener in its own
+// network namespace: any port would do, nothing else listens there.
+const EgressPort = 3128
+
+// egressFD is the launcher's fd of the socket it sends the egress
+// listener over: the first of exec.Cmd.ExtraFiles (Sandbox.Files).
+const egressFD = 3
 
 // SystemExec are the system dirs a toolchain runs from: shared
 // libraries and programs (read and execute).
@@ -76,9 +96,12 @@ type policy struct {
 	RX       []string `json:"rx,omitempty"`
 	RW       []string `json:"rw,omitempty"`
 	Connect  []uint16 `json:"connect,omitempty"` // TCP ports allowed (Landlock >= 4)
-	Cgroups  []string `json:"cgroups,omitempty"` // cgroup.procs files to join
-	Proc     bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
-	Rlimits  []rlimit `json:"rlimits,omitempty"`
+	// Egress: the port of the listener to make on 127.0.0.1 in the
+	// launcher's own network namespace, sent to the parent over egressFD.
+	Egress  uint16   `json:"egress,omitempty"`
+	Cgroups []string `json:"cgroups,omitempty"` // cgroup.procs files to join
+	Proc    bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
+	Rlimits []rlimit `json:"rlimits,omitempty"`
 }
 
 type rlimit struct {
@@ -118,8 +141,9 @@ func (s *Sandbox) String() string {
 
 // Contained reports whether the build cannot reach the server's files
 // and network: Landlock, or at least a user namespace with its own
-// network. With Paths.ConnectTCP, only Landlock ABI 4 or later, which
-// holds TCP to those ports.
+// network. With Paths.ConnectTCP, or Paths.Egress without a network
+// namespace, only Landlock ABI 4 or later, which holds TCP to those
+// ports.
 func (s *Sandbox) Contained() bool {
 	if s.network {
 		return s.policy.Landlock >= 4

@@ -52,6 +52,14 @@ func hostile(action string) error {
 			c.Close()
 		}
 		return err
+	case "udp":
+		c, err := net.Dial("udp", arg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("from the sandbox"))
+		return err
 	case "kill":
 		pid, _ := strconv.Atoi(arg)
 		return syscall.Kill(pid, syscall.SIGUSR1)
@@ -388,5 +396,186 @@ func TestConnectTCP(t *testing.T) {
 	case <-otherAccepted:
 		t.Error("the other listener accepted a connection from the sandbox")
 	default:
+	}
+}
+
+// TestEgress: a sandbox with Paths.Egress reaches the listener the parent
+// serves, and nothing of the host: not a TCP listener on the host's
+// 127.0.0.1, nor a UDP one. With a network namespace that is the
+// program's own (with or without Landlock on top); without, Landlock
+// holds TCP to the egress port, and UDP is not limited.
+func TestEgress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hostAccepted := make(chan struct{}, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			hostAccepted <- struct{}{}
+		}
+	}()
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+
+	full := sandbox.Detect(exe(t))
+	for _, tt := range []struct {
+		name    string
+		support *sandbox.Support
+		says    string // in String()
+		refused string // how a connection to the host's listener fails
+		udp     bool   // UDP reaches the host
+	}{
+		{"own network namespace", full, "own network namespace: loopback and the egress port 3128 only", "permission denied", false},
+		{"own network namespace alone", sandbox.WithoutLandlock(full), "own network namespace: loopback and the egress port 3128 only", "connection refused", false},
+		{"host network", sandbox.WithoutNamespaces(full), "host network, tcp connect to the egress port", "permission denied", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// One program per sandbox with Egress.
+			newSandbox := func() *sandbox.Sandbox {
+				sb, err := tt.support.New("test-egress-"+strconv.Itoa(os.Getpid()), sandbox.Paths{
+					ReadExec:  []string{exe(t), "/usr", "/lib", "/lib64", "/etc/ld.so.cache"},
+					ReadWrite: []string{"/dev/null"},
+					Egress:    true,
+				}, sandbox.Limits{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { sb.Close() })
+				return sb
+			}
+			sb := newSandbox()
+			t.Logf("sandbox: %s, egress at %s", sb, sb.EgressAddr())
+			if !strings.Contains(sb.String(), tt.says) {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("sandbox %q, want %q", sb, tt.says)
+				}
+				t.Skipf("not here: %s", sb)
+			}
+			if !sb.Contained() {
+				t.Error("not Contained")
+			}
+			// run starts action in sb and serves its egress listener:
+			// the exit code, what it printed, and whether a connection
+			// arrived on the egress listener.
+			run := func(sb *sandbox.Sandbox, action, arg string) (int, string, bool) {
+				path, argv, err := sb.Command(exe(t), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd := exec.Command(path, argv...)
+				cmd.Env = []string{"SANDBOX_TEST_ACTION=" + action, "SANDBOX_TEST_ARG=" + arg}
+				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+				sb.SysProcAttr(cmd.SysProcAttr)
+				cmd.ExtraFiles = sb.Files()
+				var out strings.Builder
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				egress, err := sb.Egress(t.Context())
+				if err != nil {
+					cmd.Wait() //nolint:errcheck // its output says why
+					t.Fatalf("%v: %s", err, out.String())
+				}
+				accepted := make(chan bool, 1)
+				go func() {
+					c, err := egress.Accept()
+					if err == nil {
+						c.Close()
+					}
+					accepted <- err == nil
+				}()
+				err = cmd.Wait()
+				egress.Close() // ends the Accept if nothing came
+				t.Logf("%s %s: %v: %s", action, arg, err, out.String())
+				var exit *exec.ExitError
+				if err != nil && !errors.As(err, &exit) {
+					t.Fatal(err)
+				}
+				return cmd.ProcessState.ExitCode(), out.String(), <-accepted
+			}
+
+			if code, out, got := run(sb, "connect", sb.EgressAddr()); code != 0 || !got {
+				t.Fatalf("connecting to the egress listener: exit %d, accepted %v: %s", code, got, out)
+			}
+			if code, out, got := run(newSandbox(), "connect", ln.Addr().String()); code != 3 || got || !strings.Contains(out, tt.refused) {
+				t.Errorf("connecting to the host's listener: exit %d (want 3, %s), egress accepted %v: %s", code, tt.refused, got, out)
+			}
+			select {
+			case <-hostAccepted:
+				t.Error("the host's TCP listener accepted a connection from the sandbox")
+			default:
+			}
+			if code, out, _ := run(newSandbox(), "udp", udp.LocalAddr().String()); code != 0 && code != 3 {
+				t.Fatalf("udp: exit %d: %s", code, out)
+			}
+			// Loopback delivers a datagram as it is sent: one from the
+			// sandbox would be queued before this one.
+			c, err := net.Dial("udp", udp.LocalAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte("control")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			n, _, err := udp.ReadFrom(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(buf[:n])
+			if tt.udp {
+				// Landlock has no UDP rules: the control of this test.
+				if got != "from the sandbox" {
+					t.Errorf("on the host's network, the sandbox's datagram did not arrive first: %q", got)
+				}
+				return
+			}
+			if got != "control" {
+				t.Errorf("the host's UDP listener got %q from the sandbox", got)
+			}
+		})
+	}
+}
+
+// TestEgressNeedsItsNamespace: a launcher told to make the egress
+// listener in a network namespace of its own, but started in the host's,
+// refuses rather than listen on the host.
+func TestEgressNeedsItsNamespace(t *testing.T) {
+	sb, err := sandbox.Detect(exe(t)).New("test-egress-ns-"+strconv.Itoa(os.Getpid()), sandbox.Paths{
+		ReadExec: []string{exe(t), "/usr", "/lib", "/lib64", "/etc/ld.so.cache"},
+		Egress:   true,
+	}, sandbox.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if !strings.Contains(sb.String(), "own network namespace") {
+		t.Skipf("no network namespace here: %s", sb)
+	}
+	path, argv, err := sb.Command(exe(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, argv...)
+	cmd.Env = []string{"SANDBOX_TEST_ACTION=connect", "SANDBOX_TEST_ARG=" + sb.EgressAddr()}
+	cmd.ExtraFiles = sb.Files() // but not sb.SysProcAttr: the host's network
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 126 || !strings.Contains(string(out), "not a network namespace of the sandbox's own") {
+		t.Fatalf("launcher in the host's network: %v: %s", err, out)
+	}
+	if _, err := sb.Egress(t.Context()); err == nil {
+		t.Error("got an egress listener from a launcher that refused")
 	}
 }
