@@ -95,14 +95,14 @@ func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.rt.Load().routes.Resolve(r.Host)
 	host := t.Host
 	if !ok && host != s.cfg.Server.ControlHost {
-		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
+		http.Error(w, serve.NoSiteBody, http.StatusNotFound)
 		return
 	}
 	target := host
 	if port := portOf(s.httpsLn.Addr()); port != "443" {
 		target = net.JoinHostPort(host, port)
 	}
-	http.Redirect(w, r, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	serve.Redirect(w, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }
 
 // hsts tells browsers to use HTTPS only: every response on the HTTPS
