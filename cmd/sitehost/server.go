@@ -143,7 +143,8 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return nil, err
 	}
 	s.data = serve.New(serve.Options{Reader: s.publisher, Blobs: s.blobs,
-		Logger: s.log.With("component", "serve"), Observe: s.observe})
+		Logger: s.log.With("component", "serve"), Observe: s.observe,
+		Write: serve.WriteLimits{Timeout: cfg.Server.Limits.WriteTimeout, MinRate: int64(cfg.Server.Limits.WriteMinRate)}})
 	s.metrics.WatchCache(func() metrics.CacheStats {
 		st := s.blobs.Stats()
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
@@ -188,17 +189,23 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	return s, nil
 }
 
-// listen binds the listeners of the server settings.
+// listen binds the listeners of the server settings. The public ones
+// (http, https) share server.limits' connection counts.
 func (s *server) listen() (err error) {
 	sc := s.cfg.Server
+	var lim *serve.ConnLimiter
+	refused := s.metrics.WatchConnections(func() int { return lim.Open() })
+	lim = serve.NewConnLimiter(serve.ConnLimits{PerIP: sc.Limits.ConnsPerIP, Total: sc.Limits.Conns, Refused: refused})
 	if s.httpLn, err = net.Listen("tcp", sc.HTTP); err != nil {
 		return fmt.Errorf("listening on server.http %s: %w", sc.HTTP, err)
 	}
+	s.httpLn = lim.Listener(s.httpLn)
 	if sc.HTTPS != "" {
 		if s.httpsLn, err = net.Listen("tcp", sc.HTTPS); err != nil {
 			s.close()
 			return fmt.Errorf("listening on server.https %s: %w", sc.HTTPS, err)
 		}
+		s.httpsLn = lim.Listener(s.httpsLn)
 	}
 	if s.adminLn, err = net.Listen("tcp", sc.Admin); err != nil {
 		s.close()

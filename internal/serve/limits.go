@@ -17,24 +17,39 @@ type ConnLimits struct {
 	Refused func(reason string)
 }
 
-// LimitListener returns ln with l applied: a connection over a limit is
-// closed as soon as it is accepted, before anything is read from it, and
-// Accept goes on to the next. The client address is the TCP peer's:
-// behind a proxy, every client is the proxy.
-func LimitListener(ln net.Listener, l ConnLimits) net.Listener {
-	if l.PerIP <= 0 && l.Total <= 0 {
-		return ln
-	}
-	return &limitListener{Listener: ln, limits: l, perIP: make(map[netip.Addr]int)}
-}
-
-type limitListener struct {
-	net.Listener
+// ConnLimiter applies ConnLimits to the listeners it wraps, counting
+// their connections together: a client has PerIP in all, not per listener.
+type ConnLimiter struct {
 	limits ConnLimits
 
 	mu    sync.Mutex
 	total int
 	perIP map[netip.Addr]int
+}
+
+// NewConnLimiter returns a limiter of l.
+func NewConnLimiter(l ConnLimits) *ConnLimiter {
+	return &ConnLimiter{limits: l, perIP: make(map[netip.Addr]int)}
+}
+
+// Open is the number of connections open on the wrapped listeners.
+func (l *ConnLimiter) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
+// Listener returns ln with the limits applied: a connection over a limit
+// is closed as soon as it is accepted, before anything is read from it,
+// and Accept goes on to the next. The client address is the TCP peer's:
+// behind a proxy, every client is the proxy.
+func (l *ConnLimiter) Listener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, l: l}
+}
+
+type limitListener struct {
+	net.Listener
+	l *ConnLimiter
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -44,19 +59,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		ip := peerIP(c)
-		if reason := l.admit(ip); reason != "" {
+		if reason := l.l.admit(ip); reason != "" {
 			c.Close()
-			if l.limits.Refused != nil {
-				l.limits.Refused(reason)
+			if l.l.limits.Refused != nil {
+				l.l.limits.Refused(reason)
 			}
 			continue
 		}
-		return &limitConn{Conn: c, l: l, ip: ip}, nil
+		return &limitConn{Conn: c, l: l.l, ip: ip}, nil
 	}
 }
 
 // admit counts a new connection from ip, or says which limit it is over.
-func (l *limitListener) admit(ip netip.Addr) string {
+func (l *ConnLimiter) admit(ip netip.Addr) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -70,7 +85,7 @@ func (l *limitListener) admit(ip netip.Addr) string {
 	return ""
 }
 
-func (l *limitListener) release(ip netip.Addr) {
+func (l *ConnLimiter) release(ip netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
@@ -94,7 +109,7 @@ func peerIP(c net.Conn) netip.Addr {
 // limitConn gives its slot back once, on the first Close.
 type limitConn struct {
 	net.Conn
-	l    *limitListener
+	l    *ConnLimiter
 	ip   netip.Addr
 	once sync.Once
 }

@@ -123,14 +123,14 @@ func TestErrorBodiesDoNotEcho(t *testing.T) {
 	}
 }
 
-// limitedServer serves h on 127.0.0.1 behind serve.LimitListener; refused
+// limitedServer serves h on 127.0.0.1 behind a serve.ConnLimiter; refused
 // receives the reason of every connection closed at once.
 func limitedServer(t *testing.T, h http.Handler, l serve.ConnLimits) (addr string, refused chan string) {
 	t.Helper()
 	refused = make(chan string, 16)
 	l.Refused = func(reason string) { refused <- reason }
 	srv := httptest.NewUnstartedServer(h)
-	srv.Listener = serve.LimitListener(srv.Listener, l)
+	srv.Listener = serve.NewConnLimiter(l).Listener(srv.Listener)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String(), refused
