@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -118,6 +119,25 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.ip) })
 	return err
+}
+
+// ReadFrom lets net/http reach *net.TCPConn's: a file body goes out with
+// sendfile(2), not through a buffer (a wrapper without it served 1 MiB
+// files a third slower).
+func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// CloseWrite lets net/http half-close the connection before it closes it,
+// as it does with a bare *net.TCPConn.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // WriteLimits size the time an answer may take to write to its body: a

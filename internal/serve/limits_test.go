@@ -305,3 +305,31 @@ func TestBigFileCompletes(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestLimitedConnSendfile: a limited connection still offers what net/http
+// uses for a file body (ReadFrom, so sendfile) and for a graceful close
+// (CloseWrite).
+func TestLimitedConnSendfile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln = serve.NewConnLimiter(serve.ConnLimits{PerIP: 1}).Listener(ln)
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if _, ok := sc.(io.ReaderFrom); !ok {
+		t.Error("the accepted connection has no ReadFrom: file bodies would not use sendfile")
+	}
+	if _, ok := sc.(interface{ CloseWrite() error }); !ok {
+		t.Error("the accepted connection has no CloseWrite")
+	}
+}
