@@ -30,6 +30,7 @@ import (
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/tempdir"
 	"github.com/sitehost/sitehost/internal/watch"
 )
 
@@ -92,6 +93,7 @@ type server struct {
 	blobs     *blobcache.Cache
 	gcEvery   time.Duration
 	certs     *certs.Manager // nil without server.https
+	scratch   *tempdir.Dir   // the builds' scratch folders; swept at the next start if not released
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
 
@@ -151,9 +153,12 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	})
 
 	buildLog := s.log.With("component", "build")
+	if s.scratch, err = claimScratch(buildLog); err != nil {
+		return nil, err
+	}
 	// Once: server.build settings change on restart only.
 	builder, npmInstaller, err := newBuilder(ctx, cfg.Server.Build, opts.Exe,
-		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
+		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), s.scratch.Path(), opts.Getenv, buildLog)
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +306,9 @@ func (s *server) close() {
 			ln.Close()
 		}
 	}
+	if s.scratch != nil {
+		s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
+	}
 }
 
 // run serves until ctx ends, then shuts down gracefully.
@@ -310,6 +318,8 @@ func (s *server) run(ctx context.Context) error {
 	if s.certs != nil {
 		defer s.certs.Stop()
 	}
+	// Builds have ended when g.Wait returns (the loop waits for them).
+	defer s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
 	for _, x := range servers {
 		s.log.Info("listening", "listener", x.name, "addr", x.ln.Addr().String())
 		g.Go(func() error {
