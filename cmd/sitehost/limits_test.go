@@ -70,3 +70,27 @@ func TestServerLimits(t *testing.T) {
 		t.Errorf("write_timeout %s, want 3s", got)
 	}
 }
+
+// TestControlHostKeepsAdminTimeouts: the admin handler reached through
+// the control host on the public listener answers with the admin
+// listener's write timeout, not the data plane's: here 1ns, which no
+// answer could meet.
+func TestControlHostKeepsAdminTimeouts(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), "  []\n", "  control_host: ctl.test\n  limits: {write_timeout: 1ns}\n")
+	srv := startServer(t, cfg, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+srv.httpLn.Addr().String()+"/api/v1/sites", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "ctl.test"
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatalf("the control host's answer was cut off: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("control host /api/v1/sites: %d %q, %v", resp.StatusCode, body, err)
+	}
+}
