@@ -225,6 +225,10 @@ type Options struct {
 	// existed: for measuring what it costs. Untrusted builds are then
 	// refused unless Unsandboxed.
 	NoSandbox bool
+	// ScratchDir is where each build makes its scratch folder (default
+	// os.TempDir()); the server gives a folder of its own (tempdir), so
+	// the next server removes what a killed one left.
+	ScratchDir string
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -347,7 +351,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		}
 		release = &r
 	}
-	scratch, err := os.MkdirTemp("", "sitehost-build-")
+	scratch, err := os.MkdirTemp(b.opts.ScratchDir, "sitehost-build-")
 	if err != nil {
 		return res, fmt.Errorf("making build scratch dir: %w", err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/keylock"
 	"github.com/sitehost/sitehost/internal/sandbox"
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 // DefaultRegistry is npm's own registry.
@@ -230,6 +231,9 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 // doneFile marks a complete install in an entry; its mtime is the last use.
 const doneFile = "installed"
 
+// stagePrefix names the folders installs run in, beside the entries.
+const stagePrefix = ".install-"
+
 // install runs npm ci in a scratch folder beside entry holding only the
 // site's package.json and lockfile, then renames what it made into entry.
 // It sets res.Sandbox.
@@ -237,11 +241,17 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	stage, err := os.MkdirTemp(siteDir, ".install-")
+	// The stage of an install whose process was killed is removed here;
+	// one another process is running keeps its flock, and stays (tempdir).
+	if _, err := tempdir.Sweep(siteDir, stagePrefix); err != nil {
+		in.opts.Logger.Warn("npm: removing the stage of an install that was killed", "err", err)
+	}
+	st, err := tempdir.Claim(siteDir, stagePrefix)
 	if err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	defer os.RemoveAll(stage)
+	defer st.Release() //nolint:errcheck // a stage left, the next install sweeps
+	stage := st.Path()
 	work, home, bin := filepath.Join(stage, "work"), filepath.Join(stage, "home"), filepath.Join(stage, "bin")
 	for _, d := range []string{work, home, bin} {
 		if err := os.Mkdir(d, 0o755); err != nil {

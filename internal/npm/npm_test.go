@@ -68,6 +68,16 @@ func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
 	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"devDependencies": map[string]string{"is-number": "7.0.0"}})
 	in, cache := installer(t, reg, node, npmExe, "")
 	ctx := context.Background()
+	// What an install killed mid-way leaves: its stage, and its lock
+	// file, which nobody holds any more (tempdir; a real kill is
+	// fsstore's TestKilledWritersTempRemoved).
+	leftover := filepath.Join(cache, "blog", ".install-99999-0123456789ab")
+	if err := os.MkdirAll(filepath.Join(leftover, "work", "node_modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftover+".lock", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	first := checkout(t, site)
 	before := reg.Requests()
@@ -81,6 +91,12 @@ func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
 	t.Logf("sandbox: %s", res.Sandbox)
 	if reg.Requests() == before {
 		t.Fatal("the first install asked the registry nothing: the count is not counting")
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the killed install's stage survived the next install: %v", err)
+	}
+	if stages, _ := filepath.Glob(filepath.Join(cache, "blog", ".install-*")); len(stages) != 0 {
+		t.Errorf("stages left after the install: %q", stages)
 	}
 	index := filepath.Join(first, "node_modules", "is-number", "index.js")
 	if _, err := os.Stat(index); err != nil {
