@@ -230,6 +230,7 @@ func (sb *Sandbox) PeakMemory() int64 {
 
 // Close kills whatever the build left running and removes its cgroups.
 func (sb *Sandbox) Close() error {
+	sb.closeFiles()
 	var errs []error
 	for _, dir := range sb.dirs {
 		errs = append(errs, removeCgroup(dir))
