@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -279,7 +280,7 @@ func mounts(t *testing.T) string {
 var launchers = []string{"c", "go", "json"}
 
 // command is how to run program with env in sb, as launcher says.
-func command(t *testing.T, sb *sandbox.Sandbox, launcher, program string, env ...string) *exec.Cmd {
+func command(t testing.TB, sb *sandbox.Sandbox, launcher, program string, env ...string) *exec.Cmd {
 	t.Helper()
 	goLauncher := ""
 	if launcher == "go" {
@@ -335,6 +336,47 @@ func TestFastLaunch(t *testing.T) {
 	}
 }
 
+// BenchmarkLaunch starts /bin/true in a build's whole sandbox
+// (namespaces, cgroups, Landlock, rlimits), with each launcher and
+// without a sandbox ("none"): ns/op is a launch's wall time, cpu-ms/op
+// the CPU time of the process. The launcher is this test binary or,
+// to see what the launcher in C saves, SANDBOX_BENCH_EXE, a sitehost
+// binary (its Go runtime and package initialisation):
+//
+//	go build -tags extended -o /tmp/sitehost ./cmd/sitehost
+//	SANDBOX_BENCH_EXE=/tmp/sitehost go test -run XXX -bench Launch ./internal/sandbox
+func BenchmarkLaunch(b *testing.B) {
+	launcherExe := os.Getenv("SANDBOX_BENCH_EXE")
+	if launcherExe == "" {
+		launcherExe = exe(b)
+	}
+	support := sandbox.Detect(launcherExe)
+	b.Logf("support: %s", support)
+	for _, launcher := range append([]string{"none"}, launchers...) {
+		b.Run(launcher, func(b *testing.B) {
+			sb, err := support.New("bench-"+strconv.Itoa(os.Getpid())+"-"+launcher, sandbox.Paths{
+				ReadOnly: sandbox.SystemRead(), ReadExec: append(sandbox.SystemExec(), launcherExe), ReadWrite: []string{"/dev/null"},
+			}, sandbox.Limits{Memory: testMemory})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sb.Close()
+			var cpu time.Duration
+			for b.Loop() {
+				cmd := exec.Command("/bin/true")
+				if launcher != "none" {
+					cmd = command(b, sb, launcher, "/bin/true")
+				}
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			}
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
 // TestLaunchFails: a launcher that cannot apply the sandbox runs nothing
 // and exits 126 saying why; both launchers alike.
 func TestLaunchFails(t *testing.T) {
@@ -365,7 +407,7 @@ func TestLaunchFails(t *testing.T) {
 	}
 }
 
-func exe(t *testing.T) string {
+func exe(t testing.TB) string {
 	t.Helper()
 	p, err := os.Executable()
 	if err != nil {
