@@ -249,6 +249,10 @@ const launcher = true
 // it: tests run both.
 const LauncherEnv = "SITEHOST_SANDBOX_LAUNCHER"
 
+// envPrefix is what Prepare puts before each of the program's
+// environment variables, for the launcher to take away.
+const envPrefix = "SITEHOST_SANDBOX_ENV_"
+
 // Prepare makes cmd, set up to run the program cmd.Path (an absolute
 // path) with cmd.Args[1:], start it in the sandbox: through our launcher,
 // in the sandbox's namespaces, with the build's cgroups and a Landlock
@@ -299,7 +303,15 @@ func (sb *Sandbox) Prepare(cmd *exec.Cmd) error {
 	}
 	args := append([]string{sb.exe, Arg}, opts...)
 	args = append(append(args, "--", program), cmd.Args[1:]...)
-	cmd.Path, cmd.Args = sb.exe, args
+	// The launcher starts outside the sandbox: the program's environment
+	// (a site's build.env) must not reach its dynamic loader (LD_PRELOAD,
+	// LD_LIBRARY_PATH, GLIBC_TUNABLES) or Go runtime. It gets it under a
+	// prefix, which it removes for the program.
+	env := cmd.Environ()
+	for i, kv := range env {
+		env[i] = envPrefix + kv
+	}
+	cmd.Path, cmd.Args, cmd.Env = sb.exe, args, env
 	sb.SysProcAttr(cmd.SysProcAttr)
 	return nil
 }

@@ -155,6 +155,21 @@ static void apply(struct launch *l) {
 		fcntl(l->ruleset, F_SETFD, FD_CLOEXEC);
 }
 
+// program_env is envp with Prepare's prefix taken off (detect_linux.go's
+// envPrefix): the program's own environment.
+static char **program_env(char **envp) {
+	static const char prefix[] = "SITEHOST_SANDBOX_ENV_";
+	size_t n = 0;
+	while (envp[n])
+		n++;
+	char **env = calloc(n + 1, sizeof *env);
+	if (env == NULL)
+		fail("running the program", "allocating its environment");
+	for (size_t i = 0; i < n; i++)
+		env[i] = strncmp(envp[i], prefix, sizeof prefix - 1) == 0 ? envp[i] + sizeof prefix - 1 : envp[i];
+	return env;
+}
+
 #ifdef __GLIBC__
 // glibc passes the program's argc, argv and envp to its constructors.
 __attribute__((constructor)) static void sitehost_sandbox_exec(int argc, char **argv, char **envp) {
@@ -169,7 +184,7 @@ __attribute__((constructor)) static void sitehost_sandbox_exec(int argc, char **
 		return; // Main's usage message
 	apply(&l);
 	char **prog = argv + i + 1;
-	execve(prog[0], prog, envp);
+	execve(prog[0], prog, program_env(envp));
 	dprintf(2, "sitehost sandbox: running %s: %s\n", prog[0], strerror(errno));
 	_exit(127);
 }

@@ -44,7 +44,11 @@ func Main(args []string, stderr io.Writer) int {
 		return 126
 	}
 	prog := args[sep+1:]
-	err = syscall.Exec(prog[0], prog, os.Environ())
+	env := os.Environ()
+	for i, kv := range env {
+		env[i] = strings.TrimPrefix(kv, envPrefix)
+	}
+	err = syscall.Exec(prog[0], prog, env)
 	fmt.Fprintf(stderr, "sitehost sandbox: running %s: %v\n", prog[0], err)
 	return 127
 }

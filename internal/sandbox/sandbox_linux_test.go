@@ -298,10 +298,12 @@ func command(t testing.TB, sb *sandbox.Sandbox, launcher, program string, env ..
 		sb.SysProcAttr(cmd.SysProcAttr)
 	} else {
 		cmd = exec.Command(program)
+		cmd.Env = env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := sb.Prepare(cmd); err != nil {
 			t.Fatal(err)
 		}
+		return cmd
 	}
 	cmd.Env = env
 	return cmd
@@ -323,7 +325,8 @@ func TestFastLaunch(t *testing.T) {
 	for _, launcher := range launchers {
 		t.Run(launcher, func(t *testing.T) {
 			var stderr strings.Builder
-			cmd := command(t, sb, launcher, "/bin/true", "GODEBUG=inittrace=1")
+			cmd := command(t, sb, launcher, "/bin/true")
+			cmd.Env = append(cmd.Env, "GODEBUG=inittrace=1") // the launcher's own
 			cmd.Stderr = &stderr
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("%v: %s", err, stderr.String())
@@ -373,6 +376,61 @@ func BenchmarkLaunch(b *testing.B) {
 				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			}
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// TestLauncherEnv: the program's environment reaches the program but
+// not the launcher, which runs before the sandbox: a library in
+// LD_PRELOAD that the sandbox may not read is never loaded, by either.
+func TestLauncherEnv(t *testing.T) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var libc string
+	for line := range strings.SplitSeq(string(maps), "\n") {
+		if f := strings.Fields(line); len(f) == 6 && strings.HasSuffix(f[5], "/libc.so.6") {
+			libc = f[5]
+		}
+	}
+	if libc == "" {
+		t.Skip("a static test binary: no dynamic loader in the launcher")
+	}
+	// A copy outside the sandbox's paths: the sandbox cannot read it.
+	data, err := os.ReadFile(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	preload := filepath.Join(t.TempDir(), "libc.so.6")
+	if err := os.WriteFile(preload, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	support := sandbox.Detect(exe(t))
+	if !strings.Contains(support.String(), "landlock") {
+		t.Skipf("no landlock here: %s", support)
+	}
+	sb, err := support.New("test-env-"+strconv.Itoa(os.Getpid()), sandbox.Paths{ReadExec: sandbox.SystemExec(), ReadOnly: sandbox.SystemRead()}, sandbox.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for _, launcher := range []string{"c", "go"} {
+		t.Run(launcher, func(t *testing.T) {
+			cmd := command(t, sb, launcher, "/bin/sh", "LD_PRELOAD="+preload, "LD_DEBUG=files", "SITE_VAR=site")
+			cmd.Args = append(cmd.Args, "-c", "echo $SITE_VAR")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if strings.Contains(string(out), "calling init: "+preload) {
+				t.Errorf("%s was loaded:\n%s", preload, out)
+			}
+			// The program got it (its loader could not read the file),
+			// and the rest of its environment.
+			if !strings.Contains(string(out), preload) || !strings.Contains(string(out), "\nsite\n") {
+				t.Errorf("the program's environment did not reach it:\n%s", out)
+			}
 		})
 	}
 }
