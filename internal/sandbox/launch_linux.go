@@ -61,6 +61,10 @@ func Main(args []string, stderr io.Writer) int {
 //	proc                     mount a /proc of our own pid namespace (when pid 1)
 //	landlock=FD              restrict to the Landlock ruleset FD (plus /proc)
 //	go                       nothing: the launcher in C steps aside for it
+//
+// The launcher in C steps aside for any option it does not know, so a
+// step only Main has (one that needs the Go runtime) takes an option of
+// its own here and the launch is Main's.
 func parseLaunch(opts []string) (policy, error) {
 	var p policy
 	if len(opts) == 1 && strings.HasPrefix(opts[0], "{") {

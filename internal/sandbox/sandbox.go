@@ -6,10 +6,14 @@
 // The parent (the server) detects what this kernel offers once (Detect),
 // makes a Sandbox per build (New: the cgroups), and starts every process
 // of the build through the launcher: our own binary re-executed as
-// `sitehost sandbox-exec POLICY -- PROGRAM ARGS...` (Main), which applies
-// the policy to itself on one locked thread and then executes PROGRAM.
-// The policy is on the launcher's command line, read before PROGRAM
-// exists: nothing the build runs can widen it.
+// `sitehost sandbox-exec OPTION... -- PROGRAM ARGS...`, which applies the
+// sandbox to itself and then executes PROGRAM. Prepare makes the Landlock
+// ruleset and opens the cgroups in the parent and hands them over as
+// file descriptors, so the launcher only enforces them; where cgo is on,
+// a C constructor (fastlaunch_linux.c) does that before the Go runtime
+// starts, and Main, in Go, does every other launch (no cgo, Command's
+// JSON policy). Everything is fixed before PROGRAM exists: nothing the
+// build runs can widen it.
 package sandbox
 
 import (
