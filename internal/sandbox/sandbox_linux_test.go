@@ -511,7 +511,18 @@ func TestCgroupFallback(t *testing.T) {
 	}
 	for _, launcher := range launchers {
 		t.Run(launcher, func(t *testing.T) {
-			output, err := command(t, sb, launcher, exe(t), "SANDBOX_TEST_ACTION=alloc").CombinedOutput()
+			var output []byte
+			var err error
+			// Go's runtime sometimes dies of SIGSEGV in its GC instead of
+			// running out under RLIMIT_DATA (~4 % of runs, before the
+			// launcher in C too): that is Go's, so it gets another try.
+			for try := 0; try < 3; try++ {
+				output, err = command(t, sb, launcher, exe(t), "SANDBOX_TEST_ACTION=alloc").CombinedOutput()
+				if !strings.Contains(string(output), "SIGSEGV: segmentation violation") || !strings.Contains(string(output), "runtime.") {
+					break
+				}
+				t.Logf("try %d: the Go runtime crashed: %.200s", try+1, output)
+			}
 			if err == nil || !sandbox.GoOutOfMemory(output) {
 				t.Fatalf("allocating past RLIMIT_DATA: %v, %.300s", err, output)
 			}
