@@ -471,7 +471,7 @@ func command(ctx context.Context, req Request, env []string, exe string, args ..
 	cmd.Dir = req.Src
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	sandboxCommand(cmd, req, exe, args) // sandbox.go
+	sandboxCommand(cmd, req) // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

@@ -232,6 +232,7 @@ func (sb *Sandbox) PeakMemory() int64 {
 // it closes the egress listener and socket.
 func (sb *Sandbox) Close() error {
 	sb.egress.close()
+	sb.closeFiles()
 	return sb.removeCgroups()
 }
 
