@@ -496,9 +496,11 @@ func sameSpec(a, b Spec) bool {
 }
 
 // configuredRepo is o without what the loop sets: the cache directory, the
-// logger and the shared submodule caches.
+// logger, the shared submodule caches and the per-file limit (from
+// Spec.MaxFile, compared there).
 func configuredRepo(o gitsrc.Options) gitsrc.Options {
 	o.Dir, o.Logger, o.Modules = "", nil, nil
+	o.Limits.MaxFile = 0
 	return o
 }
 
