@@ -5,6 +5,7 @@ package sandbox
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"syscall"
 )
@@ -18,7 +19,11 @@ type Support struct{ exe string }
 // Detect finds no sandbox off Linux.
 func Detect(exe string) *Support { return &Support{exe: exe} }
 
-func (s *Support) String() string { return "no sandbox on " + runtime.GOOS }
+// String says there is none and what is missing, for the startup log.
+func (s *Support) String() string { return offLinux(runtime.GOOS) }
+
+// Sweep has no cgroups to remove off Linux.
+func (s *Support) Sweep(*slog.Logger) int { return 0 }
 
 // Sandbox off Linux contains nothing: Contained is false.
 type Sandbox struct {
@@ -31,7 +36,7 @@ type Sandbox struct {
 
 // New returns a sandbox with nothing in force.
 func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
-	return &Sandbox{exe: s.exe, inForce: []string{s.String()}}, nil
+	return uncontained(s.exe, runtime.GOOS), nil
 }
 
 // SysProcAttr adds nothing.
