@@ -22,13 +22,14 @@ type Support struct {
 	v2       string // a delegated cgroup v2 dir to make build cgroups in
 	v1Memory string // cgroup v1 memory/…/sitehost
 	v1Pids   string // cgroup v1 pids/…/sitehost
+	owner    string // ownerTag of this process: build cgroups are <id>@<owner>
 	missing  []string
 }
 
 // Detect finds what this system offers. exe is our own binary: the
 // launcher, `exe sandbox-exec …`.
 func Detect(exe string) *Support {
-	s := &Support{exe: exe}
+	s := &Support{exe: exe, owner: ownerTag(os.Getpid())}
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno == 0 && int(v) > 0 {
 		s.landlock = int(v)
