@@ -21,7 +21,7 @@ func deadOwner(t *testing.T) string {
 		t.Fatal(err)
 	}
 	tag := ownerTag(cmd.Process.Pid)
-	cmd.Process.Kill()
+	cmd.Process.Kill() //nolint:errcheck // Wait reaps it either way
 	cmd.Wait() //nolint:errcheck // killed
 	if tag == "" || ownerTag(cmd.Process.Pid) == tag {
 		t.Fatalf("owner tag %q of a process, and after it exited %q", tag, ownerTag(cmd.Process.Pid))
@@ -74,7 +74,7 @@ func TestSweep(t *testing.T) {
 	}()
 	for _, procs := range busy.policy.Cgroups {
 		if err := os.WriteFile(procs, []byte(strconv.Itoa(sleep.Process.Pid)), 0); err != nil {
-			sleep.Process.Kill()
+			sleep.Process.Kill() //nolint:errcheck // failing anyway
 			t.Fatalf("moving a process into %s: %v", procs, err)
 		}
 	}
