@@ -177,7 +177,7 @@ echo "site:  $(find "$repo" -path "$repo/.git" -prune -o -type f -print | wc -l)
 
 # --- the server -----------------------------------------------------------------
 
-export SITEHOST_API_TOKEN="bench-$RANDOM$RANDOM"
+export SITEHOST_API_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")"  # 32+ characters, as serve requires
 http_port="$(free_port)"
 admin_port="$(free_port)"
 # poll_interval 0 and no previews: after the syncs nothing but the

@@ -112,7 +112,7 @@ echo "site:  1,000 pages of 3–5 KiB (mean $page_bytes bytes) and a home page; 
 
 # --- the server -----------------------------------------------------------------
 
-export SITEHOST_API_TOKEN="bench-$RANDOM$RANDOM"
+export SITEHOST_API_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")"  # 32+ characters, as serve requires
 data="$TMP/data"
 pid=""
 base=""

@@ -142,7 +142,7 @@ minio_requests() {
 
 # --- the two servers -----------------------------------------------------------
 
-export SITEHOST_API_TOKEN="bench-$RANDOM$RANDOM"
+export SITEHOST_API_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")"  # 32+ characters, as serve requires
 declare -A http_port log_of pid_of
 for kind in fs s3; do
   http_port[$kind]="$(free_port)"

@@ -250,7 +250,7 @@ ROOT="$TMP/issuing-root.pem"
 # --- sitehost ----------------------------------------------------------------------
 
 declare -A port_of log_of pid_of
-export SITEHOST_API_TOKEN="bench-$RANDOM$RANDOM"
+export SITEHOST_API_TOKEN="bench-$(od -An -N16 -tx1 /dev/urandom | tr -d " \n")"  # 32+ characters, as serve requires
 cat >"$TMP/sitehost.yaml" <<EOF
 server:
   data_dir: "$TMP/data"

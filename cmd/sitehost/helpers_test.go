@@ -55,7 +55,7 @@ func testConfig(t testing.TB, dataDir, sitesYAML string, serverYAML ...string) *
 	return cfg
 }
 
-const testToken = "test-token-123"
+const testToken = "test-token-0123456789abcdef012345"
 
 // startServer runs a server until the test ends.
 func startServer(t testing.TB, cfg *config.Config, env map[string]string) *server {

@@ -3,8 +3,10 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/sitehost/sitehost/internal/accesslog"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -13,7 +15,9 @@ import (
 var _ hooks.EventDispatcher = (*reconcile.Loop)(nil)
 
 // repoSites finds the sites that declare a repository, by hooks.RepoKey, so
-// https, ssh and .git spellings of one repository match.
+// https, ssh and .git spellings of one repository match. A site is filed
+// under every key of hooks.RepoKeys, so that Bitbucket Data Center payloads
+// without clone links find it by project and slug.
 type repoSites map[string][]hooks.SiteSecret
 
 func newRepoSites(cfg *config.Config, getenv func(string) string, logger *slog.Logger) repoSites {
@@ -26,8 +30,9 @@ func newRepoSites(cfg *config.Config, getenv func(string) string, logger *slog.L
 				logger.Warn("forge webhooks refused for this site: its secret is not set", "site", sc.Name, "env", sc.Webhook.SecretEnv)
 			}
 		}
-		k := hooks.RepoKey(sc.Repo)
-		r[k] = append(r[k], hooks.SiteSecret{Name: sc.Name, Secret: secret})
+		for _, k := range hooks.RepoKeys(sc.Repo) {
+			r[k] = append(r[k], hooks.SiteSecret{Name: sc.Name, Secret: secret})
+		}
 	}
 	return r
 }
@@ -53,7 +58,7 @@ func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
 	out := r.s.rt.Load().repos.SitesForRepo(urls)
 	if cr := r.s.configRepo; cr != nil {
 		for _, u := range urls {
-			if hooks.RepoKey(u) == hooks.RepoKey(cr.url) {
+			if k := hooks.RepoKey(u); k != "" && slices.Contains(hooks.RepoKeys(cr.url), k) {
 				out = append(out, hooks.SiteSecret{Name: configSite, Secret: cr.secret})
 				break
 			}
@@ -63,14 +68,14 @@ func (r reloadable) SitesForRepo(urls []string) []hooks.SiteSecret {
 }
 
 // webhookHandlers are the /hooks/{name} endpoints of the admin handler.
-func (s *server) webhookHandlers(token string) map[string]http.Handler {
+func (s *server) webhookHandlers(guard *bearer.Guard) map[string]http.Handler {
 	forge := &hooks.Forge{
 		Sites:    reloadable{s},
 		Dispatch: configDispatch{s},
 		Logger:   s.log.With("component", "hooks"),
 	}
 	h := map[string]http.Handler{
-		"generic": &hooks.Generic{Token: token, Dispatch: configDispatch{s}, Logger: s.log.With("component", "hooks")},
+		"generic": &hooks.Generic{Guard: guard, Dispatch: configDispatch{s}, Logger: s.log.With("component", "hooks")},
 	}
 	for _, name := range []string{"github", "gitlab", "gitea", "forgejo", "bitbucket"} {
 		h[name] = forge

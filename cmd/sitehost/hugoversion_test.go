@@ -28,7 +28,7 @@ func TestHugoVersionPerSite(t *testing.T) {
 	repo.Git(repo.Work, "push", "-q", "origin", "HEAD:refs/heads/staging")
 	repo.Write("assets/main.scss", "$accent: #0a7;\nbody { a { color: $accent; } }\n")
 	// resources.ToCSS was removed in v0.156.0: only the old release has it.
-	layout := `{{ define "main" }}hugo=[{{ hugo.Version }}]
+	layout := `{{ define "main" }}hugo=[{{ hugo.Version }}] greeting=[{{ site.Params.greeting }}] base=[{{ site.BaseURL }}]
 {{ if lt hugo.Version "0.156.0" }}{{ $css := resources.Get "main.scss" | resources.ToCSS }}<link rel=stylesheet href="{{ $css.RelPermalink }}">{{ end }}
 {{ end }}`
 	repo.Write("layouts/home.html", layout)
@@ -37,9 +37,14 @@ func TestHugoVersionPerSite(t *testing.T) {
   command = "hugo --gc --minify"
 [build.environment]
   HUGO_VERSION = "%s"
+  HUGO_PARAMS_GREETING = "from netlify.toml"
+  HUGO_BASEURL = "https://wrong.example/"
+  NODE_VERSION = "18"
 [context.branch-deploy.environment]
   HUGO_VERSION = "%s"
-`, releasetest.OldHugo, build.HugoVersion))
+[context.changes.environment]
+  HUGO_VERSION = "%s"
+`, releasetest.OldHugo, build.HugoVersion, build.HugoVersion))
 	repo.Commit("Pin Hugo in netlify.toml, as on Netlify")
 	repo.Git(repo.Work, "push", "-q", "origin", "HEAD:refs/heads/staging")
 
@@ -59,13 +64,14 @@ func TestHugoVersionPerSite(t *testing.T) {
     repo: ` + repo.URL() + `
     domains: [blog.test]
     branches: [staging]
+    webhook: { secret_env: TEST_HOOK_SECRET }
   - name: pinned
     repo: ` + repo.URL() + `
     domains: [pinned.test]
     build: { hugo_version: "v` + build.HugoVersion + `" }
 `
 	cfg := testConfig(t, t.TempDir(), sites, "  build:\n    hugo_releases: \""+mirror.URL+"\"\n")
-	srv := startServer(t, cfg, map[string]string{"TEST_TOKEN": testToken})
+	srv := startServer(t, cfg, map[string]string{"TEST_TOKEN": testToken, "TEST_HOOK_SECRET": testHookSecret})
 	syncSite(t, srv, "blog")
 	syncSite(t, srv, "pinned")
 	syncSite(t, srv, "old")
@@ -77,6 +83,11 @@ func TestHugoVersionPerSite(t *testing.T) {
 	}
 	if css := get(t, srv, "blog.test", "/main.css"); css.status != 200 || !strings.Contains(css.body, "#0a7") {
 		t.Errorf("main.css from LibSass in the fetched release: %d %q", css.status, css.body)
+	}
+	// netlify.toml's build environment reaches Hugo as on Netlify (HUGO_*
+	// is config), except what sitehost decides: the base URL stays ours.
+	if !strings.Contains(home.body, "greeting=[from netlify.toml]") || !strings.Contains(home.body, "base=[http://blog.test:") {
+		t.Errorf("production without netlify.toml's HUGO_PARAMS_GREETING, or with its HUGO_BASEURL: %q", home.body)
 	}
 	// A branch deploy: [context.branch-deploy.environment] wins.
 	if br := get(t, srv, "staging--blog.localhost", "/"); br.status != 200 || !strings.Contains(br.body, "hugo=["+build.HugoVersion+"]") {
@@ -116,12 +127,30 @@ func TestHugoVersionPerSite(t *testing.T) {
 		t.Errorf("deploy says hugo %q", d.Build.Hugo)
 	}
 	log := getText(t, srv, "/api/v1/sites/blog/deploys/"+string(st.LiveDeploy)+"/log", testToken)
-	if want := "Building with Hugo v" + releasetest.OldHugo + " (a release, asked for by HUGO_VERSION in netlify.toml"; !strings.Contains(log, want) {
-		t.Errorf("build log lacks %q:\n%s", want, log)
+	for _, want := range []string{
+		"Building with Hugo v" + releasetest.OldHugo + " (a release, asked for by HUGO_VERSION in netlify.toml",
+		"Environment from netlify.toml: HUGO_PARAMS_GREETING\n",
+		"Not passed from netlify.toml: HUGO_BASEURL (sitehost decides it); NODE_VERSION (not a Hugo setting)\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("build log lacks %q:\n%s", want, log)
+		}
 	}
 	// Whichever site's build came first fetched it; the others used it.
 	if !strings.Contains(log, "Fetched Hugo v"+releasetest.OldHugo) && !strings.Contains(log, "Using Hugo v"+releasetest.OldHugo+" fetched before") {
 		t.Errorf("build log does not say where Hugo came from:\n%s", log)
+	}
+
+	// A pull request from branch "changes" (the payload's head ref): its
+	// preview gets deploy-preview and that branch's own context, as on
+	// Netlify, so [context.changes] wins over [build.environment].
+	head := pushPR(repo, 3, "content/_index.md", "---\ntitle: Home\n---\nPreview.\n")
+	if code := sendGitHub(t, srv, "pull_request", githubPayload(t, "pull_request.opened.json", repo.URL(), 3, head)); code != http.StatusAccepted {
+		t.Fatalf("opened webhook: %d, want 202", code)
+	}
+	waitFor(t, func() bool { return strings.Contains(get(t, srv, "pr-3--blog.localhost", "/").body, "hugo=[") })
+	if pr := get(t, srv, "pr-3--blog.localhost", "/"); !strings.Contains(pr.body, "hugo=["+build.HugoVersion+"]") {
+		t.Errorf("preview of a pull request from branch changes: %q, want the Hugo its [context.changes] names", pr.body)
 	}
 
 	// A version that does not exist: the site's to fix, and what is live

@@ -19,7 +19,7 @@ func TestNetlifyRules(t *testing.T) {
 	repo.Write("web/index.html", "<h1>home</h1>"+strings.Repeat("<p>a page long enough to be worth compressing</p>\n", 60))
 	repo.Write("web/manual/intro.html", "intro")
 	repo.Write("web/404.html", "not here")
-	repo.Write("web/_redirects", "/old /manual/intro 301\n/blog/* /posts/:splat 302\n/broken\n")
+	repo.Write("web/_redirects", "/old /manual/intro 301\n/blog/* /posts/:splat 302\n/broken\n/china/* /china/cn-zh/:splat 302 Language=zh\n")
 	repo.Write("web/_headers", "/*\n  X-Frame-Options: DENY\n  Transfer-Encoding: chunked\n")
 	first := repo.Commit("Netlify site")
 
@@ -57,6 +57,9 @@ func TestNetlifyRules(t *testing.T) {
 		}},
 		{path: "/", hdr: []string{"Accept-Encoding", "identity"}, status: 200, header: map[string]string{"Content-Encoding": ""}},
 		{path: "/manual/intro", status: 200, header: map[string]string{"X-Frame-Options": "DENY"}},
+		{path: "/china/x", hdr: []string{"Accept-Language", "zh"}, status: 302, location: "/china/cn-zh/x"},
+		// Already under the target: Netlify does not redirect (it would loop).
+		{path: "/china/cn-zh/x", hdr: []string{"Accept-Language", "zh"}, status: 404},
 		{path: "/_redirects", status: 404},
 		{path: "/_headers", status: 404},
 	}
@@ -80,8 +83,8 @@ func TestNetlifyRules(t *testing.T) {
 	for _, e := range detail.Rules.Errors {
 		where = append(where, e.Source+":"+strconv.Itoa(e.Line))
 	}
-	if detail.Rules.Redirects != 3 || strings.Join(where, " ") != "_redirects:3 _headers:3" {
-		t.Errorf("deploy rules: %d redirects, errors at %q; want 3 and _redirects:3 _headers:3", detail.Rules.Redirects, where)
+	if detail.Rules.Redirects != 4 || strings.Join(where, " ") != "_redirects:3 _headers:3" {
+		t.Errorf("deploy rules: %d redirects, errors at %q; want 4 and _redirects:3 _headers:3", detail.Rules.Redirects, where)
 	}
 	if log, err := srv.publisher.Log(t.Context(), "blog", st.LiveDeploy); err != nil || !strings.Contains(string(log), "rules: _redirects:3: ") {
 		t.Errorf("build log has no rule error (%v):\n%s", err, log)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/admin"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
@@ -125,7 +126,7 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 			Previews: reconcile.Previews{Enabled: sc.Previews.On(), TTL: sc.Previews.TTL, Forks: sc.Previews.Forks},
 			Build: build.Settings{Tool: sc.Build.Tool, HugoVersion: hugoVersion(sc.Build.HugoVersion), Environment: sc.Build.Environment, Minify: sc.Build.MinifyOn(),
 				Env: sc.Build.Env, SecretEnv: secrets},
-			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack,
+			StrictRules: sc.Rules.Strict, Proxy: sc.Rules.Proxy, WriteBack: sc.WriteBack, MaxFile: int64(sc.Build.MaxFile),
 		})
 		url := "/"
 		if env.url != nil {
@@ -178,6 +179,12 @@ func compile(cfg *config.Config, env compileEnv) (*configRuntime, error) {
 	}
 	if h := env.controlHost; h != "" {
 		rt.certNames = append(rt.certNames, h)
+	}
+	// The same check at startup, on reload and in validate: a short admin
+	// token is refused before anything listens with it.
+	if err := bearer.CheckLength(env.getenv(cfg.Server.APITokenEnv)); err != nil {
+		problem("server.api_token_env", err, "the admin token in $%s is too short: %d characters, at least %d needed (make one with: openssl rand -hex 16)",
+			cfg.Server.APITokenEnv, len(env.getenv(cfg.Server.APITokenEnv)), bearer.MinLength)
 	}
 	rt.repos = newRepoSites(cfg, env.getenv, env.log)
 	var err error

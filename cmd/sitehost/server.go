@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/blobcache"
 	"github.com/sitehost/sitehost/internal/certs"
 	"github.com/sitehost/sitehost/internal/config"
@@ -30,6 +32,7 @@ import (
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/tempdir"
 	"github.com/sitehost/sitehost/internal/watch"
 )
 
@@ -92,6 +95,7 @@ type server struct {
 	blobs     *blobcache.Cache
 	gcEvery   time.Duration
 	certs     *certs.Manager // nil without server.https
+	scratch   *tempdir.Dir   // the builds' scratch folders; swept at the next start if not released
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
 
@@ -143,16 +147,20 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return nil, err
 	}
 	s.data = serve.New(serve.Options{Reader: s.publisher, Blobs: s.blobs,
-		Logger: s.log.With("component", "serve"), Observe: s.observe})
+		Logger: s.log.With("component", "serve"), Observe: s.observe,
+		Write: serve.WriteLimits{Timeout: cfg.Server.Limits.WriteTimeout, MinRate: int64(cfg.Server.Limits.WriteMinRate)}})
 	s.metrics.WatchCache(func() metrics.CacheStats {
 		st := s.blobs.Stats()
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
 	})
 
 	buildLog := s.log.With("component", "build")
+	if s.scratch, err = claimScratch(buildLog); err != nil {
+		return nil, err
+	}
 	// Once: server.build settings change on restart only.
 	builder, npmInstaller, err := newBuilder(ctx, cfg.Server.Build, opts.Exe,
-		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
+		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), s.scratch.Path(), opts.Getenv, buildLog)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +177,9 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		DataDir:  cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
-		Modules: hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
-		NPM:     npmInstaller,
+		Modules:   hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
+		NPM:       npmInstaller,
+		Toolchain: builder.Toolchain(),
 	})
 	if err != nil {
 		return nil, err
@@ -186,36 +195,59 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if s.certs != nil {
 		s.metrics.WatchCertificates(s.certExpiries)
 	}
-	s.admin = s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	adm := s.adminHandler(opts.Getenv(cfg.Server.APITokenEnv))
+	s.warnWideAdmin(adm)
+	s.admin = adm
 	return s, nil
 }
 
-// listen binds the listeners of the server settings.
+// listen binds the listeners of the server settings. The public ones
+// (http, https) share server.limits' connection counts.
 func (s *server) listen() (err error) {
 	sc := s.cfg.Server
+	var lim *serve.ConnLimiter
+	refused := s.metrics.WatchConnections(func() int { return lim.Open() })
+	lim = serve.NewConnLimiter(serve.ConnLimits{PerIP: sc.Limits.ConnsPerIP, Total: sc.Limits.Conns, Refused: refused})
 	if s.httpLn, err = net.Listen("tcp", sc.HTTP); err != nil {
 		return fmt.Errorf("listening on server.http %s: %w", sc.HTTP, err)
 	}
+	s.httpLn = lim.Listener(s.httpLn)
 	if sc.HTTPS != "" {
 		if s.httpsLn, err = net.Listen("tcp", sc.HTTPS); err != nil {
 			s.close()
 			return fmt.Errorf("listening on server.https %s: %w", sc.HTTPS, err)
 		}
+		s.httpsLn = lim.Listener(s.httpsLn)
 	}
 	if s.adminLn, err = net.Listen("tcp", sc.Admin); err != nil {
 		s.close()
 		return fmt.Errorf("listening on server.admin %s: %w", sc.Admin, err)
 	}
-	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		s.log.Warn("the admin listener is reachable from other machines: keep server.api_token_env's token secret and long, or bind server.admin to 127.0.0.1",
-			"addr", s.adminLn.Addr().String())
-	}
 	return nil
+}
+
+// warnWideAdmin warns when the admin listener is reachable from other
+// machines, naming every path that then is, from the handler's own
+// routes: the open ones (/metrics among them) answer anyone.
+func (s *server) warnWideAdmin(h *admin.Handler) {
+	if host, _, _ := net.SplitHostPort(s.adminLn.Addr().String()); net.ParseIP(host).IsLoopback() {
+		return
+	}
+	paths := map[admin.Access][]string{}
+	for _, r := range h.Routes() {
+		paths[r.Access] = append(paths[r.Access], r.String())
+	}
+	s.log.Warn("the admin listener is reachable from other machines: its open paths, /metrics among them, answer anyone; "+
+		"keep server.api_token_env's token secret, or bind server.admin to 127.0.0.1",
+		"addr", s.adminLn.Addr().String(),
+		"open", strings.Join(paths[admin.Open], ", "),
+		"with_token", strings.Join(paths[admin.Token], ", "),
+		"webhooks", strings.Join(paths[admin.Webhook], ", "))
 }
 
 // adminHandler is the admin API, dashboard, webhooks and probes, reading
 // the sites of the live runtime.
-func (s *server) adminHandler(token string) http.Handler {
+func (s *server) adminHandler(token string) *admin.Handler {
 	if token == "" {
 		s.log.Warn("admin API and generic webhook refuse every request: set the token", "env", s.cfg.Server.APITokenEnv)
 	}
@@ -223,11 +255,14 @@ func (s *server) adminHandler(token string) http.Handler {
 	if s.certs != nil {
 		certStatus = func(d string) any { return s.certs.Status(d) }
 	}
+	// One guard for the API, the dashboard and the generic webhook: a
+	// client's wrong tokens count the same wherever it sends them.
+	guard := bearer.New(bearer.Options{Token: token, OnFailure: s.metrics.AdminAuthFailure})
 	return admin.New(admin.Options{
-		Token: token, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
+		Token: token, Guard: guard, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
 		Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
 		Permalink: s.permalink, Logger: s.log, Certificate: certStatus,
-		Hooks: s.webhookHandlers(token), Ready: s.readiness, Metrics: s.metrics.Handler(),
+		Hooks: s.webhookHandlers(guard), Ready: s.readiness, Metrics: s.metrics.Handler(),
 	})
 }
 
@@ -296,6 +331,9 @@ func (s *server) close() {
 			ln.Close()
 		}
 	}
+	if s.scratch != nil {
+		s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
+	}
 }
 
 // run serves until ctx ends, then shuts down gracefully.
@@ -305,6 +343,8 @@ func (s *server) run(ctx context.Context) error {
 	if s.certs != nil {
 		defer s.certs.Stop()
 	}
+	// Builds have ended when g.Wait returns (the loop waits for them).
+	defer s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
 	for _, x := range servers {
 		s.log.Info("listening", "listener", x.name, "addr", x.ln.Addr().String())
 		g.Go(func() error {

@@ -222,3 +222,32 @@ func TestValidateDartSass(t *testing.T) {
 		})
 	}
 }
+
+// TestSyntaxErrorLineEverywhere: validate, startup and reload name the
+// same line for a YAML syntax error, the line that is wrong (yaml.v3 says
+// line 3, where the list starts).
+func TestSyntaxErrorLineEverywhere(t *testing.T) {
+	const bad = "server:\n  http: \"127.0.0.1:0\"\nsites:\n  - name: blog\n    repo: https://github.com/acme/blog\n   ref: main\n"
+	path := filepath.Join(t.TempDir(), "sites.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := path + ":6: yaml: did not find expected '-' indicator"
+
+	_, stderr, err := runCmd(t, "validate", "-c", path)
+	if err == nil || !strings.Contains(stderr, want+"\n") {
+		t.Errorf("validate: %v\n%s\nwant %s", err, stderr, want)
+	}
+	_, stderr, err = runCmd(t, "serve", "-c", path)
+	if err == nil || !strings.Contains(stderr, want+"\n") {
+		t.Errorf("serve: %v\n%s\nwant %s", err, stderr, want)
+	}
+	ts := startServerUntil(t, testConfig(t, t.TempDir(), "  []\n"), nil, serverOptions{})
+	t.Cleanup(func() { ts.stop(t) })
+	if err := ts.server.reloadFile(t.Context(), path, []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("reload: %v, want %s", err, want)
+	}
+	if !strings.Contains(ts.logs.String(), want) {
+		t.Errorf("the reload's refusal does not log %s:\n%s", want, ts.logs)
+	}
+}

@@ -4,12 +4,14 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +19,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/dashboard"
-	"github.com/sitehost/sitehost/internal/hooks"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -53,6 +55,10 @@ type SiteInfo struct {
 // Options configure the handler.
 type Options struct {
 	Token string
+	// Guard checks the token wherever it is given, and slows down wrong
+	// ones per client (nil: one for Token with the default limits). Give
+	// the generic webhook the same one, so all share one count.
+	Guard *bearer.Guard
 	Sites []SiteInfo
 	// SiteInfo, when set, replaces Sites: it follows a reloaded config.
 	SiteInfo func(site.Name) (SiteInfo, bool)
@@ -69,7 +75,8 @@ type Options struct {
 	// Certificate reports a domain's TLS certificate (nil without HTTPS).
 	Certificate func(domain string) any
 	// Ready says why the server cannot serve yet (nil error: ready); nil
-	// means always ready.
+	// means always ready. /readyz answers anyone with the error's text, so
+	// it must be a fixed public message.
 	Ready func() error
 	// Config says which config is live (nil: not reported).
 	Config func() api.Config
@@ -83,10 +90,11 @@ type Options struct {
 
 // Handler is the admin listener's handler.
 type Handler struct {
-	root  http.Handler
-	model *model
-	dash  *dashboard.Handler
-	opts  Options
+	root   http.Handler
+	router *mux.Router
+	model  *model
+	dash   *dashboard.Handler
+	opts   Options
 }
 
 // New returns the admin handler.
@@ -100,9 +108,12 @@ func New(opts Options) *Handler {
 	if opts.Journal == nil {
 		opts.Journal = journal.New(journal.Options{})
 	}
+	if opts.Guard == nil {
+		opts.Guard = bearer.New(bearer.Options{Token: opts.Token, Now: opts.Now})
+	}
 	m := newModel(opts)
 	a := &Handler{model: m, opts: opts}
-	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Logger: dashLog, Now: opts.Now})
+	a.dash = dashboard.New(dashboard.Options{Source: m, Token: opts.Token, Guard: opts.Guard, Logger: dashLog, Now: opts.Now})
 
 	r := mux.NewRouter()
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -149,8 +160,81 @@ func New(opts Options) *Handler {
 	// Browsers send Sec-Fetch-Site/Origin: a cross-site POST (a form on
 	// another site aimed at the dashboard) is refused. Forges and the CLI
 	// send neither and pass.
+	a.router = r
 	a.root = http.NewCrossOriginProtection().Handler(r)
 	return a
+}
+
+// Access is what a route asks of a client.
+type Access string
+
+const (
+	// Open routes answer anyone: probes, metrics, the login form.
+	Open Access = "open"
+	// Token routes need the API token (reads also a dashboard session).
+	Token Access = "token"
+	// Webhook routes check the forge's signature or secret (the generic
+	// one, the API token).
+	Webhook Access = "webhook"
+)
+
+// Route is a method and path the admin listener answers.
+type Route struct {
+	Method string // "" for any
+	Path   string // a pattern: /api/v1/sites/{site}
+	Access Access
+}
+
+// Routes lists what the listener answers, read from its router and the
+// dashboard's, so a warning about exposing it names every path there is.
+func (a *Handler) Routes() []Route {
+	var out []Route
+	a.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error { //nolint:errcheck // the walk function returns nil
+		path, err := route.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		// Every API route is registered behind auth (v1 in New).
+		access := Open
+		switch {
+		case strings.HasPrefix(path, api.Prefix+"/"):
+			access = Token
+		case strings.HasPrefix(path, "/hooks/"):
+			access = Webhook
+		}
+		methods, _ := route.GetMethods() //nolint:errcheck // none set: any method
+		if len(methods) == 0 {
+			methods = []string{""}
+		}
+		for _, m := range methods {
+			out = append(out, Route{Method: m, Path: path, Access: access})
+		}
+		return nil
+	})
+	for _, d := range a.dash.Routes() {
+		method, path, ok := strings.Cut(d.Pattern, " ")
+		if !ok {
+			method, path = "", d.Pattern
+		}
+		path = strings.TrimSuffix(path, "{$}")
+		access := Token
+		if d.Open {
+			access = Open
+		}
+		out = append(out, Route{Method: method, Path: path, Access: access})
+	}
+	slices.SortStableFunc(out, func(x, y Route) int {
+		return cmp.Or(strings.Compare(x.Path, y.Path), strings.Compare(x.Method, y.Method))
+	})
+	return out
+}
+
+// String is "GET /path", or the path alone for any method.
+func (r Route) String() string {
+	if r.Method == "" {
+		return r.Path
+	}
+	return r.Method + " " + r.Path
 }
 
 func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.root.ServeHTTP(w, r) }
@@ -160,13 +244,22 @@ func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.root.Ser
 // with EventSource, which cannot send headers.
 func (a *Handler) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		read := r.Method == http.MethodGet || r.Method == http.MethodHead
-		if !hooks.BearerOK(r, a.opts.Token) && !(read && a.dash.SessionOK(r)) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.dash.SessionOK(r) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		v, retry, sent := a.opts.Guard.Header(r)
+		switch {
+		case sent && v == bearer.Right:
+			next.ServeHTTP(w, r)
+			return
+		case sent && v == bearer.Limited:
+			bearer.SetRetryAfter(w.Header(), retry)
+			writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address; try again after Retry-After seconds")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sitehost"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	})
 }
 
@@ -217,7 +310,10 @@ func (a *Handler) sync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusGatewayTimeout, "sync of "+string(name)+" did not finish: "+err.Error())
+			// It ended with the request or after half an hour; the
+			// error's text is for the log.
+			a.opts.Logger.Info("sync not waited for to the end", "site", name, "err", err)
+			writeError(w, http.StatusGatewayTimeout, "sync of "+string(name)+" did not finish while this request waited; it goes on: see the site's status")
 			return
 		}
 		writeJSON(w, http.StatusOK, a.model.site(r.Context(), st))

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/admin"
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -30,7 +32,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
-const token = "admin-token"
+const token = "admin-token-0123456789abcdef012345"
 
 // The real loop must satisfy the consumer-side interface.
 var _ admin.Loop = (*reconcile.Loop)(nil)
@@ -179,7 +181,9 @@ type fixture struct {
 	now     time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture serves the fake loop and store; with changes applied to its
+// options.
+func newFixture(t *testing.T, change ...func(*admin.Options)) *fixture {
 	t.Helper()
 	f := &fixture{
 		loop: &fakeLoop{statuses: []reconcile.Status{
@@ -218,7 +222,7 @@ func newFixture(t *testing.T) *fixture {
 		journal: journal.New(journal.Options{Now: stepClock(syncedAt)}),
 		now:     syncedAt.Add(time.Minute),
 	}
-	h := admin.New(admin.Options{
+	opts := admin.Options{
 		Token: token,
 		Sites: []admin.SiteInfo{
 			{Name: "blog", Repo: "https://github.com/acme/blog.git", Ref: "main",
@@ -234,8 +238,11 @@ func newFixture(t *testing.T) *fixture {
 			return "http://" + string(id) + "--" + string(s) + ".localhost:8080/"
 		},
 		Now: func() time.Time { return f.now },
-	})
-	f.srv = httptest.NewServer(h)
+	}
+	for _, c := range change {
+		c(&opts)
+	}
+	f.srv = httptest.NewServer(admin.New(opts))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -292,7 +299,8 @@ func wantJSONError(t *testing.T, resp *http.Response, body []byte, status int, m
 }
 
 func TestAuth(t *testing.T) {
-	f := newFixture(t)
+	// Every wrong token here is answered 401, none limited.
+	f := newFixture(t, func(o *admin.Options) { o.Guard = bearer.New(bearer.Options{Token: token, Burst: 1000}) })
 	routes := []struct{ method, path string }{
 		{http.MethodGet, "/api/v1/sites"},
 		{http.MethodGet, "/api/v1/sites/blog"},
@@ -320,6 +328,65 @@ func TestAuth(t *testing.T) {
 	}
 	if trig, synced := f.loop.calls(); len(trig)+len(synced) > 0 {
 		t.Errorf("unauthorized requests reached the loop: triggered %q, synced %q", trig, synced)
+	}
+}
+
+// TestAuthSchemeCase: the Bearer scheme is case-insensitive (RFC 9110
+// §11.1), as curl users and some clients send it.
+func TestAuthSchemeCase(t *testing.T) {
+	f := newFixture(t)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		resp, body := f.do(t, http.MethodGet, "/api/v1/sites", scheme+" "+token)
+		wantStatus(t, resp, body, http.StatusOK)
+	}
+}
+
+// TestWrongTokensSlowed: after five wrong tokens from one address the API
+// answers 429 with Retry-After, even to the right token, without
+// reaching the handler; one more try is earned each second. The failures
+// are reported for the metrics.
+func TestWrongTokensSlowed(t *testing.T) {
+	var mu sync.Mutex
+	at := syncedAt
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	var reasons []string
+	f := newFixture(t, func(o *admin.Options) {
+		o.Guard = bearer.New(bearer.Options{Token: token, Now: now, OnFailure: func(r string) {
+			mu.Lock()
+			defer mu.Unlock()
+			reasons = append(reasons, r)
+		}})
+	})
+	for i := range 5 {
+		resp, body := f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "Bearer guess")
+		wantJSONError(t, resp, body, http.StatusUnauthorized, "bearer token")
+		if t.Failed() {
+			t.Fatalf("wrong token %d", i+1)
+		}
+	}
+	resp, body := f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "")
+	wantJSONError(t, resp, body, http.StatusTooManyRequests, "too many wrong tokens")
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if trig, _ := f.loop.calls(); len(trig) != 0 {
+		t.Errorf("a limited request reached the loop: %q", trig)
+	}
+	// No token at all is not a guess: 401 as before, not counted.
+	resp, body = f.do(t, http.MethodGet, "/api/v1/sites", "-")
+	wantJSONError(t, resp, body, http.StatusUnauthorized, "bearer token")
+
+	mu.Lock()
+	at = at.Add(time.Second)
+	mu.Unlock()
+	resp, body = f.do(t, http.MethodPost, "/api/v1/sites/blog/sync", "")
+	wantStatus(t, resp, body, http.StatusAccepted)
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"wrong_token", "wrong_token", "wrong_token", "wrong_token", "wrong_token", "rate_limited"}
+	if !slices.Equal(reasons, want) {
+		t.Errorf("failures reported %q, want %q", reasons, want)
 	}
 }
 
@@ -559,4 +626,56 @@ func TestNilLogger(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	wantJSONError(t, resp, body, http.StatusServiceUnavailable, "storage unavailable")
+}
+
+// TestRoutes: Routes names every path the listener answers, with the
+// access each really asks for: a token route refuses a request without
+// one, an open route answers it.
+func TestRoutes(t *testing.T) {
+	f := newFixture(t, func(o *admin.Options) {
+		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("up 1\n")) }) //nolint:errcheck // test
+		o.Config = func() api.Config { return api.Config{} }
+	})
+	h := admin.New(admin.Options{Token: token, Loop: &fakeLoop{}, Deploys: &fakeDeploys{},
+		Metrics: http.NotFoundHandler(), Hooks: map[string]http.Handler{"generic": http.NotFoundHandler(), "github": http.NotFoundHandler()}})
+	var got []string
+	for _, r := range h.Routes() {
+		got = append(got, string(r.Access)+" "+r.String())
+	}
+	for _, w := range []string{
+		"token GET /", "token GET /api/v1/sites", "token GET /api/v1/sites/{site}", "token POST /api/v1/sites/{site}/sync",
+		"token GET /api/v1/sites/{site}/deploys", "token GET /api/v1/sites/{site}/deploys/{id}", "token GET /api/v1/sites/{site}/deploys/{id}/log",
+		"open GET /assets/{file}", "open /healthz", "webhook /hooks/generic", "webhook /hooks/github",
+		"open GET /login", "open POST /login", "open POST /logout", "open /metrics", "open /readyz",
+		"token GET /sites/{site}", "token GET /sites/{site}/deploys/{id}", "token POST /sites/{site}/sync",
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("Routes lacks %q; got %q", w, got)
+		}
+	}
+
+	// Each route of the fixture, without credentials.
+	fill := strings.NewReplacer("{site}", "blog", "{id}", "d-blog-1", "{file}", "dashboard.css")
+	for _, r := range f.srv.Config.Handler.(*admin.Handler).Routes() {
+		if r.Access == admin.Webhook {
+			continue
+		}
+		method := cmp.Or(r.Method, http.MethodGet)
+		t.Run(r.String(), func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), method, f.srv.URL+fill.Replace(r.Path), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Requested-With", "test") // the dashboard answers 401, not a redirect to the login form
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			// (POST /login answers 401 to a wrong token, but asks for none.)
+			if refused := resp.Header.Get("WWW-Authenticate") != ""; refused != (r.Access == admin.Token) {
+				t.Errorf("without credentials: %d, WWW-Authenticate %q; Routes says %s", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), r.Access)
+			}
+		})
+	}
 }

@@ -53,6 +53,7 @@ type Settings struct {
 	Env         map[string]string // extra environment for the build (site config, not secret)
 	SecretEnv   map[string]string // secret values, for trusted builds only; names go in the key, values never do
 	NPMLock     string            // sha256 of the site's npm lockfile ("": none), in the key like the Hugo version
+	Toolchain   string            // the server's other tools that shape the output (Builder.Toolchain), in the key
 }
 
 // Hugo is the version of Hugo that builds with these settings.
@@ -84,6 +85,9 @@ func Key(tree string, s Settings, baseURL string) string {
 		}
 		if s.NPMLock != "" { // only then: keys of sites without npm stay as they were
 			field("npm.lock", s.NPMLock)
+		}
+		if s.Toolchain != "" { // likewise for servers without Dart Sass
+			field("toolchain", s.Toolchain)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
@@ -202,6 +206,10 @@ type Options struct {
 	// DartSass is the absolute path of the Dart Sass builds may run
 	// (FindDartSass); "": none, transpiler dartsass fails with a hint.
 	DartSass string
+	// DartSassVersion is its compiler version (FindDartSass): a new one
+	// may compile the same SCSS differently, so it is in every Hugo build's
+	// key (Toolchain).
+	DartSassVersion string
 	// Node is the absolute path of the node builds run Hugo's Node tools
 	// with (FindNode); "": none.
 	Node string
@@ -217,6 +225,10 @@ type Options struct {
 	// existed: for measuring what it costs. Untrusted builds are then
 	// refused unless Unsandboxed.
 	NoSandbox bool
+	// ScratchDir is where each build makes its scratch folder (default
+	// os.TempDir()); the server gives a folder of its own (tempdir), so
+	// the next server removes what a killed one left.
+	ScratchDir string
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -277,6 +289,15 @@ func New(opts Options) (*Builder, error) {
 	return &Builder{opts: opts, sandbox: sb, self: self}, nil
 }
 
+// Toolchain names the server's tools besides Hugo that shape a build's
+// output, for Settings.Toolchain: "dart-sass 1.108.2", or "" with none.
+func (b *Builder) Toolchain() string {
+	if b.opts.DartSass == "" || b.opts.DartSassVersion == "" {
+		return ""
+	}
+	return "dart-sass " + b.opts.DartSassVersion
+}
+
 // Sandbox is what this system offers the builder's processes, detected
 // once by New: the npm install step runs in the same.
 func (b *Builder) Sandbox() *sandbox.Support { return b.sandbox }
@@ -330,7 +351,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		}
 		release = &r
 	}
-	scratch, err := os.MkdirTemp("", "sitehost-build-")
+	scratch, err := os.MkdirTemp(b.opts.ScratchDir, "sitehost-build-")
 	if err != nil {
 		return res, fmt.Errorf("making build scratch dir: %w", err)
 	}
@@ -447,8 +468,8 @@ func command(ctx context.Context, req Request, env []string, exe string, args ..
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = req.Src
 	cmd.Env = env
-	cmd.SysProcAttr = procAttr()        // procattr_*.go
-	sandboxCommand(cmd, req, exe, args) // sandbox.go
+	cmd.SysProcAttr = procAttr() // procattr_*.go
+	sandboxCommand(cmd, req)     // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

@@ -285,6 +285,7 @@ func TestKey(t *testing.T) {
 		"secret name": build.Key("tree1", mod(func(s *build.Settings) { s.SecretEnv = map[string]string{"T": "secret"} }), "https://a.test/"),
 		"tool":        build.Key("tree1", mod(func(s *build.Settings) { s.Tool = "none" }), "https://a.test/"),
 		"npm lock":    build.Key("tree1", mod(func(s *build.Settings) { s.NPMLock = "ab12" }), "https://a.test/"),
+		"toolchain":   build.Key("tree1", mod(func(s *build.Settings) { s.Toolchain = "dart-sass 1.108.2" }), "https://a.test/"),
 	}
 	for what, other := range differs {
 		if other == k {

@@ -237,7 +237,7 @@ func TestHugoReleaseDartSass(t *testing.T) {
 		t.Errorf("without Dart Sass: %v, want a user error saying how to enable it", err)
 	}
 
-	sass, err := build.FindDartSass(context.Background(), dartSass(t), "", slog.New(slog.DiscardHandler))
+	sass, _, err := build.FindDartSass(context.Background(), dartSass(t), "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

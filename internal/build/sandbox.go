@@ -80,18 +80,14 @@ func refuseUnsandboxed(why string) error {
 }
 
 // sandboxCommand is the hook of command(): the process starts as our
-// launcher, which applies req's sandbox and executes exe.
-func sandboxCommand(cmd *exec.Cmd, req Request, exe string, args []string) {
+// launcher, which applies req's sandbox and executes cmd's program.
+func sandboxCommand(cmd *exec.Cmd, req Request) {
 	if req.sandbox == nil {
 		return
 	}
-	path, argv, err := req.sandbox.Command(exe, args)
-	if err != nil {
+	if err := req.sandbox.Prepare(cmd); err != nil {
 		cmd.Err = err
-		return
 	}
-	cmd.Path, cmd.Args = path, append([]string{path}, argv...)
-	req.sandbox.SysProcAttr(cmd.SysProcAttr)
 }
 
 // memoryProblem is the failure of a build that went over build.memory:

@@ -50,20 +50,20 @@ func SassHint(msg string) string {
 		"(e.g. dart-sass/sass from npm's sass-embedded-linux-x64 package or a dart-sass release)"
 }
 
-// FindDartSass returns the Dart Sass that builds may run: configured (an
-// absolute path) or else the first sass or dart-sass in pathList (the
-// server's PATH) that speaks Hugo's embedded protocol; "" when there is
-// none. It runs each candidate's `--embedded --version` once, so an old
+// FindDartSass returns the Dart Sass that builds may run and its compiler
+// version: configured (an absolute path) or else the first sass or
+// dart-sass in pathList (the server's PATH) that speaks Hugo's embedded
+// protocol; "" when there is none. It runs each candidate's `--embedded --version` once, so an old
 // Ruby or JavaScript sass on PATH is passed over rather than breaking
 // builds; a configured one that fails is an error.
-func FindDartSass(ctx context.Context, configured, pathList string, log *slog.Logger) (string, error) {
+func FindDartSass(ctx context.Context, configured, pathList string, log *slog.Logger) (path, version string, err error) {
 	if configured != "" {
 		v, err := dartSassVersion(ctx, configured)
 		if err != nil {
-			return "", fmt.Errorf("server.build.dart_sass %s: %w", configured, err)
+			return "", "", fmt.Errorf("server.build.dart_sass %s: %w", configured, err)
 		}
 		log.Info("Dart Sass for builds", "path", configured, "version", v)
-		return configured, nil
+		return configured, v, nil
 	}
 	var why []string
 	for _, name := range sassNames {
@@ -81,7 +81,7 @@ func FindDartSass(ctx context.Context, configured, pathList string, log *slog.Lo
 				continue
 			}
 			log.Info("Dart Sass for builds, found on PATH", "path", p, "version", v)
-			return p, nil
+			return p, v, nil
 		}
 	}
 	if len(why) > 0 {
@@ -89,7 +89,7 @@ func FindDartSass(ctx context.Context, configured, pathList string, log *slog.Lo
 	} else {
 		log.Info("no Dart Sass for builds (transpiler: dartsass fails): set server.build.dart_sass or put sass on PATH")
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // CheckExecutable reports whether p is a regular file someone may execute

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,11 +43,14 @@ func dartSassSite(t *testing.T) string {
 }
 
 func TestDartSassBuild(t *testing.T) {
-	sass, err := build.FindDartSass(context.Background(), dartSass(t), "", slog.New(slog.DiscardHandler))
+	sass, version, err := build.FindDartSass(context.Background(), dartSass(t), "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBuilder(t, build.Options{DartSass: sass})
+	b := newBuilder(t, build.Options{DartSass: sass, DartSassVersion: version})
+	if want := "dart-sass " + version; version == "" || b.Toolchain() != want {
+		t.Errorf("Toolchain() = %q, want %q", b.Toolchain(), want)
+	}
 	req := hugoRequest(t, dartSassSite(t))
 	res, err := b.Build(context.Background(), req)
 	if err != nil {
@@ -135,7 +139,7 @@ func TestFindDartSass(t *testing.T) {
 
 	t.Run("old sass on PATH is passed over", func(t *testing.T) {
 		var logs bytes.Buffer
-		got, err := build.FindDartSass(ctx, "", filepath.Join(dir, "plain")+":"+filepath.Join(dir, "old"), slog.New(slog.NewTextHandler(&logs, nil)))
+		got, _, err := build.FindDartSass(ctx, "", filepath.Join(dir, "plain")+":"+filepath.Join(dir, "old"), slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil || got != "" {
 			t.Fatalf("got %q, %v; want none", got, err)
 		}
@@ -144,13 +148,13 @@ func TestFindDartSass(t *testing.T) {
 		}
 	})
 	t.Run("configured old sass is an error", func(t *testing.T) {
-		_, err := build.FindDartSass(ctx, old, "", slog.New(slog.DiscardHandler))
+		_, _, err := build.FindDartSass(ctx, old, "", slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), "server.build.dart_sass") || !strings.Contains(err.Error(), "Could not find an option") {
 			t.Fatalf("got %v, want an error naming the setting and what sass said", err)
 		}
 	})
 	t.Run("nothing on PATH", func(t *testing.T) {
-		if got, err := build.FindDartSass(ctx, "", t.TempDir(), slog.New(slog.DiscardHandler)); err != nil || got != "" {
+		if got, _, err := build.FindDartSass(ctx, "", t.TempDir(), slog.New(slog.DiscardHandler)); err != nil || got != "" {
 			t.Fatalf("got %q, %v; want none", got, err)
 		}
 	})
@@ -162,9 +166,12 @@ func TestFindDartSass(t *testing.T) {
 		if err := os.Symlink(real, filepath.Join(bin, "sass")); err != nil {
 			t.Fatal(err)
 		}
-		got, err := build.FindDartSass(ctx, "", filepath.Join(dir, "old")+":"+bin, slog.New(slog.DiscardHandler))
+		got, version, err := build.FindDartSass(ctx, "", filepath.Join(dir, "old")+":"+bin, slog.New(slog.DiscardHandler))
 		if err != nil || got != filepath.Join(bin, "sass") {
 			t.Fatalf("got %q, %v; want %s", got, err, filepath.Join(bin, "sass"))
+		}
+		if !regexp.MustCompile(`^\d+\.\d+\.\d+`).MatchString(version) {
+			t.Errorf("version %q, want Dart Sass's compiler version", version)
 		}
 	})
 }

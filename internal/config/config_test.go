@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,13 @@ func TestBadConfigs(t *testing.T) {
 			{ErrBadValue, `rules.yaml:8: sites[0].rules.country_header: "CF IPCountry" is not an HTTP header name`},
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.deploys: want 0 (off) to 20, got 21"},
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.grace: must not be negative"},
+		}},
+		{file: "limits.yaml", want: []want{
+			{ErrBadValue, "limits.yaml:3: server.limits.conns_per_ip: 300 is more than server.limits.conns (200)"},
+			{ErrBadValue, "limits.yaml:5: server.limits.read_header_timeout: must be positive, got 0s"},
+			{ErrBadValue, "limits.yaml:6: server.limits.idle_timeout: must be positive, got -1s"},
+			{ErrBadValue, "limits.yaml:7: server.limits.write_min_rate: must be positive"},
+			{ErrUnknownKey, "limits.yaml:8: server.limits.max_ranges: unknown key"},
 		}},
 		{file: "gitops.yaml", notContain: "ghp_secret", want: []want{
 			{ErrBadValue, "gitops.yaml:2: server.self_heal: must not be negative"},
@@ -197,6 +205,8 @@ func TestDefaults(t *testing.T) {
 	check("server.storage.s3", s.Storage.S3, S3{})
 	check("server.acme", s.ACME, ACME{})
 	check("server.cache", s.Cache, Cache{Memory: 64 << 20, Disk: 1 << 30})
+	check("server.limits", s.Limits, Limits{ConnsPerIP: 256, Conns: 10000, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Second, WriteMinRate: 64 << 10})
 	check("server.build.concurrency", s.Build.Concurrency, 1)
 	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
 	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))
@@ -217,6 +227,7 @@ func TestDefaults(t *testing.T) {
 	check("build.minify", a.Build.Minify != nil && *a.Build.Minify, true)
 	check("build.env", len(a.Build.Env), 0)
 	check("build.secret_env", len(a.Build.SecretEnv), 0)
+	check("build.max_file", a.Build.MaxFile, ByteSize(100<<20))
 	check("previews.enabled", a.Previews.Enabled != nil && *a.Previews.Enabled, true)
 	check("previews.ttl", a.Previews.TTL, 168*time.Hour)
 	check("previews.forks", a.Previews.Forks, "no-secrets")
@@ -237,6 +248,32 @@ func TestExplicitZeroPollInterval(t *testing.T) {
 		}
 		if c.Server.PollInterval != 0 {
 			t.Errorf("poll_interval: %s gave %v, want 0", v, c.Server.PollInterval)
+		}
+	}
+}
+
+func TestMaxFile(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    ByteSize
+		wantErr string
+	}{
+		{in: "1GiB", want: 1 << 30},
+		{in: "250MB", want: 250e6},
+		{in: "0", want: 100 << 20}, // no limit at all is not on offer
+		{in: "-1MiB", wantErr: "sites.yaml:1: sites[0].build.max_file: bad size"},
+		{in: "lots", wantErr: "sites.yaml:1: sites[0].build.max_file: bad size"},
+	} {
+		c, err := Parse("sites.yaml", []byte("sites: [{name: a, repo: file:///x, build: {max_file: "+tt.in+"}}]\n"))
+		switch {
+		case tt.wantErr != "":
+			if !errors.Is(err, ErrBadValue) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("max_file: %s: error %v, want ErrBadValue %q", tt.in, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("max_file: %s: %v", tt.in, err)
+		case c.Sites[0].Build.MaxFile != tt.want:
+			t.Errorf("max_file: %s = %d, want %d", tt.in, c.Sites[0].Build.MaxFile, tt.want)
 		}
 	}
 }
@@ -443,5 +480,68 @@ func TestHugoReleasesAndVersion(t *testing.T) {
 		} else if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q/%q: err = %v, want %q", tt.server, tt.build, err, tt.want)
 		}
+	}
+}
+
+// TestSyntaxErrorLine: a YAML syntax error names the line that is wrong,
+// not the line where the block around it starts (which is what yaml.v3
+// reports: the raw line is in the comments).
+func TestSyntaxErrorLine(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // the whole message
+	}{
+		// A key indented less than the list item it belongs to (raw: 5).
+		{"list-key.yaml", "list-key.yaml:9: yaml: did not find expected '-' indicator"},
+		// A key between a nested list and its parent's keys (raw: 3).
+		{"nested-list-key.yaml", "nested-list-key.yaml:9: yaml: did not find expected key"},
+		// A key indented more than its siblings (raw: 6, already right).
+		{"indentation.yaml", "indentation.yaml:6: yaml: mapping values are not allowed in this context"},
+		// A tab in the indentation (raw: 4).
+		{"tab.yaml", "tab.yaml:5: yaml: found a tab character that violates indentation"},
+		// The quote that is never closed (raw: 4, already right).
+		{"unclosed-quote.yaml", "unclosed-quote.yaml:4: yaml: found unexpected end of stream"},
+		// The bracket that is never closed (raw: 5).
+		{"unclosed-flow.yaml", "unclosed-flow.yaml:6: yaml: did not find expected ',' or ']'"},
+		// In the second document (raw: 7).
+		{"second-document.yaml", "second-document.yaml:10: yaml: did not find expected '-' indicator"},
+		// After a quoted string over two lines, whose cut fails otherwise (raw: 3).
+		{"late-in-long-list.yaml", "late-in-long-list.yaml:19: yaml: did not find expected '-' indicator"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", "syntax", tt.file)
+			_, err := Load(path)
+			probs := Problems(err)
+			if len(probs) != 1 {
+				t.Fatalf("got %d problems, want 1: %v", len(probs), err)
+			}
+			if got, want := probs[0].Error(), filepath.Join("testdata", "syntax", tt.want); got != want {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
+			if !errors.Is(err, ErrBadValue) {
+				t.Errorf("%v is not ErrBadValue", err)
+			}
+		})
+	}
+}
+
+// TestSyntaxErrorLineLongFile: the line is found in a file of two thousand
+// lines whose error sits far from the start of its block.
+func TestSyntaxErrorLineLongFile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("server:\n  http: \":8080\"\nsites:\n")
+	const n = 1000
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: site%d\n    repo: https://github.com/acme/site%d\n", i, i)
+		if i == n-10 {
+			b.WriteString("   ref: main\n")
+		}
+	}
+	want := 3 + 2*(n-9) + 1 // the header, the sites up to the bad one, then it
+	_, err := Parse("sites.yaml", []byte(b.String()))
+	probs := Problems(err)
+	if len(probs) != 1 || probs[0].Line != want {
+		t.Fatalf("got %v, want one problem at line %d", err, want)
 	}
 }

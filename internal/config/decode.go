@@ -50,12 +50,12 @@ func (c *Config) decode(data []byte) (probs []*Problem, ok bool) {
 			d.problem(1, "", ErrMissing, emptyFile)
 			return d.probs, false
 		}
-		return []*Problem{d.syntax(err)}, false
+		return []*Problem{d.syntax(data, err)}, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return []*Problem{d.syntax(err)}, false
+			return []*Problem{d.syntax(data, err)}, false
 		}
 		line := extra.Line
 		if len(extra.Content) > 0 {
@@ -83,13 +83,73 @@ func (c *Config) decode(data []byte) (probs []*Problem, ok bool) {
 	return d.probs, true
 }
 
-func (d *decoder) syntax(err error) *Problem {
+func (d *decoder) syntax(data []byte, err error) *Problem {
 	p := &Problem{File: d.c.File, Msg: err.Error(), Err: ErrBadValue, cause: err}
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
+		line, _ := strconv.Atoi(m[1])
+		p.Line = offendingLine(data, line, m[2])
 		p.Msg = "yaml: " + m[2]
 	}
 	return p
+}
+
+// offendingLine finds the line a YAML syntax error is on. yaml.v3 reports
+// the line of the error's context, which is where the enclosing block
+// starts (a list on line 5 for a badly indented key on line 9), and keeps
+// the position of the token it rejected to itself. The document cut after
+// the offending line fails with the same message, and cut before it does
+// not: the first such cut, at or after the reported line, is found by
+// bisection (a few parses, however long the file). When no cut reproduces
+// the message, the reported line stands.
+func offendingLine(data []byte, reported int, msg string) int {
+	var ends []int // ends[i] is the offset just past line i+1
+	for i, b := range data {
+		if b == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(data) {
+		ends = append(ends, len(data))
+	}
+	if reported < 1 || reported > len(ends) {
+		return reported
+	}
+	fails := func(line int) bool {
+		err := parseAll(data[:ends[line-1]])
+		if err == nil {
+			return false
+		}
+		m := yamlLineRE.FindStringSubmatch(err.Error())
+		return m != nil && m[2] == msg
+	}
+	// The whole document fails so; the answer is in [lo, hi].
+	lo, hi := reported, len(ends)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == len(ends) && lo != reported && !fails(lo) {
+		return reported // the message is not reproduced at all
+	}
+	return lo
+}
+
+// parseAll parses every document of data and returns the first error.
+func parseAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 func (d *decoder) problem(line int, key string, sentinel error, msg string) {

@@ -1,15 +1,17 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sitehost/sitehost/internal/bearer"
 )
 
 const (
@@ -61,29 +63,37 @@ func (h *Handler) mac(expiry string) []byte {
 	return m.Sum(nil)
 }
 
-// bearerOK reports whether r carries the token in an Authorization header,
-// which lets scripts and curl read the pages without logging in.
-func (h *Handler) bearerOK(r *http.Request) bool {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && h.tokenOK(strings.TrimSpace(tok))
-}
+// headerAuthed marks a request let in by its Authorization header, so the
+// page it gets shows the navigation without checking the token twice.
+type headerAuthed struct{}
 
-// tokenOK compares in constant time; an unset token matches nothing.
-func (h *Handler) tokenOK(tok string) bool {
-	return h.token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(h.token)) == 1
-}
-
+// authorized reports whether r was let in, by session or by the token in
+// its header; it checks nothing itself.
 func (h *Handler) authorized(r *http.Request) bool {
-	return h.SessionOK(r) || h.bearerOK(r)
+	ok, _ := r.Context().Value(headerAuthed{}).(bool)
+	return ok || h.SessionOK(r)
 }
 
-// requireAuth lets authorized requests through. A person browsing is sent
-// to the login form and back; anything else, including dashboard.js's
-// background refreshes, gets a 401 it can act on.
+// requireAuth lets through requests with a session or the token in an
+// Authorization header (scripts and curl read the pages without logging
+// in). A person browsing is sent to the login form and back; anything
+// else, including dashboard.js's background refreshes, gets a 401 it can
+// act on, or a 429 after too many wrong tokens.
 func (h *Handler) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.authorized(r) {
+		if h.SessionOK(r) {
 			next.ServeHTTP(w, r)
+			return
+		}
+		v, retry, sent := h.guard.Header(r)
+		switch {
+		case sent && v == bearer.Right:
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), headerAuthed{}, true)))
+			return
+		case sent && v == bearer.Limited:
+			h.tooMany(w, r, retry, "error", page{Title: "Too many wrong tokens", Data: &pageError{
+				Status: http.StatusTooManyRequests, Title: "Too many wrong tokens",
+				Message: tooManyMessage}})
 			return
 		}
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get("X-Requested-With") == "" {
@@ -96,6 +106,14 @@ func (h *Handler) requireAuth(next http.Handler) http.Handler {
 			Status: http.StatusUnauthorized, Title: "Log in first",
 			Message: "This needs a dashboard session or the API token."}})
 	})
+}
+
+const tooManyMessage = "Too many wrong tokens came from your address; wait a few seconds before trying again."
+
+// tooMany answers 429 with Retry-After.
+func (h *Handler) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration, name string, p page) {
+	bearer.SetRetryAfter(w.Header(), retry)
+	h.render(w, r, http.StatusTooManyRequests, name, p)
 }
 
 // loginView is the login page's data.
@@ -125,10 +143,26 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		return &pageError{Status: http.StatusBadRequest, Title: "Bad request", Message: "The login form could not be read."}
 	}
 	v := loginView{Next: localPath(r.PostForm.Get("next"))}
-	switch {
-	case h.token == "":
+	if h.token == "" {
 		v.Disabled = noToken
-	case !h.tokenOK(r.PostForm.Get("token")):
+		h.log.Warn("dashboard login refused", "remote", r.RemoteAddr)
+		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: v})
+		return nil
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		// Not a guess: nothing to count.
+		v.Error = "Enter the token."
+		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Log in", Data: v})
+		return nil
+	}
+	switch verdict, retry := h.guard.Check(r, tok); verdict {
+	case bearer.Limited:
+		h.log.Warn("dashboard login refused: too many wrong tokens", "remote", r.RemoteAddr)
+		v.Error = tooManyMessage
+		h.tooMany(w, r, retry, "login", page{Title: "Log in", Data: v})
+		return nil
+	case bearer.Wrong:
 		v.Error = "Wrong token."
 	default:
 		expiry := h.now().Add(h.ttl).Unix()

@@ -238,3 +238,71 @@ func TestCrossSitePostRefused(t *testing.T) {
 		t.Errorf("cross-site POST triggered %v", got)
 	}
 }
+
+// TestWrongTokensSlowed: after five wrong tokens from one address, in the
+// login form or a header, the next attempt gets 429 with Retry-After and
+// its token is not looked at, right or wrong; a second later one more try
+// is allowed. Another address and a session are not affected.
+func TestWrongTokensSlowed(t *testing.T) {
+	h, clk := newTestHandler(newFakeSource())
+	login := func(remote, token string) response {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = remote
+		return serve(t, h, r)
+	}
+	withHeader := func(remote, auth string) response {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", auth)
+		r.RemoteAddr = remote
+		return serve(t, h, r)
+	}
+	const attacker, operator = "192.0.2.1:1234", "198.51.100.2:1234"
+	for i := range 3 {
+		if res := login(attacker, "guess"); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong login %d: %d, want 401", i+1, res.StatusCode)
+		}
+	}
+	for i := range 2 {
+		if res := withHeader(attacker, "bearer guess"); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("wrong header %d: %d, want 303 to the login form", i+1, res.StatusCode)
+		}
+	}
+	res := login(attacker, testToken)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "1" {
+		t.Fatalf("right token after 5 wrong ones: %d, Retry-After %q; want 429, 1", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	mustContain(t, "429 login page", res.body, tooManyMessage)
+	if len(res.Cookies()) != 0 {
+		t.Errorf("a limited login set cookies %v", res.Cookies())
+	}
+	if res := withHeader(attacker, "Bearer "+testToken); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right header while limited: %d, want 429", res.StatusCode)
+	} else {
+		mustNotContain(t, "429 page", res.body, "Log out")
+	}
+	if res := login(operator, testToken); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("right token from another address: %d, want 303", res.StatusCode)
+	}
+
+	clk.Advance(time.Second)
+	if res := withHeader(attacker, "BEARER "+testToken); res.StatusCode != http.StatusOK {
+		t.Errorf("right header a second later: %d, want 200", res.StatusCode)
+	}
+	good := login(attacker, testToken)
+	if good.StatusCode != http.StatusSeeOther || len(good.Cookies()) != 1 {
+		t.Fatalf("right login a second later: %d, cookies %v; want 303 and a session", good.StatusCode, good.Cookies())
+	}
+	// Lock the address out again: its session still works.
+	for range 2 {
+		login(attacker, "guess")
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = attacker
+	r.AddCookie(good.Cookies()[0])
+	if res := serve(t, h, r); res.StatusCode != http.StatusOK {
+		t.Errorf("session from a limited address: %d, want 200", res.StatusCode)
+	}
+}

@@ -18,9 +18,11 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/api"
+	"github.com/sitehost/sitehost/internal/bearer"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -43,7 +45,10 @@ type Source interface {
 type Options struct {
 	Source Source
 	// Token is the admin API token; "" refuses every login.
-	Token  string
+	Token string
+	// Guard checks tokens given in a header or the login form (nil: one
+	// for Token with the default limits); the admin listener shares one.
+	Guard  *bearer.Guard
 	Logger *slog.Logger // nil discards
 	// Now is the clock for relative times and session expiry; nil is time.Now.
 	Now func() time.Time
@@ -68,12 +73,15 @@ var templateFS embed.FS
 type Handler struct {
 	src    Source
 	token  string
+	guard  *bearer.Guard
 	log    *slog.Logger
 	now    func() time.Time
 	ttl    time.Duration
 	pages  map[string]*template.Template
 	assets map[string]asset
 	root   http.Handler
+	// routeList is every pattern routes registered, for Routes.
+	routeList []Route
 }
 
 // New returns the dashboard handler. It panics if the embedded templates
@@ -82,6 +90,7 @@ func New(opts Options) *Handler {
 	h := &Handler{
 		src:   opts.Source,
 		token: opts.Token,
+		guard: opts.Guard,
 		log:   opts.Logger,
 		now:   opts.Now,
 		ttl:   opts.SessionTTL,
@@ -90,6 +99,9 @@ func New(opts Options) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.log = h.log.With("component", "dashboard")
+	if h.guard == nil {
+		h.guard = bearer.New(bearer.Options{Token: opts.Token, Now: opts.Now})
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -113,13 +125,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.root.ServeHTTP(w, r)
 }
 
+// Route is a pattern the dashboard serves ("GET /sites/{site}") and
+// whether it is served without a session or the token.
+type Route struct {
+	Pattern string
+	Open    bool
+}
+
+// Routes are the dashboard's patterns, as registered; the fallbacks that
+// answer every other path (a 404 page, or the login redirect) are left
+// out.
+func (h *Handler) Routes() []Route { return slices.Clone(h.routeList) }
+
 // routes builds the whole request pipeline in one place.
 func (h *Handler) routes() http.Handler {
+	// handle registers a pattern and lists it for Routes.
+	handle := func(mux *http.ServeMux, pattern string, open bool, handler http.Handler) {
+		mux.Handle(pattern, handler)
+		h.routeList = append(h.routeList, Route{Pattern: pattern, Open: open})
+	}
 	pages := http.NewServeMux()
-	pages.Handle("GET /{$}", h.handle(h.overview))
-	pages.Handle("GET /sites/{site}", h.handle(h.sitePage))
-	pages.Handle("POST /sites/{site}/sync", h.handle(h.sync))
-	pages.Handle("GET /sites/{site}/deploys/{id}", h.handle(h.deployPage))
+	handle(pages, "GET /{$}", false, h.handle(h.overview))
+	handle(pages, "GET /sites/{site}", false, h.handle(h.sitePage))
+	handle(pages, "POST /sites/{site}/sync", false, h.handle(h.sync))
+	handle(pages, "GET /sites/{site}/deploys/{id}", false, h.handle(h.deployPage))
 	pages.Handle("/", h.handle(func(http.ResponseWriter, *http.Request) error {
 		return notFound("There is no such page.")
 	}))
@@ -127,10 +156,10 @@ func (h *Handler) routes() http.Handler {
 	// The login form, the assets it needs and logout are the only things
 	// served without a session.
 	root := http.NewServeMux()
-	root.Handle("GET /login", h.handle(h.loginForm))
-	root.Handle("POST /login", h.handle(h.login))
-	root.HandleFunc("POST /logout", h.logout)
-	root.HandleFunc("GET /assets/{file}", h.serveAsset)
+	handle(root, "GET /login", true, h.handle(h.loginForm))
+	handle(root, "POST /login", true, h.handle(h.login))
+	handle(root, "POST /logout", true, http.HandlerFunc(h.logout))
+	handle(root, "GET /assets/{file}", true, http.HandlerFunc(h.serveAsset))
 	root.Handle("/", h.requireAuth(pages))
 
 	// Cross-origin POSTs are refused outright (Sec-Fetch-Site and Origin),

@@ -15,7 +15,7 @@ import (
 var now = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 
 const (
-	testToken = "s3cret-admin-token"
+	testToken = "s3cret-admin-token-0123456789abcdef"
 
 	blogSHA     = site.Commit("4f2a9c81d3e6b7a05c1d2e3f4a5b6c7d8e9f0a1b")
 	blogOldSHA  = site.Commit("9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d")

@@ -17,6 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/units"
 )
 
 // ExportResult describes an Export.
@@ -153,9 +154,14 @@ func (e *exporter) file(ctx context.Context, h plumbing.Hash, name string, perm 
 	if e.run.res.Files >= lim.MaxFiles {
 		return fmt.Errorf("%w: more than %d files", ErrTooLarge, lim.MaxFiles)
 	}
+	// The size comes from the object's header, before anything is inflated.
 	blob, err := object.GetBlob(e.st, h)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	if lim.MaxFile > 0 && blob.Size > lim.MaxFile {
+		return fmt.Errorf("%w: %s is %s (%d bytes), over the limit of %s (%d bytes) per file (build.max_file)",
+			ErrFileTooLarge, name, units.Bytes(blob.Size), blob.Size, units.Bytes(lim.MaxFile), lim.MaxFile)
 	}
 	if e.run.res.Bytes+blob.Size > lim.MaxBytes {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)

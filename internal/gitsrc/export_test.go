@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/site"
 )
 
@@ -134,6 +135,49 @@ func TestExportLimits(t *testing.T) {
 			}
 			if got := listFiles(t, dir); len(got) != 0 {
 				t.Errorf("failed export left %v", got)
+			}
+		})
+	}
+}
+
+// TestExportMaxFile: a file over MaxFile fails the export with a message
+// naming it and both sizes; one at the limit is written whole, streamed
+// from the pack (it is over largeObject).
+func TestExportMaxFile(t *testing.T) {
+	f := newFixture(t)
+	f.write("index.md", "home")
+	big := strings.Repeat("0123456789abcdef", 3<<16) // 3 MiB
+	f.write("static/big.bin", big)
+	c := f.commit("big")
+	for _, tt := range []struct {
+		max     int64
+		wantErr string
+	}{
+		{max: int64(len(big))},
+		{max: 0},  // the default, 100 MiB
+		{max: -1}, // none
+		{max: int64(len(big)) - 1, wantErr: "static/big.bin is 3.1 MB (3145728 bytes), over the limit of 3.1 MB (3145727 bytes) per file"},
+	} {
+		t.Run(fmt.Sprint(tt.max), func(t *testing.T) {
+			r := f.open(Options{Limits: ExportLimits{MaxFile: tt.max}})
+			mustFetch(t, r, "main")
+			dir := t.TempDir()
+			_, err := r.Export(context.Background(), c, "", dir)
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrFileTooLarge) || fault.KindOf(err) != fault.KindStalled || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Export = %v, want stalled ErrFileTooLarge with %q", err, tt.wantErr)
+				}
+				if got := listFiles(t, dir); len(got) != 0 {
+					t.Errorf("failed export left %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "static/big.bin"))
+			if err != nil || string(got) != big {
+				t.Errorf("exported %d bytes (%v), want the %d committed", len(got), err, len(big))
 			}
 		})
 	}

@@ -35,6 +35,8 @@ var (
 	ErrRefNotFound  = fault.Stalled(errors.New("gitsrc: ref not found"))
 	ErrPathNotFound = fault.Stalled(errors.New("gitsrc: path not found"))
 	ErrTooLarge     = fault.Stalled(errors.New("gitsrc: tree too large"))
+	// ErrFileTooLarge: one file is over ExportLimits.MaxFile.
+	ErrFileTooLarge = fault.Stalled(errors.New("gitsrc: file too large"))
 )
 
 const remoteName = "origin"
@@ -81,9 +83,16 @@ type Options struct {
 type ExportLimits struct {
 	MaxFiles int   // default 100000
 	MaxBytes int64 // default 2 GiB
+	MaxFile  int64 // one file, checked before it is read; default DefaultMaxFile, negative: none
 }
 
+// DefaultMaxFile is ExportLimits.MaxFile's default.
+const DefaultMaxFile = 100 << 20
+
 func (l ExportLimits) withDefaults() ExportLimits {
+	if l.MaxFile == 0 {
+		l.MaxFile = DefaultMaxFile
+	}
 	if l.MaxFiles <= 0 {
 		l.MaxFiles = 100000
 	}
@@ -127,9 +136,10 @@ func Open(opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("creating git cache %s: %w", opts.Dir, err)
 	}
 	st := openStorage(opts.Dir)
-	repo, err := git.Open(st, nil)
+	fetchTo := &packStorage{Storage: st, dir: opts.Dir}
+	repo, err := git.Open(fetchTo, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = git.Init(st, nil) // nil worktree: bare
+		repo, err = git.Init(fetchTo, nil) // nil worktree: bare
 	}
 	if err != nil {
 		st.Close()
@@ -185,8 +195,13 @@ func (opts Options) auth() (transport.AuthMethod, error) {
 // Close releases open pack files.
 func (r *Repo) Close() error { return r.st.Close() }
 
+// largeObject is the size above which go-git streams an object from its
+// pack or loose file instead of inflating it into memory whole.
+const largeObject = 1 << 20
+
 func openStorage(dir string) *filesystem.Storage {
-	return filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRUDefault())
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(),
+		filesystem.Options{LargeObjectThreshold: largeObject})
 }
 
 func setOrigin(repo *git.Repository, url string) error {

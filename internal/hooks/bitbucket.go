@@ -175,7 +175,10 @@ type bsRepo struct {
 }
 
 // urls gives the clone URLs (https and ssh); the payload has no web URL
-// of the repository itself, only of its browse page.
+// of the repository itself, only of its browse page. Without clone links
+// (payloads of older servers, and of repo:refs_changed on some) it gives
+// the host-less path /projects/PROJ/repos/slug, whose RepoKey matches the
+// sites whose repository has that project and slug (see RepoKeys).
 func (r *bsRepo) urls() []string {
 	if r == nil {
 		return nil
@@ -184,7 +187,18 @@ func (r *bsRepo) urls() []string {
 	for _, c := range r.Links.Clone {
 		hrefs = append(hrefs, c.Href)
 	}
-	return urls(hrefs...)
+	if out := urls(hrefs...); len(out) > 0 {
+		return out
+	}
+	if pathElem(r.Project.Key) && pathElem(r.Slug) {
+		return []string{"/projects/" + r.Project.Key + "/repos/" + r.Slug}
+	}
+	return nil
+}
+
+// pathElem reports whether s can stand as one element of a URL path.
+func pathElem(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/?#%\\ \t\r\n")
 }
 
 func (r *bsRepo) same(o *bsRepo) bool {
@@ -245,7 +259,7 @@ func parseBitbucketDC(ev site.Event, key string, body []byte) ([]site.Event, err
 		return nil, malformedf("bitbucket %s payload has no pullRequest", key)
 	}
 	if len(ev.RepoURLs) == 0 {
-		return nil, malformedf("bitbucket %s payload has no clone links for its repository", key)
+		return nil, malformedf("bitbucket %s payload names no repository (no clone links, project key or slug)", key)
 	}
 	from := pr.FromRef
 	branch := from.ID
@@ -260,7 +274,7 @@ func parseBitbucketDC(ev site.Event, key string, body []byte) ([]site.Event, err
 
 func (p *bsPayload) refsChanged(ev site.Event) ([]site.Event, error) {
 	if len(ev.RepoURLs) == 0 {
-		return nil, malformedf("bitbucket repo:refs_changed payload has no clone links for its repository")
+		return nil, malformedf("bitbucket repo:refs_changed payload names no repository (no clone links, project key or slug)")
 	}
 	var evs []site.Event
 	for _, c := range p.Changes {

@@ -76,7 +76,7 @@ func (f *Forge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	body, ok := readBody(w, r)
+	body, ok := readBody(w, r, f.logger())
 	if !ok {
 		return
 	}

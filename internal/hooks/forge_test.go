@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +18,8 @@ import (
 	"github.com/sitehost/sitehost/internal/site"
 )
 
-// fakeSites declares sites by repository URL, matched with RepoKey as the
-// real resolver does.
+// fakeSites declares sites by repository URL, matched with RepoKey and
+// RepoKeys as the real resolver does.
 type fakeSites map[string][]hooks.SiteSecret
 
 func (f fakeSites) SitesForRepo(urls []string) []hooks.SiteSecret {
@@ -26,7 +27,7 @@ func (f fakeSites) SitesForRepo(urls []string) []hooks.SiteSecret {
 	seen := map[site.Name]bool{}
 	for declared, sites := range f {
 		for _, u := range urls {
-			if hooks.RepoKey(u) != hooks.RepoKey(declared) {
+			if !slices.Contains(hooks.RepoKeys(declared), hooks.RepoKey(u)) {
 				continue
 			}
 			for _, s := range sites {
@@ -98,7 +99,9 @@ func send(t *testing.T, srv *httptest.Server, method, forge string, h http.Heade
 	for k, v := range h {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -35,6 +36,8 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add(uint8(4), "repo:refs_changed", "", false, []byte(dcRefsChanged))
+	f.Add(uint8(4), "repo:refs_changed", "", false, []byte(dcRefsChangedNoLinks))
+	f.Add(uint8(0), "push", "", false, []byte("payload="+url.QueryEscape(string(fixture(f, "github/push.branch-updated.woodpecker.json")))))
 	f.Add(uint8(4), "pr:opened", "", false, []byte(dcForkPR))
 	f.Add(uint8(2), "pull_request", "pull_request_sync", true, fixture(f, "gitea/pull_request.opened.go-scm.json"))
 
@@ -45,6 +48,9 @@ func FuzzParse(f *testing.F) {
 			h.Set(k, event)
 		}
 		h.Set("X-Gitea-Event-Type", typ)
+		if strings.HasPrefix(string(body), "payload=") {
+			h.Set("Content-Type", "application/x-www-form-urlencoded") // GitHub's "form" hooks
+		}
 		if forgejo {
 			h.Set("X-Forgejo-Event", event)
 			h.Set("X-Forgejo-Event-Type", typ)

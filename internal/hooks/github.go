@@ -1,7 +1,9 @@
 package hooks
 
 import (
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/sitehost/sitehost/internal/site"
@@ -52,12 +54,15 @@ func parseGitHub(h http.Header, body []byte) (site.Event, error) {
 	if kind == "" {
 		return site.Event{}, malformedf("no X-GitHub-Event header")
 	}
+	body, err := formPayload("github", h, body)
+	if err != nil {
+		return site.Event{}, err
+	}
 	var p ghPayload
 	if err := decode("github", body, &p); err != nil {
 		return site.Event{}, err
 	}
 	ev := site.Event{Forge: "github", Delivery: h.Get("X-GitHub-Delivery"), RepoURLs: p.Repository.urls()}
-	var err error
 	switch kind {
 	case "ping":
 		if len(ev.RepoURLs) == 0 {
@@ -134,4 +139,28 @@ func prEvent(ev site.Event, f prFields) (site.Event, error) {
 	}
 	ev.PR, ev.Title, ev.Ref, ev.HeadRepo, ev.Fork = f.number, f.title, ref, f.head, f.fork
 	return ev, nil
+}
+
+// formPayload returns the JSON of a delivery sent with content type
+// application/x-www-form-urlencoded (payload=<urlencoded JSON>), which is
+// the default for hooks created through GitHub's REST API; any other body
+// is returned as it is. The signature covers the body as sent, so Verify
+// is given the raw body, never this.
+func formPayload(forge string, h http.Header, body []byte) ([]byte, error) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return body, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return body, nil // JSON, or a type we do not know: let decode judge
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, malformedf("%s form-encoded delivery: %w", forge, err)
+	}
+	if !form.Has("payload") {
+		return nil, malformedf("%s form-encoded delivery has no payload field", forge)
+	}
+	return []byte(form.Get("payload")), nil
 }

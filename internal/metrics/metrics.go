@@ -25,6 +25,7 @@ type Metrics struct {
 	pubDur   *prometheus.HistogramVec
 	uploaded *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
+	authFail *prometheus.CounterVec
 }
 
 // New registers sitehost's metrics, and the Go runtime's and the
@@ -62,8 +63,15 @@ func New(reg *prometheus.Registry) *Metrics {
 			Namespace: namespace, Name: "webhook_deliveries_total",
 			Help: "Webhook deliveries by forge and result (accepted, ignored, bad_request, unauthorized, unknown_repo, too_large, unavailable, …).",
 		}, []string{"forge", "result"}),
+		authFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "admin_auth_failures_total",
+			Help: "Admin token checks refused, by reason: wrong_token, or rate_limited (too many wrong tokens from the client; not checked).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.bytes, m.builds, m.buildDur, m.pubDur, m.uploaded, m.webhooks,
+	// Both reasons show from the start, so an alert on a rate sees 0.
+	m.authFail.WithLabelValues("wrong_token")
+	m.authFail.WithLabelValues("rate_limited")
+	reg.MustRegister(m.requests, m.bytes, m.builds, m.buildDur, m.pubDur, m.uploaded, m.webhooks, m.authFail,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,6 +122,11 @@ func (m *Metrics) Deploy(a Attempt) {
 // Webhook counts one delivery to /hooks/{forge} by the status answered.
 func (m *Metrics) Webhook(forge string, status int) {
 	m.webhooks.WithLabelValues(forge, webhookResult(status)).Inc()
+}
+
+// AdminAuthFailure counts one refused admin token check.
+func (m *Metrics) AdminAuthFailure(reason string) {
+	m.authFail.WithLabelValues(reason).Inc()
 }
 
 func webhookResult(status int) string {

@@ -20,6 +20,8 @@ var (
 	// ErrTooLarge: the output exceeds the configured limits; the site's
 	// to fix, so stalled.
 	ErrTooLarge = fault.Stalled(errors.New("publish: deploy too large"))
+	// ErrFileTooLarge: one file is over Deploy.MaxFile; stalled too.
+	ErrFileTooLarge = fault.Stalled(errors.New("publish: file too large"))
 	// ErrSlowUpload: an upload ran past the time its existence checks are
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")

@@ -23,6 +23,7 @@ import (
 	"github.com/sitehost/sitehost/internal/rules"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
+	"github.com/sitehost/sitehost/internal/units"
 )
 
 // Options configure a Publisher.
@@ -109,7 +110,13 @@ type Deploy struct {
 	// [[redirects]] and [[headers]] join the rules of Dir's _redirects and
 	// _headers.
 	NetlifyTOML []byte
+	// MaxFile is the largest file the deploy may hold (the site's
+	// build.max_file); default DefaultMaxFile.
+	MaxFile int64
 }
+
+// DefaultMaxFile is Deploy.MaxFile's default.
+const DefaultMaxFile = 100 << 20
 
 // UploadStats says what an upload did.
 type UploadStats struct {
@@ -138,7 +145,10 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*manifest.Manifest, U
 	if len(d.BuildKey) < site.DeployIDLen || !site.DeployID(d.BuildKey).Valid() {
 		return nil, stats, fmt.Errorf("uploading %s: build key %q is not %d to 64 lowercase hex characters", d.Site, d.BuildKey, site.DeployIDLen)
 	}
-	files, paths, err := p.hashDir(ctx, d.Dir)
+	if d.MaxFile <= 0 {
+		d.MaxFile = DefaultMaxFile
+	}
+	files, paths, err := p.hashDir(ctx, d.Dir, d.MaxFile)
 	if err != nil {
 		return nil, stats, fmt.Errorf("hashing %s output: %w", d.Site, err)
 	}
@@ -199,8 +209,9 @@ func (p *Publisher) Upload(ctx context.Context, d Deploy) (*manifest.Manifest, U
 	return m, stats, nil
 }
 
-// hashDir walks dir and hashes every regular file, concurrently.
-func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]manifest.File, map[string]string, error) {
+// hashDir walks dir and hashes every regular file, concurrently. A file
+// over maxFile fails it before anything is read or uploaded.
+func (p *Publisher) hashDir(ctx context.Context, dir string, maxFile int64) (map[string]manifest.File, map[string]string, error) {
 	type job struct{ rel, abs string }
 	var jobs []job
 	var total int64
@@ -222,6 +233,10 @@ func (p *Publisher) hashDir(ctx context.Context, dir string) (map[string]manifes
 		info, err := e.Info()
 		if err != nil {
 			return err
+		}
+		if info.Size() > maxFile {
+			return fmt.Errorf("%w: %s is %s (%d bytes), over the limit of %s (%d bytes) per file (build.max_file)",
+				ErrFileTooLarge, rel, units.Bytes(info.Size()), info.Size(), units.Bytes(maxFile), maxFile)
 		}
 		total += info.Size()
 		jobs = append(jobs, job{rel, abs})

@@ -11,12 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/site"
@@ -595,14 +597,19 @@ func TestUploadRejects(t *testing.T) {
 		name         string
 		maxFiles     int
 		maxBytes     int64
+		maxFile      int64
 		key          string
 		wantErr      bool
 		wantTooLarge bool
+		wantFile     string // in the error, with ErrFileTooLarge
 	}{
 		{name: "at the file limit", maxFiles: 3, key: buildKey("k")},
 		{name: "over the file limit", maxFiles: 2, key: buildKey("k"), wantErr: true, wantTooLarge: true},
 		{name: "at the byte limit", maxBytes: 12, key: buildKey("k")},
 		{name: "over the byte limit", maxBytes: 11, key: buildKey("k"), wantErr: true, wantTooLarge: true},
+		{name: "at the per-file limit", maxFile: 4, key: buildKey("k")},
+		{name: "over the per-file limit", maxFile: 3, key: buildKey("k"), wantErr: true,
+			wantFile: "is 4 B (4 bytes), over the limit of 3 B (3 bytes) per file (build.max_file)"},
 		{name: "build key too short", key: "0123abc", wantErr: true},
 		{name: "build key not hex", key: "release-2024-01-01", wantErr: true},
 		{name: "build key with a slash", key: "0123456789abcdef/x", wantErr: true},
@@ -613,7 +620,7 @@ func TestUploadRejects(t *testing.T) {
 			writeTree(t, dir, files)
 			st := newStore(t)
 			p := publish.New(st, publish.Options{MaxFiles: tt.maxFiles, MaxBytes: tt.maxBytes})
-			m, _, err := p.Upload(t.Context(), publish.Deploy{Site: blog, Commit: commit1, BuildKey: tt.key, Dir: dir})
+			m, _, err := p.Upload(t.Context(), publish.Deploy{Site: blog, Commit: commit1, BuildKey: tt.key, Dir: dir, MaxFile: tt.maxFile})
 			if !tt.wantErr {
 				if err != nil {
 					t.Fatalf("Upload: %v", err)
@@ -628,6 +635,10 @@ func TestUploadRejects(t *testing.T) {
 			}
 			if got := errors.Is(err, publish.ErrTooLarge); got != tt.wantTooLarge {
 				t.Errorf("errors.Is(%v, ErrTooLarge) = %v, want %v", err, got, tt.wantTooLarge)
+			}
+			if tt.wantFile != "" && (!errors.Is(err, publish.ErrFileTooLarge) || fault.KindOf(err) != fault.KindStalled ||
+				!regexp.MustCompile(`[abd]\.html `+regexp.QuoteMeta(tt.wantFile)).MatchString(err.Error())) {
+				t.Errorf("Upload = %v, want stalled ErrFileTooLarge naming the file and %q", err, tt.wantFile)
 			}
 			if keys := listKeys(t, st); len(keys) != 0 {
 				t.Errorf("a rejected upload stored %q", keys)

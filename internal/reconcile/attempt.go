@@ -42,10 +42,12 @@ type attempt struct {
 
 	commit   site.Commit // the commit resolved, then the one fetched
 	info     gitsrc.CommitInfo
-	tree     string // the site path's tree hash
-	toml     []byte // the netlify.toml that applies (nil: none)
-	tomlKey  string // what the key adds for a netlify.toml outside the tree
-	hugoFrom string // who asked for the Hugo version ("": the compiled-in default)
+	tree     string            // the site path's tree hash
+	toml     []byte            // the netlify.toml that applies (nil: none)
+	tomlKey  string            // what the key adds for a netlify.toml outside the tree
+	tomlEnv  map[string]string // the environment netlify.toml sets for this deploy's contexts
+	envNote  []string          // for the build log: what of tomlEnv the build got, and what not
+	hugoFrom string            // who asked for the Hugo version ("": the compiled-in default)
 	buildKey string
 	scratch  string // export and build output, removed when the attempt ends
 	export   gitsrc.ExportResult
@@ -173,7 +175,22 @@ func (a *attempt) resolveSources(context.Context) error {
 	if a.p.settings.NPMLock, err = npmLock(a.w.repo, a.commit, spec.Path); err != nil {
 		return err
 	}
-	return a.pickHugo()
+	if a.p.settings.Tool != build.ToolHugo || a.toml == nil {
+		return nil
+	}
+	ref := a.p.ref
+	switch a.c.Kind() {
+	case site.KindProduction:
+		ref = a.w.spec.Ref // the branch, also while a pin holds production
+	case site.KindPullRequest:
+		ref = a.p.head // not refs/pull/N/head
+	}
+	a.tomlEnv = rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)
+	if err := a.pickHugo(); err != nil {
+		return err
+	}
+	a.passNetlifyEnv()
+	return nil
 }
 
 // pickHugo decides which Hugo builds: build.hugo_version in sites.yaml,
@@ -181,20 +198,11 @@ func (a *attempt) resolveSources(context.Context) error {
 // a Netlify site moves over unchanged), else the compiled-in one.
 func (a *attempt) pickHugo() error {
 	s := &a.p.settings
-	switch {
-	case s.Tool != build.ToolHugo:
-		return nil
-	case s.HugoVersion != "":
+	if s.HugoVersion != "" {
 		a.hugoFrom = "build.hugo_version in sites.yaml"
 		return nil
-	case a.toml == nil:
-		return nil
 	}
-	ref := a.p.ref
-	if a.c == site.Production {
-		ref = a.w.spec.Ref // the branch, also while a pin holds production
-	}
-	v := rules.NetlifyEnv(a.toml, netlifyContexts(a.c, ref)...)["HUGO_VERSION"]
+	v := a.tomlEnv["HUGO_VERSION"]
 	if v == "" {
 		return nil
 	}
@@ -209,13 +217,14 @@ func (a *attempt) pickHugo() error {
 // netlifyContexts are the netlify.toml contexts whose environment applies
 // to channel c built from ref, in rising precedence, as Netlify merges
 // them: the deploy context, then the branch's own ([context.<branch>]).
-// A pull request's head branch is not known here, so a preview gets
-// deploy-preview only.
+// For a pull request, ref is its head branch ("" when not known: a
+// preview polled from a fork): Netlify applies that branch's context to
+// its deploy previews too.
 func netlifyContexts(c site.Channel, ref string) []string {
 	var ctx []string
 	switch c.Kind() {
 	case site.KindPullRequest:
-		return []string{rules.ContextDeployPreview}
+		ctx = []string{rules.ContextDeployPreview}
 	case site.KindBranch:
 		ctx = []string{rules.ContextBranchDeploy}
 	default:
@@ -316,6 +325,9 @@ func (a *attempt) build(ctx context.Context) error {
 		}
 		a.e.Logf("Building with Hugo v%s (%s; base URL %s)", v, from, a.p.url)
 	}
+	for _, line := range a.envNote {
+		a.e.Logf("%s", line)
+	}
 	res, err := l.opts.Builder.Build(ctx, build.Request{
 		Site: string(spec.Name), Src: src, Out: out, BaseURL: a.p.url,
 		CacheDir: filepath.Join(l.opts.DataDir, "cache", "hugo", string(spec.Name)), Untrusted: a.p.untrusted,
@@ -352,6 +364,7 @@ func (a *attempt) upload(ctx context.Context) error {
 		Log:         a.e.Log(),
 		NetlifyTOML: a.toml,
 		Repair:      a.repair,
+		MaxFile:     w.spec.MaxFile,
 	})
 	a.removeScratch()
 	if err != nil {

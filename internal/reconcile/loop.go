@@ -97,6 +97,11 @@ type Spec struct {
 	// WriteBack records production publishes in the repository: "note",
 	// "tag", or "" / "off".
 	WriteBack string
+	// MaxFile is the largest file a deploy may hold (build.max_file),
+	// checked in the build output before it is uploaded and, with
+	// build.tool none, in the git tree before a blob is read; 0: the
+	// default, 100 MiB.
+	MaxFile int64
 }
 
 // Options configure a Loop.
@@ -131,6 +136,10 @@ type Options struct {
 	// NPM installs a site's npm dependencies into its export before the
 	// build, when it has package.json and an npm lockfile (nil: none are).
 	NPM *npm.Installer
+	// Toolchain names the builder's tools besides Hugo that shape the
+	// output (build.Builder.Toolchain): in every Hugo build's key, so a
+	// new Dart Sass rebuilds what it would compile differently.
+	Toolchain string
 }
 
 // Loop reconciles every site.
@@ -153,6 +162,7 @@ type Loop struct {
 type job struct {
 	kind   jobKind
 	ref    string // what to fetch for a pull request
+	head   string // a pull request's head branch (refs/heads/x), when known: its netlify.toml context
 	fork   bool
 	maxAge time.Duration // skip heads older than this (polled pull requests)
 }
@@ -283,6 +293,13 @@ func (l *Loop) worker0(spec Spec) *worker {
 	spec.Repo.Dir = filepath.Join(l.opts.DataDir, "git", string(spec.Name))
 	spec.Repo.Logger = logger
 	spec.Repo.Modules = l.modules
+	// The limit is on what is published. A build's input may hold bigger
+	// files (originals it resizes), which stream and count against the
+	// tree's limit only.
+	spec.Repo.Limits.MaxFile = -1
+	if spec.Build.Tool == build.ToolNone {
+		spec.Repo.Limits.MaxFile = spec.MaxFile
+	}
 	w := &worker{
 		spec: spec, trigger: make(chan struct{}, 1), log: logger, done: make(chan struct{}),
 		pending: make(map[site.Channel]job), failed: make(map[site.Channel]site.Commit),

@@ -21,6 +21,7 @@ import (
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 )
 
@@ -36,6 +37,8 @@ type countingBuilder struct {
 	// fail, when set, is asked before the n-th build (from 1) whether it
 	// fails, and how.
 	fail func(n int64) error
+	// output, when set, adds to what a build made, as Hugo would.
+	output func(dir string) error
 }
 
 func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.Result, error) {
@@ -53,7 +56,11 @@ func (c *countingBuilder) Build(ctx context.Context, req build.Request) (build.R
 	if c.reqs != nil {
 		c.reqs <- req
 	}
-	return c.b.Build(ctx, req)
+	res, err := c.b.Build(ctx, req)
+	if err == nil && c.output != nil {
+		err = c.output(res.Dir)
+	}
+	return res, err
 }
 
 type fixture struct {
@@ -76,13 +83,22 @@ func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, with ...f
 
 func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, with ...func(*reconcile.Options)) *fixture {
 	t.Helper()
+	return newStoreFixture(t, spec, poll, logger, nil, with...)
+}
+
+// newStoreFixture publishes to st, or to an fsstore when st is nil.
+func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, st store.Store, with ...func(*reconcile.Options)) *fixture {
+	t.Helper()
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
 	f.repo.Commit("one")
-	f.store = filepath.Join(t.TempDir(), "store")
-	st, err := fsstore.New(f.store)
-	if err != nil {
-		t.Fatal(err)
+	if st == nil {
+		f.store = filepath.Join(t.TempDir(), "store")
+		fs, err := fsstore.New(f.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = fs
 	}
 	f.pub = publish.New(st, publish.Options{})
 	b, err := build.New(build.Options{})
@@ -99,7 +115,7 @@ func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, log
 		spec.Ref = "main"
 	}
 	spec.Path = cmpOr(spec.Path, ".")
-	spec.Build.Tool = build.ToolNone
+	spec.Build.Tool = cmpOr(spec.Build.Tool, build.ToolNone)
 	f.spec = spec
 	opts := reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,

@@ -20,7 +20,8 @@ func TestNetlifyContexts(t *testing.T) {
 		{site.Production, "0123456789abcdef0123456789abcdef01234567", []string{"production"}},
 		{site.Branch("staging"), "refs/heads/staging", []string{"branch-deploy", "staging"}},
 		{site.Branch("feature/x"), "refs/heads/feature/x", []string{"branch-deploy", "feature/x"}},
-		{site.PullRequest(7), "refs/pull/7/head", []string{"deploy-preview"}},
+		{site.PullRequest(7), "", []string{"deploy-preview"}},
+		{site.PullRequest(7), "refs/heads/feature", []string{"deploy-preview", "feature"}},
 	} {
 		if got := netlifyContexts(tt.c, tt.ref); !slices.Equal(got, tt.want) {
 			t.Errorf("netlifyContexts(%s, %q) = %v, want %v", tt.c, tt.ref, got, tt.want)

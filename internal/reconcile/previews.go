@@ -45,7 +45,7 @@ func (l *Loop) Dispatch(_ context.Context, name site.Name, ev site.Event) error 
 			w.log.Warn("no preview: cannot fetch this pull request's head", "pr", ev.PR, "forge", ev.Forge)
 			return nil
 		}
-		w.request(func() { w.pending[site.PullRequest(ev.PR)] = job{ref: ref, fork: ev.Fork} })
+		w.request(func() { w.pending[site.PullRequest(ev.PR)] = job{ref: ref, head: ev.Ref, fork: ev.Fork} })
 	case site.EventPRClosed, site.EventPRMerged:
 		if ev.PR > 0 {
 			w.request(func() { w.pending[site.PullRequest(ev.PR)] = job{kind: jobDelete} })
@@ -99,7 +99,9 @@ func (l *Loop) pollPreviews(ctx context.Context, w *worker) (failures []error) {
 		w.log.Warn("listing channels", "err", err)
 		return []error{fmt.Errorf("listing channels: %w", err)}
 	}
-	branchTips := map[site.Commit]bool{}
+	// The branches at each commit: a head that is a branch tip is no fork's,
+	// and when one branch alone is there, it is the head branch.
+	branchTips := map[site.Commit][]string{}
 	type pull struct {
 		n   int
 		ref string
@@ -107,7 +109,7 @@ func (l *Loop) pollPreviews(ctx context.Context, w *worker) (failures []error) {
 	var pulls []pull
 	for ref, commit := range refs {
 		if strings.HasPrefix(ref, "refs/heads/") {
-			branchTips[commit] = true
+			branchTips[commit] = append(branchTips[commit], ref)
 		}
 		if m := pullRefRE.FindStringSubmatch(ref); m != nil {
 			n, _ := strconv.Atoi(m[1])
@@ -124,7 +126,11 @@ func (l *Loop) pollPreviews(ctx context.Context, w *worker) (failures []error) {
 		if ptr.Commit == refs[p.ref] {
 			continue
 		}
-		j := job{ref: p.ref, fork: !branchTips[refs[p.ref]], maxAge: w.spec.Previews.TTL}
+		tips := branchTips[refs[p.ref]]
+		j := job{ref: p.ref, fork: len(tips) == 0, maxAge: w.spec.Previews.TTL}
+		if len(tips) == 1 {
+			j.head = tips[0]
+		}
 		if previewed {
 			j.maxAge = 0 // keep updating a preview that exists
 		}

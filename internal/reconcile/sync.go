@@ -49,6 +49,7 @@ func (l *Loop) runJobs(ctx context.Context, w *worker, jobs map[site.Channel]job
 // plan is what one channel should be built from.
 type plan struct {
 	ref       string
+	head      string // a pull request's head branch, when known
 	settings  build.Settings
 	url       string
 	pinned    bool
@@ -60,6 +61,9 @@ type plan struct {
 func (l *Loop) planFor(w *worker, c site.Channel, j job) (plan, bool) {
 	spec := w.spec
 	p := plan{settings: spec.Build, url: l.opts.URL(spec.Name, c)}
+	if p.settings.Tool != build.ToolNone {
+		p.settings.Toolchain = l.opts.Toolchain
+	}
 	switch c.Kind() {
 	case site.KindProduction:
 		p.ref, p.pinned = spec.Ref, spec.Pin != ""
@@ -73,7 +77,7 @@ func (l *Loop) planFor(w *worker, c site.Channel, j job) (plan, bool) {
 			}
 		}
 	case site.KindPullRequest:
-		p.ref = j.ref
+		p.ref, p.head = j.ref, j.head
 		p.untrusted = j.fork // whatever the secrets policy: a fork must not plant cache entries
 		if j.fork {
 			switch spec.Previews.Forks {

@@ -43,6 +43,10 @@ type compiledRule struct {
 	passQuery bool
 	never     bool // a Role condition: sitehost has no identities
 	conds     bool // has Language, Country or Cookie conditions
+	// Redirects only, see loopTarget: selfLoop, the rule always loops;
+	// loop, index+1 of its target pattern in Matcher.loops (0: none).
+	selfLoop bool
+	loop     int32
 }
 
 func (cr *compiledRule) compile(r *Redirect) {

@@ -263,6 +263,70 @@ func compareRedirect(t *testing.T, i int, got Redirect, want expectedRedirect, m
 	}
 }
 
+// TestConformanceMatching runs the matching cases of the tests of
+// Netlify's own redirector (netlify_redirector: test_simple_match,
+// test_match_on_splat, test_redirect_with_inner_named_match_when_no_page_is_found,
+// test_complex_rules_for_country_and_language_based_redirects,
+// test_a_language_redirect_to_absolute_path and the 200 rules of
+// test_redirector_with_wildcard_roles), as data. Their X-Language becomes
+// Accept-Language and their X-Country the country header; Role conditions
+// are left out (sitehost has no identities).
+func TestConformanceMatching(t *testing.T) {
+	lang := func(v string) http.Header { return http.Header{"Accept-Language": {v}} }
+	const geo = `/ /china 302 Country=cn
+/ /india 302 Country=in
+/china/* /china/cn-zh/:splat 302 Language=zh
+/* /cn-zh/:splat 302 Language=zh`
+	const au = "/* http://www.example.com/au/:splat 302 Country=au"
+	tests := []matchCase{
+		{name: "simple", rules: "/home /", req: Request{Path: "/home"}, wantLine: 1, wantTo: "/", status: 301},
+		{name: "simple, trailing slash", rules: "/home /", req: Request{Path: "/home/"}, wantLine: 1, wantTo: "/"},
+		{name: "simple, below", rules: "/home /", req: Request{Path: "/home/s"}},
+		{name: "simple, longer", rules: "/home /", req: Request{Path: "/homes"}},
+		{name: "splat rewrite", rules: "/* /index.html 200", req: Request{Path: "/r/pics", RawQuery: "t=all"}, wantLine: 1, wantTo: "/index.html?t=all", status: 200},
+		{name: "splat", rules: "/news/* /blog/:splat 301", req: Request{Path: "/news/article"}, wantLine: 1, wantTo: "/blog/article"},
+		{name: "splat, bare", rules: "/news/* /blog/:splat 301", req: Request{Path: "/news"}, wantLine: 1, wantTo: "/blog/"},
+		{name: "inner placeholder", rules: "/:locale/blog /:locale/blog/1", req: Request{Path: "/de/blog"}, wantLine: 1, wantTo: "/de/blog/1"},
+
+		{name: "geo, nothing known", rules: geo, req: Request{Path: "/"}},
+		{name: "geo, country", rules: geo, req: Request{Path: "/", Country: "cn"}, wantLine: 1, wantTo: "/china"},
+		{name: "geo, country before language", rules: geo, req: Request{Path: "/", Country: "cn", Header: lang("cn")}, wantLine: 1, wantTo: "/china"},
+		{name: "geo, language", rules: geo, req: Request{Path: "/", Country: "us", Header: lang("zh")}, wantLine: 4, wantTo: "/cn-zh/"},
+		{name: "geo, other language", rules: geo, req: Request{Path: "/china", Header: lang("en")}},
+		{name: "geo, bare prefix", rules: geo, req: Request{Path: "/china", Header: lang("zh")}, wantLine: 3, wantTo: "/china/cn-zh/"},
+		{name: "geo, target, other language", rules: geo, req: Request{Path: "/china/cn-zh", Header: lang("en")}},
+		{name: "geo, below, other language", rules: geo, req: Request{Path: "/china/something", Header: lang("en")}},
+		{name: "geo, below", rules: geo, req: Request{Path: "/china/something", Header: lang("zh")}, wantLine: 3, wantTo: "/china/cn-zh/something"},
+		// The loop: already under the target, so no redirect at all
+		// (neither /china/cn-zh/cn-zh/something nor line 4's).
+		{name: "geo, already there", rules: geo, req: Request{Path: "/china/cn-zh/something", Header: lang("zh")}},
+
+		{name: "absolute, no country", rules: au, req: Request{Host: "www.example.com", Scheme: "http", Path: "/"}},
+		{name: "absolute", rules: au, req: Request{Host: "www.example.com", Scheme: "http", Path: "/", Country: "au"}, wantLine: 1, wantTo: "http://www.example.com/au/"},
+		{name: "absolute, already there", rules: au, req: Request{Host: "www.example.com", Scheme: "http", Path: "/au", Country: "au"}},
+
+		{name: "self rewrite", rules: "/membership/ /membership/ 200", req: Request{Path: "/membership/"}, wantLine: 1, wantTo: "/membership/", status: 200},
+		{name: "splat rewrite into itself", rules: "/member/* /member/:splat 200", req: Request{Path: "/member/users"}, wantLine: 1, wantTo: "/member/users"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mustMatcher(t, tt.rules)
+			got, ok := m.Match(&tt.req, tt.forced)
+			switch {
+			case tt.wantLine == 0 && ok:
+				t.Fatalf("matched line %d (to %q), want no match", got.Rule.Line, got.To)
+			case tt.wantLine == 0:
+			case !ok:
+				t.Fatalf("no match, want line %d to %q", tt.wantLine, tt.wantTo)
+			case got.Rule.Line != tt.wantLine || got.To != tt.wantTo:
+				t.Errorf("matched line %d to %q, want line %d to %q", got.Rule.Line, got.To, tt.wantLine, tt.wantTo)
+			case tt.status != 0 && got.Rule.Status != tt.status:
+				t.Errorf("status %d, want %d", got.Rule.Status, tt.status)
+			}
+		})
+	}
+}
+
 type errorCase struct {
 	Suite  string     `json:"suite"`
 	Name   string     `json:"name"`

@@ -9,6 +9,7 @@ import (
 // Request is what matching looks at.
 type Request struct {
 	Host     string // lowercase, no port
+	Scheme   string // "http" or "https"; "" when unknown
 	Path     string // decoded URL path (r.URL.Path), starts with "/"
 	RawQuery string
 	// Header is read for Accept-Language and Cookie, only when a candidate
@@ -34,6 +35,7 @@ type Matcher struct {
 	rules []compiledRule
 	any   *pathIndex            // rules without a host
 	hosts map[string]*pathIndex // domain-level rules, by lowercase host
+	loops []loopTarget          // target patterns checked at match time
 }
 
 // NewMatcher compiles rs, in order, into an index: fully literal paths in
@@ -48,6 +50,7 @@ func NewMatcher(rs []Redirect) *Matcher {
 	for i := range own {
 		cr := &m.rules[i]
 		cr.compile(&own[i])
+		m.addLoop(cr)
 		ix := m.any
 		if cr.host != "" {
 			if m.hosts == nil {
@@ -106,6 +109,9 @@ func (m *Matcher) Match(req *Request, forcedOnly bool) (Match, bool) {
 		splat, ok := cr.matchPath(p, np, vals)
 		if !ok || !cr.matchQuery(req.RawQuery, vals) || !cr.matchConditions(req, &st) {
 			continue
+		}
+		if cr.selfLoop || cr.loop > 0 && m.loops[cr.loop-1].matches(req, p, np) {
+			return Match{}, false // the redirect would loop: Netlify stops here
 		}
 		return Match{Rule: cr.r, Index: int(i), To: cr.target(vals, splat, req.RawQuery)}, true
 	}

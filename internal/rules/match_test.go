@@ -118,6 +118,28 @@ func TestMatch(t *testing.T) {
 		{name: "domain and path rules keep order", rules: "/a /first\nhttps://h.example/a /second", req: Request{Host: "h.example", Path: "/a"}, wantLine: 1, wantTo: "/first"},
 		{name: "domain rule before path rule", rules: "https://h.example/a /first\n/a /second", req: Request{Host: "h.example", Path: "/a"}, wantLine: 1, wantTo: "/first"},
 
+		// Loops: a redirect whose target pattern the request already
+		// matches answers nothing, and no later rule is tried.
+		{name: "self redirect", rules: "/a /a 301", req: Request{Path: "/a"}},
+		{name: "self redirect, trailing slash", rules: "/a/ /a 301", req: Request{Path: "/a/"}},
+		{name: "self rewrite is no loop", rules: "/a /a 200", req: Request{Path: "/a"}, wantLine: 1, wantTo: "/a"},
+		{name: "splat into itself", rules: "/china/* /china/cn-zh/:splat 302", req: Request{Path: "/china/cn-zh/x"}},
+		{name: "splat into itself, bare target", rules: "/china/* /china/cn-zh/:splat 302", req: Request{Path: "/china/cn-zh"}},
+		{name: "splat into itself, outside target", rules: "/china/* /china/cn-zh/:splat 302", req: Request{Path: "/china/cn-z"}, wantLine: 1, wantTo: "/china/cn-zh/cn-z"},
+		{name: "loop stops later rules", rules: "/a/* /a/b/:splat 301\n/* /z 301", req: Request{Path: "/a/b/c"}},
+		{name: "loop on forced rule over a file", rules: "/a/* /a/b/:splat 301!", req: Request{Path: "/a/b/c"}, forced: true},
+		{name: "placeholder target", rules: "/:lang/blog /:lang/blog/1", req: Request{Path: "/de/blog"}, wantLine: 1, wantTo: "/de/blog/1"},
+		{name: "placeholder target loops", rules: "/:lang/* /:lang/x/:splat 302", req: Request{Path: "/de/x/y"}},
+		{name: "target query is no part of the loop", rules: "/a /a?x=1 302", req: Request{Path: "/a"}},
+		{name: "absolute target on this host", rules: "/* https://www.example.com/au/:splat 302", req: Request{Host: "www.example.com", Scheme: "https", Path: "/au/x"}},
+		{name: "absolute target, host case and port", rules: "/* https://WWW.example.com:8443/au/:splat 302", req: Request{Host: "www.example.com", Path: "/au"}},
+		{name: "absolute target on another host", rules: "/* https://www.example.com/au/:splat 302", req: Request{Host: "example.com", Scheme: "https", Path: "/au/x"}, wantLine: 1, wantTo: "https://www.example.com/au/au/x"},
+		{name: "absolute target, other scheme", rules: "/* https://www.example.com/au/:splat 302", req: Request{Host: "www.example.com", Scheme: "http", Path: "/au/x"}, wantLine: 1, wantTo: "https://www.example.com/au/au/x"},
+		{name: "literal path, absolute target on this host", rules: "/a https://h.example/a/ 301", req: Request{Host: "h.example", Path: "/a"}},
+		{name: "literal path, absolute target elsewhere", rules: "/a https://h.example/a 301", req: Request{Host: "www.h.example", Path: "/a"}, wantLine: 1, wantTo: "https://h.example/a"},
+		{name: "literal path, escaped target", rules: "/caf%C3%A9 /café 301", req: Request{Path: "/café"}},
+		{name: "proxy is no loop", rules: "/api/* https://api.example.com/api/:splat 200", req: Request{Host: "api.example.com", Path: "/api/x"}, wantLine: 1, wantTo: "https://api.example.com/api/x"},
+
 		// Order.
 		{name: "first match wins", rules: "/a/* /first\n/a/b /second", req: Request{Path: "/a/b"}, wantLine: 1, wantTo: "/first"},
 		{name: "first match wins, literal first", rules: "/a/b /first\n/a/* /second", req: Request{Path: "/a/b"}, wantLine: 1, wantTo: "/first"},

@@ -238,8 +238,15 @@ func (sb *Sandbox) PeakMemory() int64 {
 	return n
 }
 
-// Close kills whatever the build left running and removes its cgroups.
+// Close kills whatever the build left running and removes its cgroups;
+// it closes the egress listener and socket.
 func (sb *Sandbox) Close() error {
+	sb.egress.close()
+	sb.closeFiles()
+	return sb.removeCgroups()
+}
+
+func (sb *Sandbox) removeCgroups() error {
 	var errs []error
 	for _, dir := range sb.dirs {
 		errs = append(errs, removeCgroup(dir))

@@ -22,7 +22,7 @@ func deadOwner(t *testing.T) string {
 	}
 	tag := ownerTag(cmd.Process.Pid)
 	cmd.Process.Kill() //nolint:errcheck // Wait reaps it either way
-	cmd.Wait() //nolint:errcheck // killed
+	cmd.Wait()         //nolint:errcheck // killed
 	if tag == "" || ownerTag(cmd.Process.Pid) == tag {
 		t.Fatalf("owner tag %q of a process, and after it exited %q", tag, ownerTag(cmd.Process.Pid))
 	}

@@ -24,6 +24,8 @@ type Event struct {
 
 	// RepoURLs are every URL the payload gives for the (base) repository:
 	// web, https clone, ssh clone. A site matches if its repo equals any.
+	// A Bitbucket Data Center payload without clone links gives the
+	// host-less path /projects/KEY/repos/slug instead (see hooks.RepoKey).
 	RepoURLs []string
 
 	// Ref is the full ref that moved or was deleted (refs/heads/main,
