@@ -164,6 +164,8 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	// Before any build: the cgroups of builds a killed server left.
+	builder.Sandbox().Sweep(buildLog)
 	if s.httpsLn != nil {
 		if s.certs, err = s.newCerts(st, opts); err != nil {
 			return nil, err

@@ -462,16 +462,14 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	return res, fmt.Errorf("running hugo for %s: %w", req.Site, runErr)
 }
 
-// command prepares one process of a build: in the build's sandbox; its
-// own process group (and pid namespace), so a timeout kills Hugo and
-// anything it started; Pdeathsig, so a dying server takes its builds
-// with it.
+// command prepares one process of a build: in the build's sandbox, with
+// procAttr's process group (and, on Linux, Pdeathsig).
 func command(ctx context.Context, req Request, env []string, exe string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = req.Src
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	sandboxCommand(cmd, req) // sandbox.go
+	cmd.SysProcAttr = procAttr() // procattr_*.go
+	sandboxCommand(cmd, req)     // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

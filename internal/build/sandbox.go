@@ -16,7 +16,7 @@ import (
 // limit. Close removes its cgroups. It is nil with Options.NoSandbox.
 func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Release) (*sandbox.Sandbox, error) {
 	if b.opts.NoSandbox {
-		if req.Untrusted && !b.opts.Unsandboxed {
+		if sandbox.Admit(nil, req.Untrusted, b.opts.Unsandboxed) != nil {
 			return nil, refuseUnsandboxed("the sandbox is off")
 		}
 		return nil, nil
@@ -67,7 +67,7 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 	if err != nil {
 		return nil, fmt.Errorf("making the build sandbox: %w", err)
 	}
-	if req.Untrusted && !sb.Contained() && !b.opts.Unsandboxed {
+	if sandbox.Admit(sb, req.Untrusted, b.opts.Unsandboxed) != nil {
 		sb.Close() //nolint:errcheck // refused before it held anything
 		return nil, refuseUnsandboxed(fmt.Sprintf("no sandbox here (%s)", b.sandbox))
 	}

@@ -336,8 +336,8 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 			return fmt.Errorf("npm: %w", err)
 		}
 	}
-	if untrusted && (sb == nil || !sb.Contained()) && !in.opts.Unsandboxed {
-		return fault.Stalled(fmt.Errorf("npm: untrusted install refused: no sandbox contains it here (%s); server.build.allow_unsandboxed: true runs such installs anyway", res.Sandbox))
+	if err := sandbox.Admit(sb, untrusted, in.opts.Unsandboxed); err != nil {
+		return fault.Stalled(fmt.Errorf("npm: untrusted install refused: %w; server.build.allow_unsandboxed: true runs such installs anyway", err))
 	}
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = work
@@ -348,7 +348,7 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	var out bytes.Buffer
 	cw := &capWriter{b: &out, max: 64 << 10} // one writer: exec serialises its writes
 	cmd.Stdout, cmd.Stderr = cw, cw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr() // procattr_*.go
 	if sb != nil {
 		sb.SysProcAttr(cmd.SysProcAttr)
 		cmd.ExtraFiles = sb.Files()

@@ -25,13 +25,14 @@ type Support struct {
 	v2       string // a delegated cgroup v2 dir to make build cgroups in
 	v1Memory string // cgroup v1 memory/…/sitehost
 	v1Pids   string // cgroup v1 pids/…/sitehost
+	owner    string // ownerTag of this process: build cgroups are <id>@<owner>
 	missing  []string
 }
 
 // Detect finds what this system offers. exe is our own binary: the
 // launcher, `exe sandbox-exec …`.
 func Detect(exe string) *Support {
-	s := &Support{exe: exe}
+	s := &Support{exe: exe, owner: ownerTag(os.Getpid())}
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno == 0 && int(v) > 0 {
 		s.landlock = int(v)
@@ -348,7 +349,9 @@ func (sb *Sandbox) Prepare(cmd *exec.Cmd) error {
 // Prepare to pass to every launcher.
 func (sb *Sandbox) openCgroups() error {
 	for _, procs := range sb.policy.Cgroups {
-		f, err := os.OpenFile(procs, os.O_WRONLY, 0)
+		// O_CREATE: a no-op on cgroupfs, where the kernel made the file
+		// with the dir; only a test's plain dir has none.
+		f, err := os.OpenFile(procs, os.O_WRONLY|os.O_CREATE, 0o644)
 		if err != nil {
 			return fmt.Errorf("opening %s: %w", procs, err)
 		}

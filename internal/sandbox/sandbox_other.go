@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -22,7 +23,11 @@ type Support struct{ exe string }
 // Detect finds no sandbox off Linux.
 func Detect(exe string) *Support { return &Support{exe: exe} }
 
-func (s *Support) String() string { return "no sandbox on " + runtime.GOOS }
+// String says there is none and what is missing, for the startup log.
+func (s *Support) String() string { return offLinux(runtime.GOOS) }
+
+// Sweep has no cgroups to remove off Linux.
+func (s *Support) Sweep(*slog.Logger) int { return 0 }
 
 // Sandbox off Linux contains nothing: Contained is false.
 type Sandbox struct {
@@ -38,7 +43,7 @@ type Sandbox struct {
 // With Paths.Egress, the program's way out is a listener on the host's
 // 127.0.0.1 that nothing holds it to.
 func (s *Support) New(id string, paths Paths, lim Limits) (*Sandbox, error) {
-	sb := &Sandbox{exe: s.exe, inForce: []string{s.String()}}
+	sb := uncontained(s.exe, runtime.GOOS)
 	if paths.Egress {
 		if _, err := sb.egress.setup(false); err != nil {
 			return nil, err
