@@ -543,27 +543,8 @@ func TestCgroupFallback(t *testing.T) {
 // allowed one is reached and the other refused by Landlock (EACCES).
 func TestConnectTCP(t *testing.T) {
 	support := sandbox.Detect(exe(t))
-	listen := func() (net.Listener, chan struct{}) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		accepted := make(chan struct{}, len(launchers))
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-				accepted <- struct{}{}
-			}
-		}()
-		return ln, accepted
-	}
-	allowed, allowedAccepted := listen()
-	other, otherAccepted := listen()
+	allowed, allowedAccepted := hostListener(t, len(launchers))
+	other, otherAccepted := hostListener(t, len(launchers))
 	port := uint16(allowed.Addr().(*net.TCPAddr).Port)
 
 	sb, err := support.New("test-connect-"+strconv.Itoa(os.Getpid()), sandbox.Paths{
@@ -619,22 +600,7 @@ func TestConnectTCP(t *testing.T) {
 // program's own (with or without Landlock on top); without, Landlock
 // holds TCP to the egress port, and UDP is not limited.
 func TestEgress(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	hostAccepted := make(chan struct{}, 8)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-			hostAccepted <- struct{}{}
-		}
-	}()
+	ln, hostAccepted := hostListener(t, 8)
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -792,4 +758,28 @@ func TestEgressNeedsItsNamespace(t *testing.T) {
 	if _, err := sb.Egress(t.Context()); err == nil {
 		t.Error("got an egress listener from a launcher that refused")
 	}
+}
+
+// hostListener is a TCP listener on the host's 127.0.0.1, closed when the
+// test ends, that closes what it accepts and says so on the channel (room
+// for n).
+func hostListener(t *testing.T, n int) (net.Listener, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan struct{}, n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	return ln, accepted
 }
