@@ -53,6 +53,8 @@ const (
 	DefaultSkewGrace     = time.Hour
 	MaxSkewDeploys       = 20
 	DefaultSelfHeal      = 10 * time.Minute
+	DefaultRole          = RoleAll
+	DefaultShutdownDelay = 5 * time.Second
 )
 
 // has reports whether key was written in the file, so an explicit zero
@@ -115,6 +117,10 @@ func (c *Config) withDefaults() {
 
 	if !c.has("server.self_heal") {
 		s.SelfHeal = DefaultSelfHeal
+	}
+	setStr(&s.Role, DefaultRole)
+	if !c.has("server.shutdown_delay") {
+		s.ShutdownDelay = DefaultShutdownDelay
 	}
 	for i := range s.Notifications {
 		setStr(&s.Notifications[i].Format, "json")
