@@ -397,9 +397,11 @@ func (s *server) run(ctx context.Context) error {
 	g.Go(func() error { s.warm(ctx); return nil })
 	if sc.Builds() {
 		g.Go(func() error { return s.loop.Run(ctx) })
-		// Markers of webhooks and syncs that reached a replica that does
-		// not build (an edge).
-		g.Go(func() error { s.loop.WatchRequests(ctx, s.store, time.Second); return nil })
+		if sc.Role == config.RoleBuilder {
+			// Markers of webhooks and syncs that reached an edge. Not for
+			// role all, alone on its bucket: a List a second is a cost.
+			g.Go(func() error { s.loop.WatchRequests(ctx, s.store, time.Second); return nil })
+		}
 		g.Go(func() error { s.forge.Run(ctx); return nil })
 		g.Go(func() error { s.gcLoop(ctx); return nil })
 	}
