@@ -80,3 +80,39 @@ func TestRolesShareABucket(t *testing.T) {
 		t.Error("--role worker accepted")
 	}
 }
+
+// TestEdgePullRequestPreview: a signed GitHub pull_request webhook
+// delivered to an edge reaches the builder with what a preview needs (the
+// number, the head's ref, the forge) through the bucket; the edge serves
+// the preview and, once the pull request is closed, stops.
+func TestEdgePullRequestPreview(t *testing.T) {
+	repo := gittest.New(t, "")
+	repo.Write("index.html", "<h1>production</h1>")
+	repo.Commit("one")
+	storage := "  storage: {kind: fs, path: " + filepath.Join(t.TempDir(), "store") + "}\n"
+	sites := "  - name: a\n    repo: " + repo.URL() + "\n    domains: [a.test]\n    build: {tool: none}\n    webhook: { secret_env: TEST_HOOK_SECRET }\n"
+	env := map[string]string{"TEST_HOOK_SECRET": testHookSecret}
+	builder := startServerWith(t, testConfig(t, t.TempDir(), sites, storage), env, serverOptions{Role: "builder"})
+	edge := startServerWith(t, testConfig(t, t.TempDir(), sites, storage), env, serverOptions{Role: "edge"})
+	waitFor(t, func() bool { return get(t, edge, "a.test", "/").status == http.StatusOK })
+
+	host := "pr-7--a.localhost"
+	head := pushPR(repo, 7, "index.html", "<h1>preview seven</h1>")
+	if code := sendGitHub(t, edge, "pull_request", githubPayload(t, "pull_request.opened.json", repo.URL(), 7, head)); code != http.StatusAccepted {
+		t.Fatalf("opened webhook on the edge: %d, want 202", code)
+	}
+	waitFor(t, func() bool { return get(t, edge, host, "/").body == "<h1>preview seven</h1>" })
+	if code := sendGitHub(t, edge, "pull_request", githubPayload(t, "pull_request.closed.json", repo.URL(), 7, head)); code != http.StatusAccepted {
+		t.Fatalf("closed webhook on the edge: %d, want 202", code)
+	}
+	waitFor(t, func() bool { return get(t, edge, host, "/").status == http.StatusNotFound })
+	if body := get(t, edge, "a.test", "/").body; body != "<h1>production</h1>" {
+		t.Errorf("production changed by a preview: %q", body)
+	}
+	if n := edge.loop.Builds(); n != 0 {
+		t.Errorf("the edge built %d times", n)
+	}
+	if n := builder.loop.Builds(); n != 2 {
+		t.Errorf("the builder built %d times, want 2 (production, the preview)", n)
+	}
+}
