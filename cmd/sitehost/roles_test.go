@@ -72,7 +72,10 @@ func TestRolesShareABucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for info := range st2.List(t.Context(), reconcile.RequestPrefix) {
+	for info, err := range st2.List(t.Context(), reconcile.RequestPrefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Errorf("marker %s left behind", info.Key)
 	}
 	// A bad --role is refused before anything starts.

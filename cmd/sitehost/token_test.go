@@ -63,7 +63,7 @@ func TestShortTokenRefused(t *testing.T) {
 
 	t.Run("reload", func(t *testing.T) {
 		ts := startServerUntil(t, cfg, env, serverOptions{})
-		err := ts.server.reloadFile(t.Context(), cfg.File, []byte(short))
+		err := ts.reloadFile(t.Context(), cfg.File, []byte(short))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("reload: %v, want %q", err, want)
 		}

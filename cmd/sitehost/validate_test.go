@@ -244,7 +244,7 @@ func TestSyntaxErrorLineEverywhere(t *testing.T) {
 	}
 	ts := startServerUntil(t, testConfig(t, t.TempDir(), "  []\n"), nil, serverOptions{})
 	t.Cleanup(func() { ts.stop(t) })
-	if err := ts.server.reloadFile(t.Context(), path, []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
+	if err := ts.reloadFile(t.Context(), path, []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("reload: %v, want %s", err, want)
 	}
 	if !strings.Contains(ts.logs.String(), want) {

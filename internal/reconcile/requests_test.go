@@ -63,8 +63,11 @@ func TestRequestMarkers(t *testing.T) {
 
 	waitFor(t, "the marked push to go live", func() bool { return f.live(t).Commit == site.Commit(two) })
 	waitFor(t, "every marker of s to be taken", func() bool {
-		for range st.List(ctx, reconcile.RequestPrefix+"s/") {
-			return false // a key or an error: not yet
+		for _, err := range st.List(ctx, reconcile.RequestPrefix+"s/") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			return false // a key left: not yet
 		}
 		return true
 	})
