@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,4 +76,47 @@ func TestStopAbandonsBuild(t *testing.T) {
 		t.Errorf("live deploy %s after the stop, want %s: the abandoned build was published", got.Deploy, live.Deploy)
 	}
 	waitFor(t, func() bool { return strings.Contains(get(t, again, "blog.test", "/").body, "Version one") })
+}
+
+// TestDrainFinishesInFlight stops a server while a client is halfway
+// through a 32 MiB download: the download completes whole, run returns,
+// and the listener takes no new connection.
+func TestDrainFinishesInFlight(t *testing.T) {
+	repo := gittest.New(t, "")
+	big := strings.Repeat("0123456789abcdef", 2<<20)
+	repo.Write("index.html", "<h1>one</h1>")
+	repo.Write("big.bin", big)
+	repo.Commit("one")
+	cfg := testConfig(t, t.TempDir(), "  - name: a\n    repo: "+repo.URL()+"\n    domains: [a.test]\n    build: {tool: none}\n")
+	ts := startServerUntil(t, cfg, nil, serverOptions{})
+	syncSite(t, ts.server, "a")
+
+	addr := ts.httpLn.Addr().String()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/big.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "a.test"
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	head := make([]byte, 1024)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { ts.stop(t); close(stopped) }()
+	waitFor(t, func() bool { return ts.readiness() != nil })
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(head)+string(rest) != big {
+		t.Fatalf("download cut by the shutdown: %d of %d bytes, %v", len(head)+len(rest), len(big), err)
+	}
+	<-stopped
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("the listener still accepts connections after the drain")
+	}
 }
