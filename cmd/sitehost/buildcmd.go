@@ -21,6 +21,7 @@ import (
 	"github.com/sitehost/sitehost/internal/npm"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 // cmdBuild builds a checkout's committed HEAD exactly as the server would
@@ -104,7 +105,12 @@ func buildCheckout(ctx context.Context, dir, out, baseURL, cfgPath string, name 
 	if err != nil {
 		cache = data
 	}
-	builder, npmInstaller, err := newBuilder(ctx, sb, "", filepath.Join(cache, "sitehost", "hugo"), filepath.Join(cache, "sitehost", "npm"), getenv, logger)
+	scratch, err := claimScratch(logger)
+	if err != nil {
+		return reconcile.LocalBuild{}, err
+	}
+	defer scratch.Release() //nolint:errcheck // what is left, the next run sweeps
+	builder, npmInstaller, err := newBuilder(ctx, sb, "", filepath.Join(cache, "sitehost", "hugo"), filepath.Join(cache, "sitehost", "npm"), scratch.Path(), getenv, logger)
 	if err != nil {
 		return reconcile.LocalBuild{}, err
 	}
@@ -186,8 +192,8 @@ func emptyOrAbsent(out string) error {
 // same for the server and `sitehost build`: Dart Sass and node resolved
 // once, Hugo releases kept in hugoDir, npm installs in npmDir, the
 // sandbox and its limits. exe is the binary builds re-execute ("": this
-// one).
-func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir string, getenv func(string) string, log *slog.Logger) (*build.Builder, *npm.Installer, error) {
+// one); scratch holds the builds' scratch folders ("": os.TempDir()).
+func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir, scratch string, getenv func(string) string, log *slog.Logger) (*build.Builder, *npm.Installer, error) {
 	sass, sassVersion, err := build.FindDartSass(ctx, sb.DartSass, getenv("PATH"), log)
 	if err != nil {
 		return nil, nil, err
@@ -203,6 +209,7 @@ func newBuilder(ctx context.Context, sb config.ServerBuild, exe, hugoDir, npmDir
 	builder, err := build.New(build.Options{
 		Exe: exe, Timeout: sb.Timeout, Memory: int64(sb.Memory), Unsandboxed: sb.AllowUnsandboxed,
 		DartSass: sass, DartSassVersion: sassVersion, Node: node, ExecAllow: sb.ExecAllow, Releases: releases, Logger: log,
+		ScratchDir: scratch,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -219,4 +226,24 @@ func newReleases(sb config.ServerBuild, dir string, log *slog.Logger) (*hugorele
 		Releases: sb.HugoReleases, Dir: dir, Client: client, Logger: log,
 		Versions: hugorelease.ProxyVersions(&http.Client{Timeout: 10 * time.Second}, sb.GoProxy),
 	})
+}
+
+// scratchPrefix names the folder of each sitehost process under
+// os.TempDir() that its builds' scratch folders go in.
+const scratchPrefix = "sitehost-"
+
+// claimScratch removes the scratch folders of sitehost processes that are
+// gone (killed mid-build: a build's scratch holds a copy of the site's
+// Hugo cache) and claims one for this process.
+func claimScratch(log *slog.Logger) (*tempdir.Dir, error) {
+	if n, err := tempdir.Sweep(os.TempDir(), scratchPrefix); err != nil {
+		log.Warn("removing the build scratch of processes that are gone", "err", err)
+	} else if n > 0 {
+		log.Info("removed the build scratch of processes that are gone", "folders", n)
+	}
+	d, err := tempdir.Claim(os.TempDir(), scratchPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("making build scratch space: %w", err)
+	}
+	return d, nil
 }

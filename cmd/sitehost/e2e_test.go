@@ -185,7 +185,7 @@ func TestServing(t *testing.T) {
 		{"alias redirects to primary", "www.blog.test:" + port, "/posts/?q=1", nil, 301, map[string]string{"Location": "http://blog.test:" + port + "/posts/?q=1"}, ""},
 		{"permalink", string(st.LiveDeploy) + "--blog.localhost", "/", nil, 200, map[string]string{"X-Robots-Tag": "noindex"}, "E2E Blog"},
 		{"unknown permalink", "0000000000000000--blog.localhost", "/", nil, 404, nil, ""},
-		{"unknown host", "nope.test", "/", nil, 404, nil, "no site is served at nope.test"},
+		{"unknown host", "nope.test", "/", nil, 404, nil, "no site is served at this host"},
 		{"unknown site preview", "pr-1--nosuch.localhost", "/", nil, 404, nil, "no site"},
 		{"range", "blog.test", "/css/site.css", []string{"Range", "bytes=0-3"}, 206, map[string]string{"Content-Range": "bytes 0-3/22"}, "body"},
 		{"dot-dot stays inside", "blog.test", "/../../etc/passwd", nil, 404, nil, "Custom not found"},

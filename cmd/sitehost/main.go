@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/sitehost/sitehost/internal/unixonly" // no Windows: README, Platforms
 )
 
 func main() {

@@ -41,14 +41,14 @@ func (s *server) listeners() []listener {
 	control := s.controlHost(accessLog("admin", s.observeAdmin)(s.endOnDrain(s.admin)))
 
 	// admin: recover → access log → API, dashboard, webhooks, probes.
-	admin := listener{"admin", s.adminLn, s.newHTTPServer(pipeline{rec, accessLog("admin", s.observeAdmin), s.endOnDrain}.then(s.admin))}
+	admin := listener{"admin", s.adminLn, s.newAdminServer(pipeline{rec, accessLog("admin", s.observeAdmin), s.endOnDrain}.then(s.admin))}
 	if !s.cfg.Server.Serves() {
 		return []listener{admin} // a builder: no data plane
 	}
 	if s.certs == nil {
 		// http: recover → control host → observe → resolve → serve.
 		public := pipeline{rec, control, d.Observe, d.Resolve}.then(d.Serve())
-		return []listener{{"http", s.httpLn, s.newHTTPServer(public)}, admin}
+		return []listener{{"http", s.httpLn, s.newPublicServer(public)}, admin}
 	}
 	// http with HTTPS on: recover → ACME HTTP-01 challenges → redirect to
 	// HTTPS (hosts the routes resolve, and the control host; 404 for others).
@@ -57,9 +57,9 @@ func (s *server) listeners() []listener {
 	// TLS-ALPN challenges and the on-demand certificate decision (the
 	// same resolver) happen in the handshake (certs, onDemand).
 	public := pipeline{rec, hsts, control, d.Observe, d.Resolve}.then(d.Serve())
-	secure := s.newHTTPServer(public)
+	secure := s.newPublicServer(public)
 	secure.TLSConfig = s.certs.TLSConfig()
-	return []listener{{"http", s.httpLn, s.newHTTPServer(redirect)}, admin, {"https", s.httpsLn, secure}}
+	return []listener{{"http", s.httpLn, s.newPublicServer(redirect)}, admin, {"https", s.httpsLn, secure}}
 }
 
 // accessLog calls observe after each answer (accesslog.Handler).
@@ -86,6 +86,9 @@ func (s *server) controlHost(admin http.Handler) middleware {
 				http.Error(w, "404 not found: /metrics is served on the admin listener only", http.StatusNotFound)
 				return
 			}
+			// The admin listener's write timeout, not the data plane's
+			// (streams set their own).
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(adminWriteTimeout)) //nolint:errcheck // not every writer has deadlines
 			admin.ServeHTTP(w, r)
 		})
 	}
@@ -98,14 +101,14 @@ func (s *server) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.rt.Load().routes.Resolve(r.Host)
 	host := t.Host
 	if !ok && host != s.cfg.Server.ControlHost {
-		http.Error(w, "404 not found: no site is served at "+host, http.StatusNotFound)
+		http.Error(w, serve.NoSiteBody, http.StatusNotFound)
 		return
 	}
 	target := host
 	if port := portOf(s.httpsLn.Addr()); port != "443" {
 		target = net.JoinHostPort(host, port)
 	}
-	http.Redirect(w, r, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	serve.Redirect(w, "https://"+target+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }
 
 // hsts tells browsers to use HTTPS only: every response on the HTTPS
@@ -117,14 +120,36 @@ func hsts(h http.Handler) http.Handler {
 	})
 }
 
-func (s *server) newHTTPServer(h http.Handler) *http.Server {
+// adminWriteTimeout bounds an admin answer (the API, the dashboard);
+// log streams and waiting syncs set their own deadlines.
+const adminWriteTimeout = 10 * time.Minute
+
+// newAdminServer serves the admin listener.
+func (s *server) newAdminServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      10 * time.Minute, // large files on slow links
+		WriteTimeout:      adminWriteTimeout,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// newPublicServer serves a data plane listener with server.limits: the
+// write timeout covers small answers, and each file body extends it by its
+// size at the slowest rate allowed (serve.WriteLimits), so a slow reader
+// of a small file is let go in seconds.
+func (s *server) newPublicServer(h http.Handler) *http.Server {
+	l := s.cfg.Server.Limits
+	return &http.Server{
+		Handler:           h,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       max(30*time.Second, l.ReadHeaderTimeout),
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 	}
 }

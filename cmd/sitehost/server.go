@@ -33,6 +33,7 @@ import (
 	"github.com/sitehost/sitehost/internal/serve"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
+	"github.com/sitehost/sitehost/internal/tempdir"
 	"github.com/sitehost/sitehost/internal/watch"
 )
 
@@ -100,6 +101,7 @@ type server struct {
 	blobs     *blobcache.Cache
 	gcEvery   time.Duration
 	certs     *certs.Manager // nil without server.https
+	scratch   *tempdir.Dir   // the builds' scratch folders; swept at the next start if not released
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
 
@@ -162,19 +164,25 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		return nil, err
 	}
 	s.data = serve.New(serve.Options{Reader: s.publisher, Blobs: s.blobs,
-		Logger: s.log.With("component", "serve"), Observe: s.observe})
+		Logger: s.log.With("component", "serve"), Observe: s.observe,
+		Write: serve.WriteLimits{Timeout: cfg.Server.Limits.WriteTimeout, MinRate: int64(cfg.Server.Limits.WriteMinRate)}})
 	s.metrics.WatchCache(func() metrics.CacheStats {
 		st := s.blobs.Stats()
 		return metrics.CacheStats{MemoryHits: uint64(st.MemoryHits), DiskHits: uint64(st.DiskHits), Misses: uint64(st.Misses)}
 	})
 
 	buildLog := s.log.With("component", "build")
+	if s.scratch, err = claimScratch(buildLog); err != nil {
+		return nil, err
+	}
 	// Once: server.build settings change on restart only.
 	builder, npmInstaller, err := newBuilder(ctx, cfg.Server.Build, opts.Exe,
-		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), opts.Getenv, buildLog)
+		filepath.Join(cfg.Server.DataDir, "hugo"), filepath.Join(cfg.Server.DataDir, "cache", "npm"), s.scratch.Path(), opts.Getenv, buildLog)
 	if err != nil {
 		return nil, err
 	}
+	// Before any build: the cgroups of builds a killed server left.
+	builder.Sandbox().Sweep(buildLog)
 	if s.httpsLn != nil {
 		if s.certs, err = s.newCerts(st, opts); err != nil {
 			return nil, err
@@ -222,7 +230,8 @@ func (s *server) withRole(cfg *config.Config) {
 }
 
 // listen binds the listeners of the server settings: a builder has no
-// data plane, so only the admin one.
+// data plane, so only the admin one. The public ones (http, https) share
+// server.limits' connection counts.
 func (s *server) listen() (err error) {
 	sc := s.cfg.Server
 	if !sc.Serves() {
@@ -231,14 +240,19 @@ func (s *server) listen() (err error) {
 		}
 		return nil
 	}
+	var lim *serve.ConnLimiter
+	refused := s.metrics.WatchConnections(func() int { return lim.Open() })
+	lim = serve.NewConnLimiter(serve.ConnLimits{PerIP: sc.Limits.ConnsPerIP, Total: sc.Limits.Conns, Refused: refused})
 	if s.httpLn, err = net.Listen("tcp", sc.HTTP); err != nil {
 		return fmt.Errorf("listening on server.http %s: %w", sc.HTTP, err)
 	}
+	s.httpLn = lim.Listener(s.httpLn)
 	if sc.HTTPS != "" {
 		if s.httpsLn, err = net.Listen("tcp", sc.HTTPS); err != nil {
 			s.close()
 			return fmt.Errorf("listening on server.https %s: %w", sc.HTTPS, err)
 		}
+		s.httpsLn = lim.Listener(s.httpsLn)
 	}
 	if s.adminLn, err = net.Listen("tcp", sc.Admin); err != nil {
 		s.close()
@@ -359,6 +373,9 @@ func (s *server) close() {
 			ln.Close()
 		}
 	}
+	if s.scratch != nil {
+		s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
+	}
 }
 
 // run serves until ctx ends, then shuts down gracefully: the control work
@@ -379,6 +396,8 @@ func (s *server) run(ctx context.Context) error {
 	if s.certs != nil {
 		defer s.certs.Stop()
 	}
+	// Builds have ended when g.Wait returns (the loop waits for them).
+	defer s.scratch.Release() //nolint:errcheck // what is left, the next start sweeps
 	for _, x := range servers {
 		s.log.Info("listening", "listener", x.name, "addr", x.ln.Addr().String())
 		g.Go(func() error {

@@ -163,8 +163,12 @@ func TestHTTPS(t *testing.T) {
 	if want := "https://blog.test:" + port + "/posts/?page=2"; plain.status != 308 || plain.header.Get("Location") != want {
 		t.Errorf("http: %d %q, want 308 to %s", plain.status, plain.header.Get("Location"), want)
 	}
-	if got := get(t, srv, "evil.test", "/"); got.status != 404 {
-		t.Errorf("http unknown host: %d, want 404", got.status)
+	if strings.Contains(plain.body, "page=2") {
+		t.Errorf("http redirect body repeats the request: %q", plain.body)
+	}
+	// The body is fixed text: the Host header is the client's.
+	if got := get(t, srv, "evil.test", "/"); got.status != 404 || strings.Contains(got.body, "evil") {
+		t.Errorf("http unknown host: %d %q, want 404 without the host", got.status, got.body)
 	}
 
 	// On demand: the branch deploy's host gets a certificate at its first

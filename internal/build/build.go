@@ -225,6 +225,10 @@ type Options struct {
 	// existed: for measuring what it costs. Untrusted builds are then
 	// refused unless Unsandboxed.
 	NoSandbox bool
+	// ScratchDir is where each build makes its scratch folder (default
+	// os.TempDir()); the server gives a folder of its own (tempdir), so
+	// the next server removes what a killed one left.
+	ScratchDir string
 	// Logger, never nil.
 	Logger *slog.Logger
 }
@@ -347,7 +351,7 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 		}
 		release = &r
 	}
-	scratch, err := os.MkdirTemp("", "sitehost-build-")
+	scratch, err := os.MkdirTemp(b.opts.ScratchDir, "sitehost-build-")
 	if err != nil {
 		return res, fmt.Errorf("making build scratch dir: %w", err)
 	}
@@ -458,16 +462,14 @@ func (b *Builder) hugo(ctx context.Context, req Request) (Result, error) {
 	return res, fmt.Errorf("running hugo for %s: %w", req.Site, runErr)
 }
 
-// command prepares one process of a build: in the build's sandbox; its
-// own process group (and pid namespace), so a timeout kills Hugo and
-// anything it started; Pdeathsig, so a dying server takes its builds
-// with it.
+// command prepares one process of a build: in the build's sandbox, with
+// procAttr's process group (and, on Linux, Pdeathsig).
 func command(ctx context.Context, req Request, env []string, exe string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = req.Src
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	sandboxCommand(cmd, req, exe, args) // sandbox.go
+	cmd.SysProcAttr = procAttr() // procattr_*.go
+	sandboxCommand(cmd, req)     // sandbox.go
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	return cmd

@@ -12,7 +12,8 @@ package build
 //	    lock                           flock: shared while seeding, exclusive while replacing
 //	    hugo-<version>/current/gen/    resources/_gen as the last good build left it
 //	    hugo-<version>/current/dir/    Hugo's --cacheDir as it left it
-//	    work-<random>/dir/             a running build's --cacheDir
+//	    work-<pid>-<random>/dir/       a running build's --cacheDir (tempdir: removed by the
+//	    work-<pid>-<random>.lock       next build once its process is gone)
 //
 // Copies, never the snapshot itself nor hard links to it: Hugo's file cache
 // writes in place (os.Create truncates, and ReadOrCreate rewrites an entry
@@ -45,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/tempdir"
 	"github.com/sitehost/sitehost/internal/units"
 )
 
@@ -74,10 +76,11 @@ type stamp struct {
 
 // hugoCache is one build's view of its site's cache.
 type hugoCache struct {
-	root      string // Request.CacheDir; "" keeps nothing
-	version   string // dir of this Hugo version under root
-	gen       string // the tree's resources/_gen
-	work      string // private: work/dir is Hugo's --cacheDir
+	root      string       // Request.CacheDir; "" keeps nothing
+	version   string       // dir of this Hugo version under root
+	gen       string       // the tree's resources/_gen
+	work      string       // private: work/dir is Hugo's --cacheDir
+	claim     *tempdir.Dir // holds work when it is under root
 	trusted   bool
 	limit     int64
 	committed map[string]bool  // under gen, from the repository: never saved
@@ -100,9 +103,17 @@ func (b *Builder) openCache(req Request, scratch string) *hugoCache {
 		c.notef("Hugo cache: not used (Hugo version %q is not a directory name)", v)
 	default:
 		c.root, c.version = req.CacheDir, filepath.Join(req.CacheDir, "hugo-"+v)
-		if work, err := mkdirUnique(req.CacheDir, "work-"); err == nil {
-			// Next to the snapshot, so saving it is a rename.
-			c.work = work
+		// Next to the snapshot, so saving it is a rename; held by this
+		// process, so the next build removes it if the process is killed.
+		var err error
+		if err = os.MkdirAll(req.CacheDir, 0o755); err == nil {
+			if _, serr := tempdir.Sweep(req.CacheDir, workPrefix); serr != nil {
+				c.notef("Hugo cache: removing the copies of killed builds: %v", serr)
+			}
+			c.claim, err = tempdir.Claim(req.CacheDir, workPrefix)
+		}
+		if err == nil {
+			c.work = c.claim.Path()
 		} else {
 			c.notef("Hugo cache: not used: %v", err)
 			c.root = ""
@@ -182,7 +193,16 @@ func (c *hugoCache) logAfter(log []byte, tee io.Writer) []byte {
 }
 
 // close removes the build's private copy, whatever became of the build.
-func (c *hugoCache) close() { _ = os.RemoveAll(c.work) }
+func (c *hugoCache) close() {
+	if c.claim != nil {
+		_ = c.claim.Release()
+		return
+	}
+	_ = os.RemoveAll(c.work)
+}
+
+// workPrefix names a build's private copy of the cache (tempdir).
+const workPrefix = "work-"
 
 // save makes a successful build's cache the site's snapshot; the notes say
 // how much of it Hugo made this time. Only trusted builds save.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 // keep saves a cache for one Hugo version with one generated file in it,
@@ -98,7 +100,8 @@ func TestCacheOddVersion(t *testing.T) {
 }
 
 // TestCachePrunesOnlyItsOwn: saving removes Hugo's dirs from the layout
-// before this one and work dirs a dead server left, nothing else.
+// before this one and work dirs a dead server left (a day old, or, named
+// by tempdir, whose lock nobody holds), nothing else.
 func TestCachePrunesOnlyItsOwn(t *testing.T) {
 	b, err := New(Options{})
 	if err != nil {
@@ -117,7 +120,29 @@ func TestCachePrunesOnlyItsOwn(t *testing.T) {
 		}
 		_ = os.Chtimes(filepath.Join(cacheDir, strings.Split(name, "/")[0]), mtime, mtime)
 	}
+	// A killed build's copy: its lock file is there, nobody holds it.
+	killed := filepath.Join(cacheDir, "work-99999-0123456789ab")
+	if err := os.MkdirAll(filepath.Join(killed, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(killed+".lock", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A running build's copy, held.
+	running, err := tempdir.Claim(cacheDir, workPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keep(t, b, cacheDir, HugoVersion)
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Errorf("a killed build's copy survived: %v", err)
+	}
+	if _, err := os.Stat(running.Path()); err != nil {
+		t.Errorf("a running build's copy was removed: %v", err)
+	}
+	if err := running.Release(); err != nil { // gone from the listing below
+		t.Fatal(err)
+	}
 	ents, err := os.ReadDir(cacheDir)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // limit. Close removes its cgroups. It is nil with Options.NoSandbox.
 func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Release) (*sandbox.Sandbox, error) {
 	if b.opts.NoSandbox {
-		if req.Untrusted && !b.opts.Unsandboxed {
+		if sandbox.Admit(nil, req.Untrusted, b.opts.Unsandboxed) != nil {
 			return nil, refuseUnsandboxed("the sandbox is off")
 		}
 		return nil, nil
@@ -67,7 +67,7 @@ func (b *Builder) newSandbox(req Request, scratch, cacheDir string, release *Rel
 	if err != nil {
 		return nil, fmt.Errorf("making the build sandbox: %w", err)
 	}
-	if req.Untrusted && !sb.Contained() && !b.opts.Unsandboxed {
+	if sandbox.Admit(sb, req.Untrusted, b.opts.Unsandboxed) != nil {
 		sb.Close() //nolint:errcheck // refused before it held anything
 		return nil, refuseUnsandboxed(fmt.Sprintf("no sandbox here (%s)", b.sandbox))
 	}
@@ -80,18 +80,14 @@ func refuseUnsandboxed(why string) error {
 }
 
 // sandboxCommand is the hook of command(): the process starts as our
-// launcher, which applies req's sandbox and executes exe.
-func sandboxCommand(cmd *exec.Cmd, req Request, exe string, args []string) {
+// launcher, which applies req's sandbox and executes cmd's program.
+func sandboxCommand(cmd *exec.Cmd, req Request) {
 	if req.sandbox == nil {
 		return
 	}
-	path, argv, err := req.sandbox.Command(exe, args)
-	if err != nil {
+	if err := req.sandbox.Prepare(cmd); err != nil {
 		cmd.Err = err
-		return
 	}
-	cmd.Path, cmd.Args = path, append([]string{path}, argv...)
-	req.sandbox.SysProcAttr(cmd.SysProcAttr)
 }
 
 // memoryProblem is the failure of a build that went over build.memory:

@@ -48,6 +48,7 @@ type Server struct {
 	Retention     int           `yaml:"retention"`      // deploys kept per site; default 20
 	Storage       Storage       `yaml:"storage"`
 	Cache         Cache         `yaml:"cache"`
+	Limits        Limits        `yaml:"limits"`
 	ACME          ACME          `yaml:"acme"`
 	Build         ServerBuild   `yaml:"build"`
 	Git           Git           `yaml:"git"`
@@ -132,6 +133,28 @@ type S3 struct {
 type Cache struct {
 	Memory ByteSize `yaml:"memory"` // small hot blobs in memory; default 64MiB, 0 = off
 	Disk   ByteSize `yaml:"disk"`   // blobs on local disk under data_dir (s3 only); default 1GiB, 0 = off
+}
+
+// Limits bound what clients of the data plane (server.http and
+// server.https) may hold: connections, and how long they may take to send
+// a request or read an answer. The admin listener has its own.
+type Limits struct {
+	// ConnsPerIP is the most connections one client address may have
+	// open; one more is closed at once. Default 256, 0 = no limit.
+	ConnsPerIP int `yaml:"conns_per_ip"`
+	// Conns is the most connections open in all; default 10000, 0 = no limit.
+	Conns int `yaml:"conns"`
+	// ReadHeaderTimeout bounds reading a request's headers; default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes a keep-alive connection waiting this long for
+	// its next request; default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// WriteTimeout is the time an answer may take to write, plus
+	// size / WriteMinRate for a file body; default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// WriteMinRate is the slowest a client may read a file, per second;
+	// default 64KiB.
+	WriteMinRate ByteSize `yaml:"write_min_rate"`
 }
 
 // ACME configures certificate issuance when Server.HTTPS is set.

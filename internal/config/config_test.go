@@ -84,6 +84,13 @@ func TestBadConfigs(t *testing.T) {
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.deploys: want 0 (off) to 20, got 21"},
 			{ErrBadValue, "rules.yaml:9: sites[0].skew_protection.grace: must not be negative"},
 		}},
+		{file: "limits.yaml", want: []want{
+			{ErrBadValue, "limits.yaml:3: server.limits.conns_per_ip: 300 is more than server.limits.conns (200)"},
+			{ErrBadValue, "limits.yaml:5: server.limits.read_header_timeout: must be positive, got 0s"},
+			{ErrBadValue, "limits.yaml:6: server.limits.idle_timeout: must be positive, got -1s"},
+			{ErrBadValue, "limits.yaml:7: server.limits.write_min_rate: must be positive"},
+			{ErrUnknownKey, "limits.yaml:8: server.limits.max_ranges: unknown key"},
+		}},
 		{file: "gitops.yaml", notContain: "ghp_secret", want: []want{
 			{ErrBadValue, "gitops.yaml:2: server.self_heal: must not be negative"},
 			{ErrBadValue, `gitops.yaml:4: server.notifications[0].url: want an http(s) URL, got "ftp:`}, // a prefix: the test joins it as a path
@@ -198,6 +205,8 @@ func TestDefaults(t *testing.T) {
 	check("server.storage.s3", s.Storage.S3, S3{})
 	check("server.acme", s.ACME, ACME{})
 	check("server.cache", s.Cache, Cache{Memory: 64 << 20, Disk: 1 << 30})
+	check("server.limits", s.Limits, Limits{ConnsPerIP: 256, Conns: 10000, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Second, WriteMinRate: 64 << 10})
 	check("server.build.concurrency", s.Build.Concurrency, 1)
 	check("server.build.timeout", s.Build.Timeout, 10*time.Minute)
 	check("server.build.memory", s.Build.Memory, ByteSize(1<<30))

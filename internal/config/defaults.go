@@ -55,6 +55,17 @@ const (
 	DefaultSelfHeal      = 10 * time.Minute
 	DefaultRole          = RoleAll
 	DefaultShutdownDelay = 5 * time.Second
+
+	// server.limits: nginx and Caddy cap neither connections per client
+	// nor in total by default; 256 per address is well above a browser's
+	// 6 per host (or a NAT of a few dozen), 10,000 in all well below the
+	// usual file descriptor limit (with the store's and the builds').
+	DefaultConnsPerIP        = 256
+	DefaultConns             = 10000
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultWriteMinRate      = 64 * KiB
 )
 
 // has reports whether key was written in the file, so an explicit zero
@@ -101,6 +112,24 @@ func (c *Config) withDefaults() {
 	}
 	if !c.has("server.cache.disk") {
 		s.Cache.Disk = DefaultCacheDisk
+	}
+	if !c.has("server.limits.conns_per_ip") {
+		s.Limits.ConnsPerIP = DefaultConnsPerIP
+	}
+	if !c.has("server.limits.conns") {
+		s.Limits.Conns = DefaultConns
+	}
+	if !c.has("server.limits.read_header_timeout") {
+		s.Limits.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if !c.has("server.limits.idle_timeout") {
+		s.Limits.IdleTimeout = DefaultIdleTimeout
+	}
+	if !c.has("server.limits.write_timeout") {
+		s.Limits.WriteTimeout = DefaultWriteTimeout
+	}
+	if !c.has("server.limits.write_min_rate") {
+		s.Limits.WriteMinRate = DefaultWriteMinRate
 	}
 	if s.ACME.CARoot != "" {
 		s.ACME.CARoot = c.abs(s.ACME.CARoot)

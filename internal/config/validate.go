@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sitehost/sitehost/internal/hugorelease"
 	"github.com/sitehost/sitehost/internal/site"
@@ -123,6 +124,8 @@ func (v *checker) server() {
 	default:
 		v.add("server.storage.kind", ErrBadValue, "want fs or s3, got %q", st.Kind)
 	}
+
+	v.limits(s.Limits)
 
 	if s.ACME.CA != "" {
 		v.httpURL("server.acme.ca", s.ACME.CA)
@@ -426,6 +429,31 @@ func contains(list []string, s string) bool {
 }
 
 // notification checks one outgoing webhook.
+// limits checks server.limits: counts and durations are never negative
+// (0 turns a connection limit off), and a write deadline needs both parts.
+func (v *checker) limits(l Limits) {
+	if l.ConnsPerIP < 0 {
+		v.add("server.limits.conns_per_ip", ErrBadValue, "must not be negative (0 means no limit)")
+	}
+	if l.Conns < 0 {
+		v.add("server.limits.conns", ErrBadValue, "must not be negative (0 means no limit)")
+	}
+	if l.Conns > 0 && l.ConnsPerIP > l.Conns {
+		v.add("server.limits.conns_per_ip", ErrBadValue, "%d is more than server.limits.conns (%d)", l.ConnsPerIP, l.Conns)
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"read_header_timeout", l.ReadHeaderTimeout}, {"idle_timeout", l.IdleTimeout}, {"write_timeout", l.WriteTimeout}} {
+		if t.d <= 0 {
+			v.add("server.limits."+t.key, ErrBadValue, "must be positive, got %s", t.d)
+		}
+	}
+	if l.WriteMinRate <= 0 {
+		v.add("server.limits.write_min_rate", ErrBadValue, "must be positive (bytes per second, such as 64KiB)")
+	}
+}
+
 func (v *checker) notification(key string, n Notification) {
 	switch {
 	case n.URL == "" && n.URLEnv == "":

@@ -55,7 +55,7 @@ func (g *Generic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, "use POST")
 		return
 	}
-	var v bearer.Verdict = bearer.Wrong
+	v := bearer.Wrong
 	var retry time.Duration
 	if g.Guard != nil {
 		v, retry, _ = g.Guard.Header(r)

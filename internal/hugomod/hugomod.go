@@ -29,6 +29,7 @@ import (
 	"github.com/sitehost/sitehost/internal/download"
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/keylock"
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 // DefaultProxy is the public Go module proxy.
@@ -44,6 +45,10 @@ const (
 	vendorDir   = "_vendor"
 	modulesFile = "modules.txt"
 )
+
+// fetchPrefix names the folder a fetch downloads and extracts a module in
+// (tempdir); no module path element starts with a dot.
+const fetchPrefix = ".fetch-"
 
 // Options configure Vendor.
 type Options struct {
@@ -292,11 +297,19 @@ func (v *vendorer) fetch(ctx context.Context, m module.Version) (fetched, error)
 	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
 		return fetched{}, err
 	}
-	zipFile, err := os.CreateTemp(filepath.Dir(final), ".zip-*")
+	// The zip and its extraction go in a folder of this process's own
+	// next to final (a rename away); one a killed process left is removed
+	// by the next fetch beside it (tempdir).
+	tempdir.Sweep(filepath.Dir(final), fetchPrefix) //nolint:errcheck // what stays, a later fetch tries again
+	scratch, err := tempdir.Claim(filepath.Dir(final), fetchPrefix)
 	if err != nil {
 		return fetched{}, err
 	}
-	defer os.Remove(zipFile.Name())
+	defer scratch.Release() //nolint:errcheck // what stays, a later fetch removes
+	zipFile, err := os.Create(filepath.Join(scratch.Path(), "zip"))
+	if err != nil {
+		return fetched{}, err
+	}
 	err = v.download(ctx, escPath+"/@v/"+escVer+".zip", zipFile)
 	if cerr := zipFile.Close(); err == nil {
 		err = cerr
@@ -315,12 +328,7 @@ func (v *vendorer) fetch(ctx context.Context, m module.Version) (fetched, error)
 	if got != want {
 		return fetched{}, fault.Stalled(fmt.Errorf("%s: checksum mismatch: go.sum has %s, downloaded %s", name, want, got))
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(final), ".tmp-*")
-	if err != nil {
-		return fetched{}, err
-	}
-	defer os.RemoveAll(tmp)
-	extracted := filepath.Join(tmp, "m")
+	extracted := filepath.Join(scratch.Path(), "m")
 	if err := modzip.Unzip(extracted, src, zipFile.Name()); err != nil {
 		return fetched{}, fault.Stalled(fmt.Errorf("%s: %w", name, err))
 	}

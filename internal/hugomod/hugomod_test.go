@@ -106,6 +106,15 @@ func TestVendorSharedCacheDownloadsOnce(t *testing.T) {
 	proxy := modtest.Proxy(t, themeModules()...)
 	cache := hugomod.NewCache()
 	opts := hugomod.Options{Proxies: proxy.URL, CacheDir: t.TempDir(), Cache: cache}
+	// What a fetch killed mid-way leaves: its folder and a lock nobody
+	// holds (tempdir); the next fetch beside it removes it.
+	killed := filepath.Join(opts.CacheDir, "example.com", ".fetch-99999-0123456789ab")
+	if err := os.MkdirAll(filepath.Join(killed, "m"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(killed+".lock", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 3 {
 		dir := site(t, "example.com/theme v1.2.0", proxy.Sums)
 		res, err := hugomod.Vendor(context.Background(), dir, opts)
@@ -125,6 +134,9 @@ func TestVendorSharedCacheDownloadsOnce(t *testing.T) {
 	}
 	if n := cache.Downloads(); n != 2 {
 		t.Errorf("downloads = %d over 3 sites, want 2 (one per module)", n)
+	}
+	if left, _ := filepath.Glob(filepath.Join(opts.CacheDir, "example.com", ".fetch-*")); len(left) != 0 {
+		t.Errorf("fetch folders left: %q", left)
 	}
 }
 

@@ -27,6 +27,9 @@ func TestScrape(t *testing.T) {
 		return []Certificate{{Domain: "blog.example.com", NotAfter: exp}, {Domain: "pending.example.com"}}
 	})
 	m.WatchSites(func() []SiteState { return []SiteState{{"blog", "production", "Synced"}} })
+	refused := m.WatchConnections(func() int { return 3 })
+	refused("per_ip")
+	refused("per_ip")
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -48,6 +51,9 @@ func TestScrape(t *testing.T) {
 		`sitehost_blob_cache_requests_total{result="miss"} 1`,
 		`sitehost_certificate_expiry_timestamp_seconds{domain="blog.example.com"} 1.798859045e+09`,
 		`sitehost_channel_state{channel="production",site="blog",state="Synced"} 1`,
+		`sitehost_connections_open 3`,
+		`sitehost_connections_refused_total{reason="per_ip"} 2`,
+		`sitehost_connections_refused_total{reason="total"} 0`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(text, want) {

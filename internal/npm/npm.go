@@ -1,10 +1,11 @@
 // Package npm installs a site's npm dependencies before its build, as
 // Netlify and Cloudflare Pages run `npm ci` when a lockfile exists, but with
 // no package's install scripts run: the server's npm, in a scratch folder
-// outside the checkout, with only the registry's network and no server
-// environment. What it installs is kept per site, keyed by the lockfile's
-// sha256, so an unchanged lockfile installs nothing: the kept node_modules
-// is copied into the checkout (see copyTree for why a copy).
+// outside the checkout, with no network but a proxy to the registry (see
+// proxy) and no server environment. What it installs is kept per site,
+// keyed by the lockfile's sha256, so an unchanged lockfile installs
+// nothing: the kept node_modules is copied into the checkout (see copyTree
+// for why a copy).
 package npm
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +32,7 @@ import (
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/keylock"
 	"github.com/sitehost/sitehost/internal/sandbox"
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 // DefaultRegistry is npm's own registry.
@@ -71,8 +74,11 @@ type Options struct {
 	// Timeout bounds one install.
 	Timeout time.Duration
 	// Sandbox, when set, contains every install (see newSandbox): no
-	// network but TCP to the registry's port, no files but its own.
-	// nil: npm runs as the server, as before the sandbox.
+	// network but the registry proxy, no files but its own. nil: npm
+	// runs as the server, as before the sandbox, and still reaches only
+	// the registry, through the proxy.
+	// An https Registry must be named by host name: npm's proxy agent
+	// checks an IP address's certificate against "localhost".
 	Sandbox *sandbox.Support
 	// ExtraCACerts is a PEM file of CAs npm trusts besides node's own
 	// (NODE_EXTRA_CA_CERTS): a registry or TLS proxy with a company CA.
@@ -225,6 +231,9 @@ func (in *Installer) Install(ctx context.Context, site, dir string, untrusted bo
 // doneFile marks a complete install in an entry; its mtime is the last use.
 const doneFile = "installed"
 
+// stagePrefix names the folders installs run in, beside the entries.
+const stagePrefix = ".install-"
+
 // install runs npm ci in a scratch folder beside entry holding only the
 // site's package.json and lockfile, then renames what it made into entry.
 // It sets res.Sandbox.
@@ -232,11 +241,17 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	stage, err := os.MkdirTemp(siteDir, ".install-")
+	// The stage of an install whose process was killed is removed here;
+	// one another process is running keeps its flock, and stays (tempdir).
+	if _, err := tempdir.Sweep(siteDir, stagePrefix); err != nil {
+		in.opts.Logger.Warn("npm: removing the stage of an install that was killed", "err", err)
+	}
+	st, err := tempdir.Claim(siteDir, stagePrefix)
 	if err != nil {
 		return fmt.Errorf("npm: %w", err)
 	}
-	defer os.RemoveAll(stage)
+	defer st.Release() //nolint:errcheck // a stage left, the next install sweeps
+	stage := st.Path()
 	work, home, bin := filepath.Join(stage, "work"), filepath.Join(stage, "home"), filepath.Join(stage, "bin")
 	for _, d := range []string{work, home, bin} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -275,16 +290,16 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	defer cancel()
 	ctx, stopFor := context.WithCancelCause(ctx)
 	defer stopFor(nil)
-	args := []string{"ci",
-		"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
-		"--include=dev", "--install-links=false",
-		"--userconfig=" + npmrc, "--globalconfig=" + filepath.Join(stage, "globalrc"),
-		"--cache=" + npmCache, "--registry=" + in.opts.Registry,
-		"--loglevel=warn", "--color=false", "--progress=false",
+	px, err := newProxy(in.opts.Registry, in.opts.Logger)
+	if err != nil {
+		return err
 	}
+	defer px.close()
 	prog := in.opts.NPM
 	res.Sandbox = "unsandboxed"
 	var sb *sandbox.Sandbox
+	var ln net.Listener // the proxy's, when there is no sandbox
+	proxyAddr := ""
 	if in.opts.Sandbox != nil {
 		// Landlock allows only what exists: npm's cache too.
 		if err := os.MkdirAll(npmCache, 0o755); err != nil {
@@ -295,12 +310,34 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 		}
 		defer sb.Close() //nolint:errcheck // its cgroups: emptied when npm is gone
 		res.Sandbox = sb.String()
+		proxyAddr = sb.EgressAddr()
+	} else {
+		// Trusted and unsandboxed, npm still reaches the registry only
+		// through the proxy: the lockfile is the site's all the same.
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("npm: the registry proxy: %w", err)
+		}
+		defer ln.Close()
+		proxyAddr = ln.Addr().String()
+	}
+	res.Sandbox += ", registry " + px.addr + " only, through sitehost's proxy"
+	// npm's proxy settings: ours, for every host (no noproxy).
+	proxyURL := "http://" + proxyAddr + "/"
+	args := []string{"ci",
+		"--ignore-scripts", "--no-audit", "--no-fund", "--no-update-notifier",
+		"--include=dev", "--install-links=false",
+		"--userconfig=" + npmrc, "--globalconfig=" + filepath.Join(stage, "globalrc"),
+		"--cache=" + npmCache, "--registry=" + in.opts.Registry,
+		"--proxy=" + proxyURL, "--https-proxy=" + proxyURL, "--noproxy=",
+		"--loglevel=warn", "--color=false", "--progress=false",
+	}
+	if sb != nil {
 		if prog, args, err = sb.Command(prog, args); err != nil {
 			return fmt.Errorf("npm: %w", err)
 		}
 	}
-	if untrusted && (sb == nil || !sb.Contained()) && !in.opts.Unsandboxed {
-		return fault.Stalled(fmt.Errorf("npm: untrusted install refused: no sandbox contains it here (%s); server.build.allow_unsandboxed: true runs such installs anyway", res.Sandbox))
+	if err := sandbox.Admit(sb, untrusted, in.opts.Unsandboxed); err != nil {
+		return fault.Stalled(fmt.Errorf("npm: untrusted install refused: %w; server.build.allow_unsandboxed: true runs such installs anyway", err))
 	}
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = work
@@ -311,9 +348,10 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	var out bytes.Buffer
 	cw := &capWriter{b: &out, max: 64 << 10} // one writer: exec serialises its writes
 	cmd.Stdout, cmd.Stderr = cw, cw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr() // procattr_*.go
 	if sb != nil {
 		sb.SysProcAttr(cmd.SysProcAttr)
+		cmd.ExtraFiles = sb.Files()
 	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -322,10 +360,21 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("npm: starting %s: %w", in.opts.NPM, err)
 	}
+	if sb != nil {
+		// The sandbox's listener, made in npm's own network namespace
+		// where it has one.
+		if ln, err = sb.Egress(ctx); err != nil {
+			stopFor(err)
+			cmd.Wait() //nolint:errcheck // the launcher's failure is in its output
+			return fmt.Errorf("npm: %w: %s", err, lastLines(out.String(), 5))
+		}
+	}
+	go px.serve(ln)
 	watch, stopWatch := context.WithCancel(ctx)
 	go diskuse.Watch(watch, in.opts.MaxBytes, in.opts.MaxFiles, stopFor, stage)
 	runErr := cmd.Wait()
 	stopWatch()
+	px.close()
 	var over *diskuse.OverError
 	switch cause := context.Cause(ctx); {
 	case errors.As(cause, &over):
@@ -340,10 +389,9 @@ func (in *Installer) install(ctx context.Context, res *Result, untrusted bool, s
 	if runErr != nil {
 		err := parseError(out.String(), runErr)
 		var ne *Error
-		if sb != nil && errors.As(err, &ne) && strings.Contains(ne.Message, "connect EACCES") {
-			// npm blames file permissions: say who refused, and why.
-			port, _ := registryPort(in.opts.Registry)
-			ne.Message += fmt.Sprintf("\n(the install sandbox connects to only the registry's port %d: a package resolved to another port is refused)", port)
+		if errors.As(err, &ne) {
+			// npm may name only a URL: say who refused, and what.
+			ne.Message += px.refusedHint()
 		}
 		return err
 	}

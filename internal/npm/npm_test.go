@@ -68,6 +68,16 @@ func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
 	npmtest.Site(t, site, reg, npmExe, node, map[string]any{"devDependencies": map[string]string{"is-number": "7.0.0"}})
 	in, cache := installer(t, reg, node, npmExe, "")
 	ctx := context.Background()
+	// What an install killed mid-way leaves: its stage, and its lock
+	// file, which nobody holds any more (tempdir; a real kill is
+	// fsstore's TestKilledWritersTempRemoved).
+	leftover := filepath.Join(cache, "blog", ".install-99999-0123456789ab")
+	if err := os.MkdirAll(filepath.Join(leftover, "work", "node_modules"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(leftover+".lock", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	first := checkout(t, site)
 	before := reg.Requests()
@@ -81,6 +91,12 @@ func TestSecondInstallWithTheSameLockfileAsksNoRegistry(t *testing.T) {
 	t.Logf("sandbox: %s", res.Sandbox)
 	if reg.Requests() == before {
 		t.Fatal("the first install asked the registry nothing: the count is not counting")
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the killed install's stage survived the next install: %v", err)
+	}
+	if stages, _ := filepath.Glob(filepath.Join(cache, "blog", ".install-*")); len(stages) != 0 {
+		t.Errorf("stages left after the install: %q", stages)
 	}
 	index := filepath.Join(first, "node_modules", "is-number", "index.js")
 	if _, err := os.Stat(index); err != nil {
@@ -332,48 +348,86 @@ func TestNoNPMSkips(t *testing.T) {
 	}
 }
 
-// TestSandboxedInstallReachesTheRegistryOnly: a lockfile whose package
-// resolves to another registry (another port on 127.0.0.1) installs
-// unsandboxed, but not in the sandbox, which connects to the registry's
-// port only: the other registry gets no request. (npm retries the refused
-// fetch for about 70 s before it gives up.)
-func TestSandboxedInstallReachesTheRegistryOnly(t *testing.T) {
+// TestInstallReachesTheRegistryOnly: a lockfile whose package resolves
+// to another host:port (a second registry on 127.0.0.1, as a host of the
+// server's internal network would be) does not install, sandboxed or
+// trusted and unsandboxed: the error names that host:port, and the other
+// registry sees no connection. Plain npm ci fetches from it, so the
+// refusal is sitehost's.
+func TestInstallReachesTheRegistryOnly(t *testing.T) {
 	node, npmExe := npmtest.Tools(t)
 	reg, other := npmtest.NewRegistry(t), npmtest.NewRegistry(t)
 	other.AddPackage(t, "sitehost-test-elsewhere", "1.0.0", map[string]any{}, map[string]string{"index.js": "module.exports = 1\n"})
 	site := t.TempDir()
 	npmtest.Site(t, site, other, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-elsewhere": "1.0.0"}})
+	o, _ := url.Parse(other.URL)
+	before := other.Connections()
 
-	in, _ := installer(t, reg, node, npmExe, "")
-	before := other.Requests()
-	res, err := in.Install(context.Background(), "blog", checkout(t, site), false)
-	t.Logf("sandboxed: %s: %v", res.Sandbox, err)
-	u, _ := url.Parse(reg.URL)
-	if want := "tcp connect to port " + u.Port() + " only"; !strings.Contains(res.Sandbox, want) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("sandbox %q, want %q", res.Sandbox, want)
+	for _, sandboxed := range []bool{true, false} {
+		opts := npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), Timeout: 2 * time.Minute}
+		if sandboxed {
+			opts.Sandbox = support(t)
 		}
-		t.Skipf("no landlock ABI 4 here: %s", res.Sandbox)
-	}
-	if err == nil {
-		t.Fatal("the sandboxed install reached the other registry's port")
-	}
-	if !strings.Contains(err.Error(), "connect EACCES") || !strings.Contains(err.Error(), "only the registry's port "+u.Port()) {
-		t.Errorf("the error does not say the sandbox refused the connection: %v", err)
-	}
-	if n := other.Requests() - before; n != 0 {
-		t.Fatalf("the other registry got %d requests from the sandbox: %v", n, other.Paths())
+		dir := checkout(t, site)
+		res, err := npm.New(opts).Install(context.Background(), "blog", dir, false)
+		t.Logf("sandboxed %v: %s: %v", sandboxed, res.Sandbox, err)
+		if sandboxed && !strings.Contains(res.Sandbox, "own network namespace") {
+			if os.Getenv("CI") == "true" {
+				t.Errorf("sandbox %q: want npm in a network namespace of its own", res.Sandbox)
+			}
+		}
+		if err == nil {
+			t.Fatalf("sandboxed %v: installed a package from %s", sandboxed, o.Host)
+		}
+		if !strings.Contains(err.Error(), "refused "+o.Host) {
+			t.Errorf("sandboxed %v: the error does not name the refused %s: %v", sandboxed, o.Host, err)
+		}
+		if fault.KindOf(err) != fault.KindStalled {
+			t.Errorf("sandboxed %v: kind %s, want stalled (the lockfile must change)", sandboxed, fault.KindOf(err))
+		}
+		if n := other.Connections() - before; n != 0 {
+			t.Fatalf("sandboxed %v: the other registry got %d connections: %v", sandboxed, n, other.Paths())
+		}
+		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "sitehost-test-elsewhere")); statErr == nil {
+			t.Fatalf("sandboxed %v: the package is in the checkout", sandboxed)
+		}
 	}
 
-	// Control: unsandboxed, npm fetches the tarball from the other
-	// registry, so the refusal above was the sandbox's.
-	plain := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir()})
-	res, err = plain.Install(context.Background(), "blog", checkout(t, site), false)
-	if err != nil {
-		t.Fatalf("control: unsandboxed install: %v", err)
+	// Control: npm ci without sitehost fetches the tarball from the
+	// other registry.
+	control := checkout(t, site)
+	home := t.TempDir()
+	os.Symlink(node, filepath.Join(home, "node")) //nolint:errcheck // the run fails without it
+	cmd := exec.Command(npmExe, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--registry="+reg.URL, "--cache="+filepath.Join(home, "cache"))
+	cmd.Dir, cmd.Env = control, []string{"PATH=" + home + ":/usr/bin:/bin", "HOME=" + home}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("control npm ci: %v\n%s", err, out)
 	}
-	if res.Sandbox != "unsandboxed" || other.Requests() == before {
-		t.Fatalf("control: %+v, %d requests to the other registry", res, other.Requests()-before)
+	if other.Connections() == before {
+		t.Fatal("control: plain npm ci did not reach the other registry either")
+	}
+}
+
+// TestTLSInstallReachesTheRegistryOnly: with an https registry, a
+// package resolved to another https host is refused at CONNECT: the error
+// names it and it sees no connection.
+func TestTLSInstallReachesTheRegistryOnly(t *testing.T) {
+	node, npmExe := npmtest.Tools(t)
+	reg, other := npmtest.NewTLSRegistry(t), npmtest.NewTLSRegistry(t)
+	other.AddPackage(t, "sitehost-test-elsewhere", "1.0.0", map[string]any{}, map[string]string{"index.js": "module.exports = 1\n"})
+	site := t.TempDir()
+	npmtest.Site(t, site, other, npmExe, node, map[string]any{"dependencies": map[string]string{"sitehost-test-elsewhere": "1.0.0"}})
+	o, _ := url.Parse(other.URL)
+	before := other.Connections()
+	in := npm.New(npm.Options{NPM: npmExe, Node: node, Registry: reg.URL, CacheDir: t.TempDir(), Timeout: 2 * time.Minute,
+		Sandbox: support(t), ExtraCACerts: reg.CAFile})
+	res, err := in.Install(context.Background(), "blog", checkout(t, site), false)
+	t.Logf("%s: %v", res.Sandbox, err)
+	if err == nil || !strings.Contains(err.Error(), "refused "+o.Host) {
+		t.Fatalf("want an error naming the refused %s, got %v", o.Host, err)
+	}
+	if n := other.Connections() - before; n != 0 {
+		t.Fatalf("the other registry got %d connections", n)
 	}
 }
 

@@ -14,28 +14,18 @@ import (
 // large lockfile stays well under it.
 const installMemory = 2 << 30
 
-// resolverFiles are what name resolution reads (glibc's resolver and
-// Node's c-ares); CA roots come with sandbox.SystemRead.
-var resolverFiles = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols"}
-
 // newSandbox is one install's sandbox (package sandbox): npm reads and
-// runs node's install and its own, reads the system and what name
-// resolution and TLS need, writes only stage, npmCache and /dev/null, and
-// connects over TCP to the registry's port only. Close removes its
-// cgroups.
+// runs node's install and its own, reads the system and what TLS needs,
+// writes only stage, npmCache and /dev/null, and its one way out is the
+// sandbox's egress listener, which the install's proxy serves: a network
+// namespace of its own with only that (or, without one, TCP to that port
+// only). It resolves no names: the proxy does. Close removes its cgroups.
 func (in *Installer) newSandbox(stage, npmCache string) (*sandbox.Sandbox, error) {
-	port, err := registryPort(in.opts.Registry)
-	if err != nil {
-		return nil, err
-	}
 	paths := sandbox.Paths{
-		ReadOnly:   sandbox.SystemRead(),
-		ReadExec:   sandbox.SystemExec(),
-		ReadWrite:  []string{stage, npmCache, "/dev/null"},
-		ConnectTCP: []uint16{port},
-	}
-	for _, f := range resolverFiles {
-		paths.ReadOnly = append(paths.ReadOnly, sandbox.WithTarget(f)...)
+		ReadOnly:  sandbox.SystemRead(),
+		ReadExec:  sandbox.SystemExec(),
+		ReadWrite: []string{stage, npmCache, "/dev/null"},
+		Egress:    true,
 	}
 	if in.opts.ExtraCACerts != "" {
 		paths.ReadOnly = append(paths.ReadOnly, sandbox.WithTarget(in.opts.ExtraCACerts)...)

@@ -125,6 +125,11 @@ type Options struct {
 	Journal *journal.Journal
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Retry is the wait before a transiently failed site is tried again
+	// (no Base: from 2 s doubling to 5 min, jittered down to half), on
+	// RetryClock (nil: backoff.Real; a test's backoff.Manual).
+	Retry      backoff.Exponential
+	RetryClock backoff.Clock
 	// Modules fetch a site's Hugo Modules into its export before the
 	// build (empty CacheDir: DataDir/modules; nil Cache: one per Loop).
 	Modules hugomod.Options
@@ -146,8 +151,6 @@ type Loop struct {
 	mu    sync.RWMutex
 	sites map[site.Name]*worker
 	order []site.Name
-	// afterFunc schedules a retry (time.AfterFunc; a test's recorder).
-	afterFunc func(time.Duration, func()) stopper
 	// run is Run's context and wait group, so Update can start workers.
 	run   context.Context
 	group *sync.WaitGroup
@@ -242,6 +245,12 @@ func New(opts Options) (*Loop, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Retry.Base <= 0 {
+		opts.Retry = retryDelay
+	}
+	if opts.RetryClock == nil {
+		opts.RetryClock = backoff.Real
+	}
 	if opts.Journal == nil {
 		opts.Journal = journal.New(journal.Options{})
 	}
@@ -254,8 +263,7 @@ func New(opts Options) (*Loop, error) {
 	if opts.Modules.Cache == nil {
 		opts.Modules.Cache = hugomod.NewCache()
 	}
-	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency),
-		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }, modules: gitsrc.NewModuleCache()}
+	l := &Loop{opts: opts, sites: make(map[site.Name]*worker), sem: make(chan struct{}, opts.Concurrency), modules: gitsrc.NewModuleCache()}
 	for _, spec := range opts.Sites {
 		w, err := l.newWorker(spec)
 		if err != nil {
@@ -496,9 +504,11 @@ func sameSpec(a, b Spec) bool {
 }
 
 // configuredRepo is o without what the loop sets: the cache directory, the
-// logger and the shared submodule caches.
+// logger, the shared submodule caches and the per-file limit (from
+// Spec.MaxFile, compared there).
 func configuredRepo(o gitsrc.Options) gitsrc.Options {
 	o.Dir, o.Logger, o.Modules = "", nil, nil
+	o.Limits.MaxFile = 0
 	return o
 }
 
@@ -692,7 +702,7 @@ func (w *worker) request(set func()) uint64 {
 }
 
 func (l *Loop) work(ctx context.Context, w *worker) {
-	var pending stopper // the retry scheduled, if any
+	var pending backoff.Timer // the retry scheduled, if any
 	defer func() {
 		if pending != nil {
 			pending.Stop()
@@ -728,8 +738,6 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		retry := slices.ContainsFunc(failures, func(err error) bool { return fault.KindOf(err) == fault.KindTransient })
 
 		w.mu.Lock()
-		w.completed = target
-		w.cond.Broadcast()
 		if retry {
 			w.retries++
 		} else {
@@ -739,25 +747,27 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.mu.Unlock()
 		// One retry at a time: a run that fails again (a poll tick, a
 		// webhook) moves the pending retry, so failures do not pile up
-		// timers; a run that succeeds drops it.
+		// timers; a run that succeeds drops it. Before the run counts as
+		// completed: whoever waited on it finds its retry scheduled.
 		if pending != nil {
 			pending.Stop()
 			pending = nil
 		}
 		if retry && ctx.Err() == nil {
-			d := retryDelay.Delay(n)
+			d := l.opts.Retry.Delay(n)
 			w.log.Info("will retry", "in", d.Round(time.Millisecond).String())
-			pending = l.afterFunc(d, func() {
+			pending = l.opts.RetryClock.AfterFunc(d, func() {
 				if ctx.Err() == nil {
 					w.request(func() { l.wantAll(w) })
 				}
 			})
 		}
+		w.mu.Lock()
+		w.completed = target
+		w.cond.Broadcast()
+		w.mu.Unlock()
 	}
 }
-
-// stopper is a scheduled retry.
-type stopper interface{ Stop() bool }
 
 // openRepo opens w's git cache when a reload left that to the worker (the
 // site's repository options changed); a failure is retried like a fetch.
@@ -775,6 +785,7 @@ func (l *Loop) openRepo(w *worker) error {
 	return nil
 }
 
-// retryDelay is exponential from 2s to 5m, jittered down to half so many
-// sites failing on one outage do not retry in step.
+// retryDelay, the default Options.Retry, is exponential from 2s to 5m,
+// jittered down to half so many sites failing on one outage do not retry
+// in step.
 var retryDelay = backoff.Exponential{Base: 2 * time.Second, Max: 5 * time.Minute, Jitter: backoff.Jitter{Below: 0.5}}

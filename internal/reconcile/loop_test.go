@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/backoff"
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/gittest"
@@ -74,18 +75,19 @@ type fixture struct {
 	spec    reconcile.Spec
 }
 
-func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration) *fixture {
+// newFixture starts a loop on one site; with is applied to its options.
+func newFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, with ...func(*reconcile.Options)) *fixture {
 	t.Helper()
-	return newLoggedFixture(t, spec, poll, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return newLoggedFixture(t, spec, poll, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), with...)
 }
 
-func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger) *fixture {
+func newLoggedFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, with ...func(*reconcile.Options)) *fixture {
 	t.Helper()
-	return newStoreFixture(t, spec, poll, logger, nil)
+	return newStoreFixture(t, spec, poll, logger, nil, with...)
 }
 
 // newStoreFixture publishes to st, or to an fsstore when st is nil.
-func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, st store.Store) *fixture {
+func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logger *slog.Logger, st store.Store, with ...func(*reconcile.Options)) *fixture {
 	t.Helper()
 	f := &fixture{repo: gittest.New(t, "")}
 	f.repo.Write("index.html", "<h1>one</h1>")
@@ -115,11 +117,15 @@ func newStoreFixture(t *testing.T, spec reconcile.Spec, poll time.Duration, logg
 	spec.Path = cmpOr(spec.Path, ".")
 	spec.Build.Tool = cmpOr(spec.Build.Tool, build.ToolNone)
 	f.spec = spec
-	f.loop, err = reconcile.New(reconcile.Options{
+	opts := reconcile.Options{
 		Sites: []reconcile.Spec{spec}, DataDir: t.TempDir(), Builder: f.builder, Publisher: f.pub,
 		PollInterval: poll, Now: f.now, Reporter: &f.reports, Journal: f.journal,
 		URL: func(n site.Name, c site.Channel) string { return "http://" + string(c) + "--" + string(n) + ".test/" }, Logger: logger,
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	f.loop, err = reconcile.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,18 +264,39 @@ func TestSubpathReuse(t *testing.T) {
 }
 
 // TestUnreachableRepoRetries: a transient failure is retried with backoff
-// and heals once the repository is there.
+// and heals once the repository is there. The retries run on a manual
+// clock: the test moves time past each delay instead of waiting it out,
+// and nothing but a retry (no poll, no sync) runs the site again.
 func TestUnreachableRepoRetries(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "later.git")
-	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: "file://" + missing}}, 0)
-	st := f.sync(t)
-	if st.State != site.Failed {
-		t.Fatalf("status %+v, want Failed", st)
+	clock := &backoff.Manual{}
+	retry := backoff.Exponential{Base: time.Minute, Max: time.Hour}
+	f := newFixture(t, reconcile.Spec{Repo: gitsrc.Options{URL: "file://" + missing}}, 0, func(o *reconcile.Options) {
+		o.Retry, o.RetryClock = retry, clock
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// The first run, at start, fails and schedules the first retry; that
+	// one fails too and schedules the second, twice as far off.
+	for n := 1; n <= 2; n++ {
+		d, err := clock.Next(ctx)
+		if err != nil {
+			t.Fatalf("waiting for retry %d: %v", n, err)
+		}
+		if st, _ := f.loop.SiteStatus("s"); st.State != site.Failed || d != retry.Delay(n) {
+			t.Fatalf("after failure %d: status %+v, retry in %v; want Failed, in %v", n, st, d, retry.Delay(n))
+		}
+		if n == 2 {
+			if err := os.Rename(f.repo.Bare, missing); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.Advance(d)
 	}
-	if err := os.Rename(f.repo.Bare, missing); err != nil {
-		t.Fatal(err)
+	st, err := f.loop.Settle(ctx, "s")
+	if err != nil || st.State != site.Synced || clock.Pending() != 0 {
+		t.Fatalf("after the second retry: status %+v (%v), %d retries pending; want Synced, none", st, err, clock.Pending())
 	}
-	waitFor(t, "the retry to publish", func() bool { st, _ := f.loop.SiteStatus("s"); return st.State == site.Synced })
 }
 
 func (f *fixture) now() time.Time { return time.Now().Add(time.Duration(f.clock.Load()) * time.Second) }

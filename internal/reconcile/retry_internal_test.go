@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitehost/sitehost/internal/backoff"
 	"github.com/sitehost/sitehost/internal/build"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -20,7 +21,7 @@ type retries struct {
 	overlapping        int // retries scheduled while another was pending
 }
 
-func (r *retries) after(time.Duration, func()) stopper {
+func (r *retries) AfterFunc(time.Duration, func()) backoff.Timer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.scheduled != r.stopped {
@@ -56,12 +57,11 @@ func TestOneRetryPending(t *testing.T) {
 	}
 	spec := Spec{Name: "s", Ref: "main", Path: ".", Build: build.Settings{Tool: build.ToolNone},
 		Repo: gitsrc.Options{URL: "file://" + filepath.Join(t.TempDir(), "missing.git")}}
-	l, err := New(Options{Sites: []Spec{spec}, DataDir: t.TempDir(), Publisher: publish.New(st, publish.Options{})})
+	rec := &retries{}
+	l, err := New(Options{Sites: []Spec{spec}, DataDir: t.TempDir(), Publisher: publish.New(st, publish.Options{}), RetryClock: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &retries{}
-	l.afterFunc = rec.after
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }() //nolint:errcheck // Run returns nil

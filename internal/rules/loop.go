@@ -106,7 +106,7 @@ func (lt *loopTarget) matches(req *Request, p, np string) bool {
 		}
 	}
 	var buf [8]string
-	vals := buf[:0]
+	var vals []string
 	if lt.nslots <= len(buf) {
 		vals = buf[:lt.nslots]
 	} else {

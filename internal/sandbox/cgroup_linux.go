@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,12 @@ func (s *Support) findCgroups() {
 		return
 	}
 	own, _ := os.ReadFile("/proc/self/cgroup")
+	s.cgroupsFrom(mounts, own)
+}
+
+// cgroupsFrom is findCgroups on a mount table (mountinfo) and our own
+// cgroups (/proc/self/cgroup): a test lays them out in a temporary dir.
+func (s *Support) cgroupsFrom(mounts, own []byte) {
 	for line := range strings.SplitSeq(string(mounts), "\n") {
 		f := strings.Fields(line)
 		sep := slices.Index(f, "-")
@@ -97,30 +104,33 @@ func underOwn(point, mountRoot, own string) string {
 	return filepath.Join(point, rel)
 }
 
-// v2Delegated: dir enables memory and pids for its children (or can,
-// which only a cgroup without processes of its own can do).
+// v2Delegated: dir has memory and pids (cgroup.controllers) and enables
+// them for its children (cgroup.subtree_control), or can, which only a
+// cgroup without processes of its own can do.
 func v2Delegated(dir string) bool {
-	want := []string{"memory", "pids"}
-	has := func() bool {
-		data, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	has := func(file string) bool {
+		data, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {
 			return false
 		}
 		f := strings.Fields(string(data))
-		return slices.Contains(f, want[0]) && slices.Contains(f, want[1])
+		return slices.Contains(f, "memory") && slices.Contains(f, "pids")
 	}
-	if has() {
+	if !has("cgroup.controllers") {
+		return false
+	}
+	if has("cgroup.subtree_control") {
 		return true
 	}
 	os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory +pids"), 0) //nolint:errcheck // has() tells
-	return has()
+	return has("cgroup.subtree_control")
 }
 
 // cgroups makes the build's cgroups and sets their limits; memByCgroup
 // reports whether the memory limit is a cgroup's.
 func (sb *Sandbox) cgroups(s *Support, id string, lim Limits) (memByCgroup bool, err error) {
 	mk := func(parent string) (string, error) {
-		dir := filepath.Join(parent, id)
+		dir := filepath.Join(parent, id+"@"+s.owner)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return "", fmt.Errorf("making build cgroup: %w", err)
 		}
@@ -129,7 +139,7 @@ func (sb *Sandbox) cgroups(s *Support, id string, lim Limits) (memByCgroup bool,
 		return dir, nil
 	}
 	set := func(dir, file, v string, must bool) error {
-		err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0)
+		err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0o644) // 0o644: only a test's plain dir lacks the file
 		if err != nil && must {
 			return fmt.Errorf("setting %s: %w", file, err)
 		}
@@ -228,8 +238,15 @@ func (sb *Sandbox) PeakMemory() int64 {
 	return n
 }
 
-// Close kills whatever the build left running and removes its cgroups.
+// Close kills whatever the build left running and removes its cgroups;
+// it closes the egress listener and socket.
 func (sb *Sandbox) Close() error {
+	sb.egress.close()
+	sb.closeFiles()
+	return sb.removeCgroups()
+}
+
+func (sb *Sandbox) removeCgroups() error {
 	var errs []error
 	for _, dir := range sb.dirs {
 		errs = append(errs, removeCgroup(dir))
@@ -257,4 +274,71 @@ func removeCgroup(dir string) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("removing build cgroup: %w", err)
+}
+
+// ownerTag names a live process for good: its pid and its start time
+// (in clock ticks since boot, /proc/PID/stat), so a pid reused after a
+// restart (pid 1 in a container) is not taken for the server that made a
+// cgroup. "" when the process is gone.
+func ownerTag(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// the fields after its last ')' start at field 3.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return strconv.Itoa(pid) + "-" + f[19] // field 22, starttime
+}
+
+// Sweep removes the build cgroups that a server killed mid-build left
+// behind: those under our own cgroup dirs whose maker (the "@pid-start"
+// New puts in their names) is gone, which no live server will use again.
+// rmdir only: one that still holds processes refuses, and is logged and
+// left. Cgroups named before makers were recorded are left too: from
+// their name alone, one may be another server's, about to be joined. It
+// returns how many it removed.
+func (s *Support) Sweep(log *slog.Logger) int {
+	removed := 0
+	for _, parent := range []string{s.v2, s.v1Memory, s.v1Pids} {
+		if parent == "" {
+			continue
+		}
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			log.Warn("listing build cgroups", "dir", parent, "err", err)
+			continue
+		}
+		for _, e := range entries {
+			at := strings.LastIndexByte(e.Name(), '@')
+			if !e.IsDir() || at < 0 {
+				continue
+			}
+			owner := e.Name()[at+1:]
+			pid, _, ok := strings.Cut(owner, "-")
+			if !ok {
+				continue
+			}
+			if n, err := strconv.Atoi(pid); err != nil || n <= 0 || ownerTag(n) == owner {
+				continue
+			}
+			dir := filepath.Join(parent, e.Name())
+			if err := os.Remove(dir); err != nil {
+				log.Warn("stale build cgroup left: it still has processes", "dir", dir, "err", err)
+				continue
+			}
+			removed++
+		}
+	}
+	if removed > 0 {
+		log.Info("removed stale build cgroups", "count", removed)
+	}
+	return removed
 }

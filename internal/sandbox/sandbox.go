@@ -6,10 +6,18 @@
 // The parent (the server) detects what this kernel offers once (Detect),
 // makes a Sandbox per build (New: the cgroups), and starts every process
 // of the build through the launcher: our own binary re-executed as
-// `sitehost sandbox-exec POLICY -- PROGRAM ARGS...` (Main), which applies
-// the policy to itself on one locked thread and then executes PROGRAM.
-// The policy is on the launcher's command line, read before PROGRAM
-// exists: nothing the build runs can widen it.
+// `sitehost sandbox-exec OPTION... -- PROGRAM ARGS...`, which applies the
+// sandbox to itself and then executes PROGRAM. Prepare makes the Landlock
+// ruleset and opens the cgroups in the parent and hands them over as
+// file descriptors, so the launcher only enforces them; where cgo is on,
+// a C constructor (fastlaunch_linux.c) does that before the Go runtime
+// starts, and Main, in Go, does every other launch (no cgo, Command's
+// JSON policy). Everything is fixed before PROGRAM exists: nothing the
+// build runs can widen it.
+//
+// A program that needs the network (an npm install) gets one way out
+// (Paths.Egress): a listener the parent serves, e.g. with a proxy that
+// decides where it may go.
 package sandbox
 
 import (
@@ -18,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,11 +44,27 @@ type Paths struct {
 	ReadExec  []string // and execute: the toolchain
 	ReadWrite []string // and create, write, remove
 	// ConnectTCP are the TCP ports the program may connect to, on any
-	// host: an npm install's registry. Set, the sandbox has the host's
-	// network (no network namespace of its own) and Landlock (ABI 4)
-	// refuses TCP connections to other ports; nil: no network at all.
+	// host. Set, the sandbox has the host's network (no network
+	// namespace of its own) and Landlock (ABI 4) refuses TCP connections
+	// to other ports; nil: no network at all.
 	ConnectTCP []uint16
+	// Egress gives the program one way out: a TCP listener the parent
+	// serves (Sandbox.Egress), at Sandbox.EgressAddr, e.g. a proxy that
+	// decides where the program may go. With a network namespace, the
+	// program's own has only loopback and that listener, made there by
+	// the launcher; without, it is the parent's on the host's 127.0.0.1
+	// and Landlock (ABI 4) holds TCP to its port. One program per
+	// sandbox; not with ConnectTCP.
+	Egress bool
 }
+
+// EgressPort is where the program finds the egress listener in its own
+// network namespace: any port would do, nothing else listens there.
+const EgressPort = 3128
+
+// egressFD is the launcher's fd of the socket it sends the egress
+// listener over: the first of exec.Cmd.ExtraFiles (Sandbox.Files).
+const egressFD = 3
 
 // SystemExec are the system dirs a toolchain runs from: shared
 // libraries and programs (read and execute).
@@ -69,16 +94,23 @@ const (
 )
 
 // policy is what the launcher applies to itself before executing the
-// program.
+// program. The JSON fields are Command's; Prepare passes the ruleset and
+// cgroups as files instead (the fds, read by parseLaunch).
 type policy struct {
 	Landlock int      `json:"landlock,omitempty"` // ABI version to use; 0: none
 	RO       []string `json:"ro,omitempty"`
 	RX       []string `json:"rx,omitempty"`
 	RW       []string `json:"rw,omitempty"`
 	Connect  []uint16 `json:"connect,omitempty"` // TCP ports allowed (Landlock >= 4)
-	Cgroups  []string `json:"cgroups,omitempty"` // cgroup.procs files to join
-	Proc     bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
-	Rlimits  []rlimit `json:"rlimits,omitempty"`
+	// Egress: the port of the listener to make on 127.0.0.1 in the
+	// launcher's own network namespace, sent to the parent over egressFD.
+	Egress  uint16   `json:"egress,omitempty"`
+	Cgroups []string `json:"cgroups,omitempty"` // cgroup.procs files to join
+	Proc    bool     `json:"proc,omitempty"`    // mount a /proc of the build's own pid namespace
+	Rlimits []rlimit `json:"rlimits,omitempty"`
+
+	rulesetFD int   // a Landlock ruleset made by the parent; 0: none
+	cgroupFDs []int // cgroup.procs files opened by the parent
 }
 
 type rlimit struct {
@@ -88,9 +120,12 @@ type rlimit struct {
 }
 
 // Command returns how to start program with args in the sandbox: our
-// own binary as the launcher, with the policy on its command line. Where
-// there is no launcher (off Linux) it is program itself: trusted builds
-// run as before, and untrusted ones were refused (Contained is false).
+// own binary as the launcher, with the whole policy on its command line
+// in JSON, which only the launcher in Go reads (its Go runtime starts:
+// ~70 ms for sitehost). Prepare is the fast way, for a caller that can
+// hand over an exec.Cmd. Where there is no launcher (off Linux) it is
+// program itself: trusted builds run as before, and untrusted ones were
+// refused (Contained is false).
 func (s *Sandbox) Command(program string, args []string) (string, []string, error) {
 	if !filepath.IsAbs(program) {
 		return "", nil, fmt.Errorf("sandbox: program %q is not an absolute path", program)
@@ -98,7 +133,12 @@ func (s *Sandbox) Command(program string, args []string) (string, []string, erro
 	if !launcher {
 		return program, args, nil
 	}
-	p, err := json.Marshal(s.policy)
+	pol := s.policy
+	if pol.Proc && pol.Landlock > 0 {
+		// Named here, resolved in the launcher: its own /proc.
+		pol.RO = append(slices.Clone(pol.RO), "/proc")
+	}
+	p, err := json.Marshal(pol)
 	if err != nil {
 		return "", nil, fmt.Errorf("encoding sandbox policy: %w", err)
 	}
@@ -118,8 +158,9 @@ func (s *Sandbox) String() string {
 
 // Contained reports whether the build cannot reach the server's files
 // and network: Landlock, or at least a user namespace with its own
-// network. With Paths.ConnectTCP, only Landlock ABI 4 or later, which
-// holds TCP to those ports.
+// network. With Paths.ConnectTCP, or Paths.Egress without a network
+// namespace, only Landlock ABI 4 or later, which holds TCP to those
+// ports.
 func (s *Sandbox) Contained() bool {
 	if s.network {
 		return s.policy.Landlock >= 4

@@ -45,7 +45,7 @@ func (h *Handler) serveDeploy(w http.ResponseWriter, r *http.Request, st *Site, 
 		if r.URL.RawQuery != "" {
 			u += "?" + r.URL.RawQuery
 		}
-		http.Redirect(w, r, u, http.StatusMovedPermanently)
+		Redirect(w, u, http.StatusMovedPermanently)
 	default:
 		h.notFound(w, r, d)
 	}
@@ -209,6 +209,9 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, from, live *deplo
 	if live.headers != nil {
 		live.headers.Apply(hdr, r.URL.Path)
 	}
+	// The body may take as long as its size needs at the slowest rate
+	// allowed, and no longer.
+	h.opts.Write.extend(w, size)
 	if status != http.StatusOK {
 		// A custom 404 page or a rewrite with a status: no ranges or
 		// conditionals, just the body.
@@ -226,6 +229,8 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request, from, live *deplo
 		// set, and its ranges would count the compressed bytes: send the
 		// whole variant, with its length (a server may ignore Range).
 		hdr.Set("Content-Length", strconv.FormatInt(size, 10))
+		r.Header.Del("Range")
+	} else if rg := r.Header.Get("Range"); rg != "" && !rangesAllowed(rg, size) {
 		r.Header.Del("Range")
 	}
 	// ServeContent does Range, If-None-Match and HEAD; no modtime, because

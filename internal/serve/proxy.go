@@ -34,6 +34,7 @@ var errPrivateTarget = errors.New("proxy target is on a loopback, private or lin
 // 127.0.0.1 is refused too) and one for sites that allow them.
 type proxies struct {
 	logger *slog.Logger
+	write  WriteLimits
 
 	once            sync.Once
 	public, private http.RoundTripper
@@ -111,6 +112,13 @@ func (p *proxies) serve(w http.ResponseWriter, r *http.Request, st *Site, m rule
 				return fmt.Errorf("response of %d bytes is over the limit of %d: %w", resp.ContentLength, limit, errTooLarge)
 			}
 			resp.Body = &limitedBody{ReadCloser: resp.Body, left: limit}
+			// The target may have taken most of the write timeout to
+			// answer: the body gets its own, sized to it.
+			size := resp.ContentLength
+			if size < 0 {
+				size = limit
+			}
+			p.write.extend(w, size)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -119,6 +127,7 @@ func (p *proxies) serve(w http.ResponseWriter, r *http.Request, st *Site, m rule
 				status = http.StatusGatewayTimeout
 			}
 			p.logger.Warn("proxying", "site", st.Name, "rule", fmt.Sprintf("%s:%d", m.Rule.Source, m.Rule.Line), "target", target.Redacted(), "err", err)
+			p.write.extend(w, 0)
 			http.Error(w, fmt.Sprintf("%d %s", status, http.StatusText(status)), status)
 		},
 	}

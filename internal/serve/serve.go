@@ -85,6 +85,9 @@ type Options struct {
 	// when storage hangs, a request falls back to what is cached or
 	// answers 503 instead of waiting for the client to give up.
 	StoreTimeout time.Duration
+	// Write sizes the write deadline of each file body and proxied answer
+	// (the http.Server's WriteTimeout covers the rest); zero sets none.
+	Write WriteLimits
 }
 
 // Handler serves every site. As an http.Handler it is the whole data
@@ -146,6 +149,7 @@ func New(opts Options) *Handler {
 		deploys:  make(map[site.DeployID]*deploy),
 	}
 	h.proxies.logger = opts.Logger
+	h.proxies.write = opts.Write
 	h.routes.Store(opts.Routes)
 	h.whole = h.Observe(h.Resolve(h.Serve()))
 	return h
@@ -260,7 +264,8 @@ func (h *Handler) Resolve(next http.Handler) http.Handler {
 		}
 		sl.t, sl.ok = t, ok
 		if !ok {
-			http.Error(w, "404 not found: no site is served at "+t.Host, http.StatusNotFound)
+			// Fixed text: the Host header is the client's, and may be 64 KiB.
+			http.Error(w, NoSiteBody, http.StatusNotFound)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -275,7 +280,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	t, ok := TargetFrom(r.Context())
 	if !ok {
 		// Not resolved: a pipeline without Resolve serves no site.
-		http.Error(w, "404 not found: no site is served at "+NormalizeHost(r.Host), http.StatusNotFound)
+		http.Error(w, NoSiteBody, http.StatusNotFound)
 		return
 	}
 	if t.Alias != "" {
@@ -326,7 +331,19 @@ func (h *Handler) redirectAlias(w http.ResponseWriter, r *http.Request, primary 
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
 	}
-	http.Redirect(w, r, u, http.StatusMovedPermanently)
+	Redirect(w, u, http.StatusMovedPermanently)
+}
+
+// NoSiteBody answers a host no site is served at. Error bodies never
+// repeat what the request said (its host, path or headers): the log has
+// those.
+const NoSiteBody = "404 not found: no site is served at this host"
+
+// Redirect answers code with Location u and no body: http.Redirect's
+// body repeats the URL, which comes from the request.
+func Redirect(w http.ResponseWriter, u string, code int) {
+	w.Header().Set("Location", u)
+	w.WriteHeader(code)
 }
 
 // deploy returns the deploy of site st to serve: deploy id, or the one

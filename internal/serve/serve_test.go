@@ -208,9 +208,9 @@ func TestHostRouting(t *testing.T) {
 		{name: "port", req: request{host: "a.test:8080", target: "/"}, wantStatus: 200, wantBody: "a v2"},
 		{name: "all at once", req: request{host: "A.Test.:8443", target: "/"}, wantStatus: 200, wantBody: "a v2"},
 		{name: "unknown host", req: request{host: "nope.test", target: "/"},
-			wantStatus: 404, wantBody: "nope.test"},
+			wantStatus: 404, wantBody: serve.NoSiteBody},
 		{name: "subdomain of a site", req: request{host: "x.a.test", target: "/"},
-			wantStatus: 404, wantBody: "x.a.test"},
+			wantStatus: 404, wantBody: serve.NoSiteBody},
 		{name: "permalink of an older deploy", req: request{host: preview.PermalinkHost(old.ID, "a", previewDomain), target: "/"},
 			wantStatus: 200, wantBody: "a v1", wantNoindex: true},
 		{name: "permalink with port and upper case", req: request{host: strings.ToUpper(preview.PermalinkHost(old.ID, "a", previewDomain)) + ":8080", target: "/x"},
@@ -220,9 +220,9 @@ func TestHostRouting(t *testing.T) {
 		{name: "permalink of no deploy", req: request{host: preview.PermalinkHost("0123456789abcdef", "a", previewDomain), target: "/"},
 			wantStatus: 404, wantNoindex: true},
 		{name: "preview of an unknown site", req: request{host: "pr-1--zzz." + previewDomain, target: "/"},
-			wantStatus: 404, wantBody: "pr-1--zzz." + previewDomain},
+			wantStatus: 404, wantBody: serve.NoSiteBody},
 		{name: "preview domain itself", req: request{host: previewDomain, target: "/"},
-			wantStatus: 404, wantBody: previewDomain},
+			wantStatus: 404, wantBody: serve.NoSiteBody},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -471,7 +471,7 @@ func TestOverHTTP(t *testing.T) {
 		{"range", "a.test", "/", http.Header{"Range": {"bytes=6-9"}}, 206, "over", ""},
 		{"folder redirect", "a.test", "/a?q=1", nil, 301, "", "/a/?q=1"},
 		{"alias", "www.a.test:8080", "/x?y=1", nil, 301, "", "http://a.test:8080/x?y=1"},
-		{"unknown host", "nope.test", "/", nil, 404, "no site is served at nope.test\n", ""},
+		{"unknown host", "nope.test", "/", nil, 404, "no site is served at this host\n", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

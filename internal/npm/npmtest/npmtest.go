@@ -9,12 +9,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // npm's shasum field is sha1
 	"crypto/sha512"
+	cryptotls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -22,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +85,7 @@ func Tools(t testing.TB) (node, npm string) {
 type Registry struct {
 	URL      string // ends with "/"
 	requests atomic.Int64
+	conns    atomic.Int64
 	mu       sync.Mutex
 	local    map[string][]byte // path → body
 	private  map[string]string // package path prefix → the token it needs
@@ -142,21 +152,79 @@ func newRegistry(t testing.TB, tls bool) *Registry {
 		}
 		proxy.ServeHTTP(w, req)
 	}))
-	if tls {
-		srv.StartTLS()
-		ca := filepath.Join(t.TempDir(), "registry-ca.pem")
-		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
-		if err := os.WriteFile(ca, block, 0o644); err != nil {
-			t.Fatal(err)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			r.conns.Add(1)
 		}
-		r.CAFile = ca
-	} else {
-		srv.Start()
 	}
+	if !tls {
+		srv.Start()
+		t.Cleanup(srv.Close)
+		r.URL = srv.URL + "/"
+		return r
+	}
+	// A certificate for localhost, as a registry has one for its name:
+	// npm's proxy agent checks an IP address's against "localhost".
+	cert, pemCert := localhostCert(t)
+	srv.TLS = &cryptotls.Config{Certificates: []cryptotls.Certificate{cert}}
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	r.URL = srv.URL + "/"
+	ca := filepath.Join(t.TempDir(), "registry-ca.pem")
+	if err := os.WriteFile(ca, pemCert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.CAFile = ca
+	r.URL = "https://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port) + "/"
 	return r
 }
+
+// localhostCert is a certificate for localhost and 127.0.0.1 from a CA
+// of its own, and the CA's PEM.
+func localhostCert(t testing.TB) (cryptotls.Certificate, []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sitehost test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cryptotls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+}
+
+// Connections is how many connections the registry has accepted.
+func (r *Registry) Connections() int64 { return r.conns.Load() }
 
 // Requests is how many requests the registry has had.
 func (r *Registry) Requests() int64 { return r.requests.Load() }

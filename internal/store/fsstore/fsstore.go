@@ -1,6 +1,9 @@
 // Package fsstore is a store.Store on a local folder: key "a/b/c" is the file
 // root/a/b/c. Writes go to a temp file under root/.tmp that is fsynced and
 // renamed over the target, so readers see the old object or the new one.
+// Each Store writes its temp files in a folder of its own under .tmp
+// (tempdir), so the next Store opened on the folder removes at once what a
+// killed process left, while the writes of live processes go on.
 // Conditional puts hold an flock, which makes them atomic across goroutines
 // and across processes that share the folder.
 //
@@ -24,15 +27,19 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/store"
+	"github.com/sitehost/sitehost/internal/tempdir"
 )
 
 const (
 	tmpDir   = ".tmp"   // in-flight writes; same filesystem as the targets, so rename is atomic
 	locksDir = ".locks" // flock files for conditional puts
 
-	// staleTemp is the age after which New treats a temp file as left over
+	// staleTemp is the age after which New treats a temp file outside
+	// every Store's own folder (written by an older version) as left over
 	// by a crashed writer. A live writer touches its file far more often.
 	staleTemp = time.Hour
+	// ownPrefix names each Store's own temp folder under .tmp.
+	ownPrefix = "w-"
 
 	dirPerm  = 0o755
 	filePerm = 0o644
@@ -43,6 +50,7 @@ const (
 type Store struct {
 	root  string
 	tmp   string
+	own   *tempdir.Dir // this Store's temp files, under tmp
 	locks string
 	// stripes serialise conditional puts within this process, one slot per
 	// lock file, so that goroutines queue on a channel (which honours ctx)
@@ -52,8 +60,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// New opens the store rooted at root, creating the folder if needed, and
-// removes temp files that crashed writers left behind more than an hour ago.
+// New opens the store rooted at root, creating the folder if needed. It
+// removes the temp files of writers that are gone (another process's
+// that is still running stay), and loose ones more than an hour old.
 func New(root string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("opening fs store: empty root")
@@ -75,10 +84,22 @@ func New(root string) (*Store, error) {
 	for i := range s.stripes {
 		s.stripes[i] = make(chan struct{}, 1)
 	}
+	if _, err := tempdir.Sweep(s.tmp, ownPrefix); err != nil {
+		return nil, fmt.Errorf("opening fs store %s: %w", abs, err)
+	}
 	if err := s.removeStaleTemps(time.Now().Add(-staleTemp)); err != nil {
 		return nil, fmt.Errorf("opening fs store %s: %w", abs, err)
 	}
+	if s.own, err = tempdir.Claim(s.tmp, ownPrefix); err != nil {
+		return nil, fmt.Errorf("opening fs store %s: %w", abs, err)
+	}
 	return s, nil
+}
+
+// Close removes the Store's temp folder; writes after it fail. A Store
+// never closed leaves its folder to the next Store opened on root.
+func (s *Store) Close() error {
+	return s.own.Release()
 }
 
 // removeStaleTemps deletes temp files last modified before cutoff. Younger
@@ -89,6 +110,9 @@ func (s *Store) removeStaleTemps(cutoff time.Time) error {
 		return fmt.Errorf("cleaning temp files: %w", err)
 	}
 	for _, e := range entries {
+		if e.IsDir() || tempdir.Owned(e.Name(), ownPrefix) {
+			continue // a Store's own: Sweep's to judge
+		}
 		fi, err := e.Info()
 		if err != nil || !fi.ModTime().Before(cutoff) {
 			continue // gone already, or possibly in use
@@ -173,7 +197,7 @@ func checkCondition(target, key string, opts store.PutOptions) error {
 // writeTemp copies the body into a new, fsynced temp file and returns its
 // path and stat.
 func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64) (path string, fi fs.FileInfo, err error) {
-	f, err := os.CreateTemp(s.tmp, "put-*")
+	f, err := os.CreateTemp(s.own.Path(), "put-*")
 	if err != nil {
 		return "", nil, fmt.Errorf("creating temp file: %w", err)
 	}
