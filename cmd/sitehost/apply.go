@@ -106,6 +106,7 @@ func (s *server) applySteps() []applyStep {
 func (s *server) apply(ctx context.Context, cfg *config.Config, v configVersion) error {
 	s.applying.Lock()
 	defer s.applying.Unlock()
+	s.withRole(cfg)
 	p := &pending{cfg: cfg}
 	steps := s.applySteps()
 	for i, st := range steps {

@@ -151,6 +151,9 @@ func (d configDispatch) Dispatch(ctx context.Context, name site.Name, ev site.Ev
 		d.s.configRepo.poke()
 		return nil
 	}
+	if !d.s.cfg.Server.Builds() {
+		return d.s.dispatchRemote(ctx, name, ev)
+	}
 	return d.s.loop.Dispatch(ctx, name, ev)
 }
 
@@ -158,6 +161,10 @@ func (d configDispatch) Trigger(name site.Name) error {
 	if name == configSite && d.s.configRepo != nil {
 		d.s.configRepo.poke()
 		return nil
+	}
+	if !d.s.cfg.Server.Builds() {
+		_, err := d.s.triggerRemote(context.Background(), name)
+		return err
 	}
 	return d.s.loop.Trigger(name)
 }

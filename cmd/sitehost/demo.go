@@ -21,6 +21,7 @@ server:
   admin: %[3]q
   preview_domain: localhost
   poll_interval: 2s   # the demo polls its repo; production setups add webhooks
+  shutdown_delay: 0s  # Ctrl-C stops at once: no load balancer to tell
 sites:
   - name: demo
     repo: ./site      # a local git repository

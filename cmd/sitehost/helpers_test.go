@@ -32,7 +32,8 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig writes a sites.yaml for one site on loopback :0 listeners;
-// serverYAML adds lines to the server block.
+// serverYAML adds lines to the server block. A stopping test server drains
+// at once (shutdown_delay 0s): nothing balances load in front of it.
 func testConfig(t testing.TB, dataDir, sitesYAML string, serverYAML ...string) *config.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sites.yaml")
@@ -43,6 +44,7 @@ func testConfig(t testing.TB, dataDir, sitesYAML string, serverYAML ...string) *
   preview_domain: localhost
   poll_interval: 0s
   api_token_env: TEST_TOKEN
+  shutdown_delay: 0s
 %ssites:
 %s`, dataDir, strings.Join(serverYAML, ""), sitesYAML)
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {

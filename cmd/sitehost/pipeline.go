@@ -38,10 +38,13 @@ func (s *server) listeners() []listener {
 	d, rec := s.data, recoverPanics(s.log)
 	// The control host's requests go to the admin handler with its own
 	// access log, as the admin listener's do.
-	control := s.controlHost(accessLog("admin", s.observeAdmin)(s.admin))
+	control := s.controlHost(accessLog("admin", s.observeAdmin)(s.endOnDrain(s.admin)))
 
 	// admin: recover → access log → API, dashboard, webhooks, probes.
-	admin := listener{"admin", s.adminLn, s.newAdminServer(pipeline{rec, accessLog("admin", s.observeAdmin)}.then(s.admin))}
+	admin := listener{"admin", s.adminLn, s.newAdminServer(pipeline{rec, accessLog("admin", s.observeAdmin), s.endOnDrain}.then(s.admin))}
+	if !s.cfg.Server.Serves() {
+		return []listener{admin} // a builder: no data plane
+	}
 	if s.certs == nil {
 		// http: recover → control host → observe → resolve → serve.
 		public := pipeline{rec, control, d.Observe, d.Resolve}.then(d.Serve())

@@ -20,7 +20,8 @@ type exitError struct{ error }
 const usage = `sitehost builds static sites from git and serves them.
 
 Usage:
-  sitehost serve    [-c sites.yaml]   run everything (control + data plane)
+  sitehost serve    [-c sites.yaml] [--role all|edge|builder]
+                                      run everything (control + data plane), or one role
   sitehost validate [-c sites.yaml]   check a config; exit 1 with every problem listed
   sitehost status   [site] [--json]   sites, channels, live and desired commits, sync state
   sitehost deploys  <site> [--channel C] [--limit N] [--json]
@@ -32,6 +33,8 @@ Usage:
   sitehost demo     [--http :8080]    zero-setup first run: example site in a local git repo, served
   sitehost build    <dir> -o <out> [--base-url URL] [-c sites.yaml --site NAME]
                                       build a checkout's HEAD exactly as the server would
+  sitehost healthcheck [--addr 127.0.0.1:9090] [--path /healthz]
+                                      exit 0 if the admin listener answers 200 (container probes)
   sitehost version
 
 Client commands (status, deploys, logs, sync) find the admin API from
@@ -68,6 +71,8 @@ func (con console) run(ctx context.Context, args []string, getenv func(string) s
 		return cmdDemo(ctx, rest, getenv, stdout, stderr)
 	case "build":
 		return cmdBuild(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -6,25 +6,54 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/sitehost/sitehost/internal/config"
 	"github.com/sitehost/sitehost/internal/gitsrc"
 )
 
-func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// serveArgs are serve's flags.
+type serveArgs struct {
+	path, repoURL, repoRef, repoPath, repoSecret, role *string
+	repoPoll                                           *time.Duration
+}
+
+// parseServeArgs parses serve's command line (deploy/'s manifests are
+// checked against it too).
+func parseServeArgs(args []string, stderr io.Writer) (serveArgs, error) {
 	fs := newFlags("serve", stderr)
-	path := fs.String("c", "sites.yaml", "config file")
-	repoURL := fs.String("config-repo", "", "keep the config in this git repository instead of a local file")
-	repoRef := fs.String("config-ref", "main", "with --config-repo: the branch, tag or commit to follow")
-	repoPath := fs.String("config-path", "sites.yaml", "with --config-repo: the config file's path in the repository")
-	repoPoll := fs.Duration("config-poll", time.Minute, "with --config-repo: how often to look for new commits")
-	repoSecret := fs.String("config-webhook-secret-env", "", "with --config-repo: environment variable holding its webhook secret")
-	if err := fs.Parse(args); err != nil {
-		return exitError{err}
+	a := serveArgs{
+		path:       fs.String("c", "sites.yaml", "config file"),
+		repoURL:    fs.String("config-repo", "", "keep the config in this git repository instead of a local file"),
+		repoRef:    fs.String("config-ref", "main", "with --config-repo: the branch, tag or commit to follow"),
+		repoPath:   fs.String("config-path", "sites.yaml", "with --config-repo: the config file's path in the repository"),
+		repoPoll:   fs.Duration("config-poll", time.Minute, "with --config-repo: how often to look for new commits"),
+		repoSecret: fs.String("config-webhook-secret-env", "", "with --config-repo: environment variable holding its webhook secret"),
+		role:       fs.String("role", "", "all, edge or builder (default: server.role, else all)"),
 	}
+	if err := fs.Parse(args); err != nil {
+		return a, exitError{err}
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve: unexpected arguments %q\n", fs.Args())
+		return a, exitError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if *a.role != "" && !slices.Contains(config.Roles, *a.role) {
+		fmt.Fprintf(stderr, "serve: --role: want all, edge or builder, got %q\n", *a.role)
+		return a, exitError{fmt.Errorf("bad --role %q", *a.role)}
+	}
+	return a, nil
+}
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	a, err := parseServeArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	path, repoURL, repoRef, repoPath, repoPoll, repoSecret, role := a.path, a.repoURL, a.repoRef, a.repoPath, a.repoPoll, a.repoSecret, a.role
 	logger := newLogger(stderr, getenv)
-	opts := serverOptions{Getenv: getenv, Logger: logger}
+	opts := serverOptions{Getenv: getenv, Logger: logger, Role: *role}
 	var data []byte
 	name := *path
 	if *repoURL != "" {

@@ -32,6 +32,7 @@ import (
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/serve"
 	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/tempdir"
 	"github.com/sitehost/sitehost/internal/watch"
 )
@@ -61,6 +62,9 @@ type serverOptions struct {
 	Version configVersion
 	// failStep, in tests, fails the named apply step with its error.
 	failStep func(step string) error
+	// Role is serve --role: it overrides server.role, at start and on
+	// every reload.
+	Role string
 }
 
 // server is sitehost with everything wired: listeners bound, loop ready.
@@ -77,6 +81,7 @@ type server struct {
 	failStep    func(step string) error
 
 	getenv     func(string) string
+	roleFlag   string // serve --role; "" uses server.role
 	configData []byte // the watched config file as loaded; nil: not watched
 	configPoll time.Duration
 	configRepo *configRepo // serve --config-repo
@@ -88,6 +93,7 @@ type server struct {
 	adminLn net.Listener
 
 	loop      *reconcile.Loop
+	store     store.Store
 	publisher *publish.Publisher
 	data      *serve.Handler
 	admin     http.Handler
@@ -103,6 +109,12 @@ type server struct {
 	// pointer has been read; notReady says what it is waiting for.
 	ready    atomic.Bool
 	notReady atomic.Pointer[string]
+	// draining is set on SIGTERM: /readyz fails from then on.
+	draining atomic.Bool
+	// streams ends when the listeners start draining, so that SSE
+	// streams, which would outlive any drain, end first.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // newServer binds the listeners, opens the store and applies cfg as a
@@ -110,7 +122,11 @@ type server struct {
 // reloads.
 func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *server, err error) {
 	s := &server{cfg: cfg, log: opts.Logger, gcEvery: opts.GCInterval, getenv: opts.Getenv,
-		configData: opts.ConfigData, configPoll: opts.ConfigPoll, configRepo: opts.ConfigRepo, failStep: opts.failStep}
+		configData: opts.ConfigData, configPoll: opts.ConfigPoll, configRepo: opts.ConfigRepo, failStep: opts.failStep,
+		roleFlag: opts.Role}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
+	s.withRole(cfg)
+	s.log.Info("role", "role", cfg.Server.Role)
 	if s.gcEvery <= 0 {
 		s.gcEvery = time.Hour
 	}
@@ -126,6 +142,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err != nil {
 		return nil, err
 	}
+	s.store = st
 	if err := s.listen(); err != nil {
 		return nil, err
 	}
@@ -191,7 +208,11 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err := s.apply(ctx, cfg, v); err != nil {
 		return nil, err
 	}
-	s.metrics.WatchSites(s.channelStates)
+	if cfg.Server.Builds() {
+		// Sync states are the builder's to know; an edge would say
+		// OutOfSync for every site.
+		s.metrics.WatchSites(s.channelStates)
+	}
 	if s.certs != nil {
 		s.metrics.WatchCertificates(s.certExpiries)
 	}
@@ -201,10 +222,24 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	return s, nil
 }
 
-// listen binds the listeners of the server settings. The public ones
-// (http, https) share server.limits' connection counts.
+// withRole makes serve --role win over cfg's server.role.
+func (s *server) withRole(cfg *config.Config) {
+	if s.roleFlag != "" {
+		cfg.Server.Role = s.roleFlag
+	}
+}
+
+// listen binds the listeners of the server settings: a builder has no
+// data plane, so only the admin one. The public ones (http, https) share
+// server.limits' connection counts.
 func (s *server) listen() (err error) {
 	sc := s.cfg.Server
+	if !sc.Serves() {
+		if s.adminLn, err = net.Listen("tcp", sc.Admin); err != nil {
+			return fmt.Errorf("listening on server.admin %s: %w", sc.Admin, err)
+		}
+		return nil
+	}
 	var lim *serve.ConnLimiter
 	refused := s.metrics.WatchConnections(func() int { return lim.Open() })
 	lim = serve.NewConnLimiter(serve.ConnLimits{PerIP: sc.Limits.ConnsPerIP, Total: sc.Limits.Conns, Refused: refused})
@@ -258,9 +293,13 @@ func (s *server) adminHandler(token string) *admin.Handler {
 	// One guard for the API, the dashboard and the generic webhook: a
 	// client's wrong tokens count the same wherever it sends them.
 	guard := bearer.New(bearer.Options{Token: token, OnFailure: s.metrics.AdminAuthFailure})
+	var loop admin.Loop = s.loop
+	if !s.cfg.Server.Builds() {
+		loop = bucketStatus{s}
+	}
 	return admin.New(admin.Options{
 		Token: token, Guard: guard, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
-		Loop: s.loop, Deploys: s.publisher, Journal: s.journal,
+		Loop: loop, Deploys: s.publisher, Journal: s.journal,
 		Permalink: s.permalink, Logger: s.log, Certificate: certStatus,
 		Hooks: s.webhookHandlers(guard), Ready: s.readiness, Metrics: s.metrics.Handler(),
 	})
@@ -286,7 +325,7 @@ func (s *server) configStatus() api.Config { return s.configState.get() }
 // compileEnv is what compile needs of this server.
 func (s *server) compileEnv() compileEnv {
 	return compileEnv{
-		getenv: s.getenv, log: s.log, https: s.httpsLn != nil,
+		getenv: s.getenv, log: s.log, https: s.cfg.Server.HTTPS != "",
 		controlHost: s.cfg.Server.ControlHost, previewDomain: s.cfg.Server.PreviewDomain,
 		url: func(primary map[site.Name]string, n site.Name) string {
 			scheme, port := s.publicScheme()
@@ -298,6 +337,9 @@ func (s *server) compileEnv() compileEnv {
 // readiness is nil once the server can serve: config loaded, and every
 // site's live pointer read (warm) once.
 func (s *server) readiness() error {
+	if s.draining.Load() {
+		return errors.New("shutting down")
+	}
 	if s.ready.Load() {
 		return nil
 	}
@@ -336,9 +378,20 @@ func (s *server) close() {
 	}
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves until ctx ends, then shuts down gracefully: the control work
+// (builds, polls, GC) stops at once, abandoning builds before their pointer
+// flips, while the listeners serve on for server.shutdown_delay with
+// /readyz failing, then drain (shutdown).
 func (s *server) run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	sig := ctx
+	// The listeners live on the group's ctx, which only a failure ends;
+	// everything else on ctx, which the signal ends too.
+	g, gctx := errgroup.WithContext(context.WithoutCancel(sig))
+	ctx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	stop := context.AfterFunc(sig, cancel)
+	defer stop()
+	sc := s.cfg.Server
 	servers := s.listeners()
 	if s.certs != nil {
 		defer s.certs.Stop()
@@ -361,7 +414,16 @@ func (s *server) run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { s.warm(ctx); return nil })
-	g.Go(func() error { return s.loop.Run(ctx) })
+	if sc.Builds() {
+		g.Go(func() error { return s.loop.Run(ctx) })
+		if sc.Role == config.RoleBuilder {
+			// Markers of webhooks and syncs that reached an edge. Not for
+			// role all, alone on its bucket: a List a second is a cost.
+			g.Go(func() error { s.loop.WatchRequests(ctx, s.store, time.Second); return nil })
+		}
+		g.Go(func() error { s.forge.Run(ctx); return nil })
+		g.Go(func() error { s.gcLoop(ctx); return nil })
+	}
 	switch {
 	case s.configRepo != nil:
 		g.Go(func() error {
@@ -384,8 +446,6 @@ func (s *server) run(ctx context.Context) error {
 				})
 		})
 	}
-	g.Go(func() error { s.forge.Run(ctx); return nil })
-	g.Go(func() error { s.gcLoop(ctx); return nil })
 	g.Go(func() error {
 		<-ctx.Done()
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -395,11 +455,7 @@ func (s *server) run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, x := range servers {
-			x.srv.Shutdown(sctx) //nolint:errcheck // best effort on the way out
-		}
+		s.shutdown(gctx.Done(), servers)
 		return nil
 	})
 	return g.Wait()

@@ -34,11 +34,18 @@ func (s *server) permalink(n site.Name, id site.DeployID) string {
 }
 
 // publicScheme is how sites are reached: HTTPS when it is on.
+// A builder binds neither: the edges' ports are the config's.
 func (s *server) publicScheme() (scheme, port string) {
-	if s.httpsLn != nil {
+	switch sc := s.cfg.Server; {
+	case s.httpsLn != nil:
 		return "https", portOf(s.httpsLn.Addr())
+	case s.httpLn != nil:
+		return "http", portOf(s.httpLn.Addr())
+	case sc.HTTPS != "":
+		return "https", configPort(sc.HTTPS)
+	default:
+		return "http", configPort(sc.HTTP)
 	}
-	return "http", portOf(s.httpLn.Addr())
 }
 
 // channelURL is a channel's public URL: its build's base URL.

@@ -60,7 +60,30 @@ type Server struct {
 	SelfHeal time.Duration `yaml:"self_heal"`
 	// AccessLog writes one log line per request (default true).
 	AccessLog *bool `yaml:"access_log"`
+	// Role is what this process does (Roles): all (default), edge or
+	// builder. serve --role overrides it.
+	Role string `yaml:"role"`
+	// ShutdownDelay is how long a stopping process keeps serving with
+	// /readyz failing, so load balancers take it out before it drains
+	// (default 5s).
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
+
+// The roles of server.role.
+const (
+	RoleAll     = "all"     // everything in one process
+	RoleEdge    = "edge"    // data plane, TLS, webhooks, API; never builds
+	RoleBuilder = "builder" // reconcile, builds, GC, self-heal, API; no data plane
+)
+
+// Roles are the values server.role takes.
+var Roles = []string{RoleAll, RoleEdge, RoleBuilder}
+
+// Serves reports whether the role runs the data plane.
+func (s Server) Serves() bool { return s.Role != RoleBuilder }
+
+// Builds reports whether the role runs the reconcile loop and builds.
+func (s Server) Builds() bool { return s.Role != RoleEdge }
 
 // AccessLogOn reports whether requests are logged.
 func (s Server) AccessLogOn() bool { return s.AccessLog == nil || *s.AccessLog }

@@ -214,6 +214,8 @@ func TestDefaults(t *testing.T) {
 	check("server.build.npm_registry", s.Build.NPMRegistry, "https://registry.npmjs.org/")
 	check("server.build.npm_max_bytes", s.Build.NPMMaxBytes, ByteSize(2<<30))
 	check("server.build.exec_allow", strings.Join(s.Build.ExecAllow, ","), "sass,node,postcss,tailwindcss,babel")
+	check("server.role", s.Role, "all")
+	check("server.shutdown_delay", s.ShutdownDelay, 5*time.Second)
 
 	a := c.Sites[0]
 	check("name", a.Name, site.Name("a"))
@@ -249,6 +251,43 @@ func TestExplicitZeroPollInterval(t *testing.T) {
 		if c.Server.PollInterval != 0 {
 			t.Errorf("poll_interval: %s gave %v, want 0", v, c.Server.PollInterval)
 		}
+	}
+}
+
+func TestRoleAndShutdownDelay(t *testing.T) {
+	tests := []struct {
+		yaml           string
+		role           string
+		delay          time.Duration
+		serves, builds bool
+		problem        string // the start of the one problem; "" none
+	}{
+		{yaml: "role: edge", role: "edge", delay: 5 * time.Second, serves: true},
+		{yaml: "role: builder", role: "builder", delay: 5 * time.Second, builds: true},
+		{yaml: "role: all\n  shutdown_delay: 0", role: "all", serves: true, builds: true},
+		{yaml: "shutdown_delay: 30s", role: "all", delay: 30 * time.Second, serves: true, builds: true},
+		{yaml: "role: worker", problem: `sites.yaml:2: server.role: want all, edge or builder, got "worker"`},
+		{yaml: "shutdown_delay: -1s", problem: "sites.yaml:2: server.shutdown_delay: must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.yaml, func(t *testing.T) {
+			c, err := Parse("sites.yaml", []byte("server:\n  "+tt.yaml+"\n"))
+			if tt.problem != "" {
+				probs := Problems(err)
+				if len(probs) != 1 || !errors.Is(err, ErrBadValue) || !strings.HasPrefix(probs[0].Error(), tt.problem) {
+					t.Fatalf("problems %v, want one starting %q", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := c.Server
+			if s.Role != tt.role || s.ShutdownDelay != tt.delay || s.Serves() != tt.serves || s.Builds() != tt.builds {
+				t.Errorf("role %q delay %v serves %v builds %v, want %q %v %v %v",
+					s.Role, s.ShutdownDelay, s.Serves(), s.Builds(), tt.role, tt.delay, tt.serves, tt.builds)
+			}
+		})
 	}
 }
 

@@ -53,6 +53,8 @@ const (
 	DefaultSkewGrace     = time.Hour
 	MaxSkewDeploys       = 20
 	DefaultSelfHeal      = 10 * time.Minute
+	DefaultRole          = RoleAll
+	DefaultShutdownDelay = 5 * time.Second
 
 	// server.limits: nginx and Caddy cap neither connections per client
 	// nor in total by default; 256 per address is well above a browser's
@@ -144,6 +146,10 @@ func (c *Config) withDefaults() {
 
 	if !c.has("server.self_heal") {
 		s.SelfHeal = DefaultSelfHeal
+	}
+	setStr(&s.Role, DefaultRole)
+	if !c.has("server.shutdown_delay") {
+		s.ShutdownDelay = DefaultShutdownDelay
 	}
 	for i := range s.Notifications {
 		setStr(&s.Notifications[i].Format, "json")

@@ -137,6 +137,12 @@ func (v *checker) server() {
 	if s.SelfHeal < 0 {
 		v.add("server.self_heal", ErrBadValue, "must not be negative (0 turns it off)")
 	}
+	if !slices.Contains(Roles, s.Role) {
+		v.add("server.role", ErrBadValue, "want all, edge or builder, got %q", s.Role)
+	}
+	if s.ShutdownDelay < 0 {
+		v.add("server.shutdown_delay", ErrBadValue, "must not be negative (0 drains at once)")
+	}
 	for i, n := range s.Notifications {
 		v.notification(fmt.Sprintf("server.notifications[%d]", i), n)
 	}
