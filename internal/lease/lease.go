@@ -285,7 +285,7 @@ func (m *Manager) dropLocked(slot, why string) {
 	delete(m.held, slot)
 	m.pending = append(m.pending, change{slot: slot})
 	if why != "" {
-		m.log.Info("lease lost", "site", slot, "reason", why)
+		m.log.Info("lease lost", "lease", slotKey(slot), "reason", why)
 	}
 }
 
@@ -554,7 +554,7 @@ func (m *Manager) take(ctx context.Context, slot string, now time.Time) error {
 	// next tick drops it and others may take it meanwhile.
 	m.held[slot] = rec.Generation
 	m.pending = append(m.pending, change{slot: slot, gen: rec.Generation, owned: true})
-	m.log.Info("lease taken", "site", slot, "generation", rec.Generation, "from", old.v.Holder)
+	m.log.Info("lease taken", "lease", slotKey(slot), "generation", rec.Generation, "from", old.v.Holder)
 	// The cached version is stale now; the next listing rereads it.
 	m.leases[slot] = seen[record]{v: rec}
 	return nil
