@@ -27,6 +27,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/lease"
 	"github.com/sitehost/sitehost/internal/metrics"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -96,6 +97,7 @@ type server struct {
 	certs     *certs.Manager // nil without server.https
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
+	leases    *lease.Manager // nil: no leases (server.lease_time unset)
 
 	// ready is set once the config is loaded and every site's live
 	// pointer has been read; notReady says what it is waiting for.
@@ -137,9 +139,11 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("making scratch dir: %w", err)
 	}
+	s.leases = s.newLeases(st)
+	fence, owner := s.fence()
 	// A flipped pointer drops the data plane's cached copy at once.
 	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"), Grace: opts.GCGrace, TempDir: tmp,
-		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
+		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }, Fence: fence})
 	s.blobs, err = newBlobCache(cfg, s.publisher, s.log.With("component", "cache"))
 	if err != nil {
 		return nil, err
@@ -172,6 +176,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		Modules:   hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
 		NPM:       npmInstaller,
 		Toolchain: builder.Toolchain(),
+		Owner:     owner,
 	})
 	if err != nil {
 		return nil, err
@@ -343,6 +348,9 @@ func (s *server) run(ctx context.Context) error {
 	}
 	g.Go(func() error { s.warm(ctx); return nil })
 	g.Go(func() error { return s.loop.Run(ctx) })
+	if s.leases != nil {
+		g.Go(func() error { return s.leases.Run(ctx) })
+	}
 	switch {
 	case s.configRepo != nil:
 		g.Go(func() error {

@@ -57,6 +57,11 @@ type Server struct {
 	// (manifest present, a sample of blobs present and intact); default
 	// 10m, 0 = off.
 	SelfHeal time.Duration `yaml:"self_heal"`
+	// LeaseTime, when set, makes this process a builder that shares the
+	// sites with the others on the bucket through per-site leases, which
+	// outlive a dead builder by this long (internal/lease; 15s is a good
+	// value); 0: no leases, this process builds every site.
+	LeaseTime time.Duration `yaml:"lease_time"`
 	// AccessLog writes one log line per request (default true).
 	AccessLog *bool `yaml:"access_log"`
 }

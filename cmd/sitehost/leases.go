@@ -1,0 +1,59 @@
+package main
+
+import (
+	"github.com/sitehost/sitehost/internal/lease"
+	"github.com/sitehost/sitehost/internal/publish"
+	"github.com/sitehost/sitehost/internal/reconcile"
+	"github.com/sitehost/sitehost/internal/site"
+	"github.com/sitehost/sitehost/internal/store"
+)
+
+var (
+	_ reconcile.Owner = (*lease.Manager)(nil)
+	_ publish.Fence   = (*lease.Manager)(nil)
+)
+
+// newLeases returns this builder's lease manager when server.lease_time
+// says builders share the sites, else nil. It follows the sites of the
+// live config, and tells the loop of every site taken or lost.
+func (s *server) newLeases(st store.Store) *lease.Manager {
+	if s.cfg.Server.LeaseTime <= 0 {
+		return nil
+	}
+	return lease.New(st, lease.Options{
+		LeaseTime: s.cfg.Server.LeaseTime,
+		Logger:    s.log.With("component", "lease"),
+		Sites: func() []site.Name {
+			rt := s.rt.Load()
+			if rt == nil {
+				return nil
+			}
+			names := make([]site.Name, 0, len(rt.cfg.Sites))
+			for _, sc := range rt.cfg.Sites {
+				names = append(names, sc.Name)
+			}
+			return names
+		},
+		// Ticks start in run, after the loop exists.
+		OnChange: func(n site.Name, gen uint64, owned bool) { s.loop.LeaseChanged(n, gen, owned) },
+	})
+}
+
+// fence is the publisher's and the loop's view of the leases: nil (every
+// write allowed, every site built) without them.
+func (s *server) fence() (publish.Fence, reconcile.Owner) {
+	if s.leases == nil {
+		return nil, nil
+	}
+	return s.leases, s.leases
+}
+
+// fleetJob reports whether this process runs the jobs one process of the
+// fleet runs (garbage collection): always without leases.
+func (s *server) fleetJob() bool {
+	if s.leases == nil {
+		return true
+	}
+	_, ok := s.leases.Fleet()
+	return ok
+}
