@@ -36,6 +36,7 @@ func (s *server) newLeases(st store.Store) *lease.Manager {
 		},
 		// Ticks start in run, after the loop exists.
 		OnChange: func(n site.Name, gen uint64, owned bool) { s.loop.LeaseChanged(n, gen, owned) },
+		Busy:     func(n site.Name) bool { return s.loop.Busy(n) },
 	})
 }
 

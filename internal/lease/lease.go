@@ -54,7 +54,11 @@ type Options struct {
 	// lost. It is called from the ticking goroutine, never under a lock,
 	// and must not block.
 	OnChange func(s site.Name, gen uint64, owned bool)
-	Logger   *slog.Logger
+	// Busy, when set, says a site has a build under way: a surplus lease
+	// is handed back only while its site is idle, so handing over costs
+	// no build.
+	Busy   func(site.Name) bool
+	Logger *slog.Logger
 	// Now is the clock (tests drive it).
 	Now func() time.Time
 }
@@ -493,9 +497,12 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 	// One lease per tick, or an eighth of the target on a large fleet, so
 	// 10,000 sites spread in a minute rather than in hours.
 	n := max(1, min(mine-target, target/8))
-	mineSorted := slices.Collect(maps.Keys(held))
-	slices.SortFunc(mineSorted, func(a, b string) int { return compareScore(m.score(a), m.score(b)) })
-	for _, slot := range mineSorted[:n] {
+	give := slices.Collect(maps.Keys(held))
+	if m.opts.Busy != nil {
+		give = slices.DeleteFunc(give, func(slot string) bool { return m.opts.Busy(site.Name(slot)) })
+	}
+	slices.SortFunc(give, func(a, b string) int { return compareScore(m.score(a), m.score(b)) })
+	for _, slot := range give[:min(n, len(give))] {
 		errs = append(errs, m.release(ctx, slot, "handing over to spread sites"))
 	}
 	return errors.Join(errs...)

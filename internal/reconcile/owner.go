@@ -42,6 +42,18 @@ func (l *Loop) LeaseChanged(name site.Name, gen uint64, owned bool) {
 	}
 }
 
+// Busy reports whether a run of site name is under way: a lease handed
+// back while idle costs no build (lease.Options.Busy).
+func (l *Loop) Busy(name site.Name) bool {
+	w, ok := l.worker(name)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancelRun != nil
+}
+
 // claim reports whether w's site is this process's to work on, first
 // stamping the site's pointers with a newly taken lease's generation, so
 // a previous owner can no longer publish.
