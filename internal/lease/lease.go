@@ -247,8 +247,32 @@ func (m *Manager) Tick(ctx context.Context) (time.Time, error) {
 			next = at.Add(50 * time.Millisecond)
 		}
 	}
-	return next, m.balance(ctx, now)
+	err = m.balance(ctx, now)
+	if _, ok := m.owns(fleetSlot); ok {
+		err = errors.Join(err, m.collect(ctx, now))
+	}
+	return next, err
 }
+
+// collect deletes the heartbeats of builders dead for a while: every
+// process start leaves one behind. The fleet lease's holder does it.
+func (m *Manager) collect(ctx context.Context, now time.Time) error {
+	for id, hb := range m.builders {
+		if id == m.opts.ID || now.Sub(hb.at) < collectAfter*m.opts.LeaseTime {
+			continue
+		}
+		if err := m.st.Delete(ctx, buildersDir+id+jsonExt); err != nil {
+			return fmt.Errorf("deleting the heartbeat of %q: %w", id, err)
+		}
+		delete(m.builders, id)
+		m.log.Info("deleted the heartbeat of a dead builder", "dead", id)
+	}
+	return nil
+}
+
+// collectAfter: a heartbeat unchanged for this many lease times is
+// deleted. A builder paused that long writes it again when it resumes.
+const collectAfter = 20
 
 // beat writes the heartbeat. Success extends our leases to LeaseTime
 // minus a margin after start; a lapse since the last success means others
@@ -324,6 +348,9 @@ func (m *Manager) read(ctx context.Context) error {
 		switch {
 		case strings.HasPrefix(name, buildersDir):
 			id := strings.TrimPrefix(name, buildersDir)
+			if id == m.opts.ID {
+				continue // ours: known without a read
+			}
 			hb, err := readSeen(ctx, m, info, m.builders[id], now)
 			if err != nil {
 				return err
@@ -346,7 +373,7 @@ func (m *Manager) read(ctx context.Context) error {
 	// hold a lease listed after its heartbeat was passed. Listing the
 	// heartbeats again settles whether an unknown holder exists.
 	for _, r := range recs {
-		if _, known := hbs[r.v.Holder]; r.v.Holder != "" && !known {
+		if _, known := hbs[r.v.Holder]; r.v.Holder != "" && r.v.Holder != m.opts.ID && !known {
 			return m.rereadBuilders(ctx, now)
 		}
 	}
@@ -359,7 +386,7 @@ func (m *Manager) rereadBuilders(ctx context.Context, now time.Time) error {
 			return fmt.Errorf("listing heartbeats: %w", err)
 		}
 		id, ok := strings.CutSuffix(strings.TrimPrefix(info.Key, buildersDir), jsonExt)
-		if !ok {
+		if !ok || id == m.opts.ID {
 			continue
 		}
 		hb, err := readSeen(ctx, m, info, m.builders[id], now)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func names(n int) []site.Name {
 
 // fleet is builders on one store and one clock, with what each heard.
 type fleet struct {
-	t     *testing.T
+	t     testing.TB
 	st    store.Store
 	clock *clock
 	sites []site.Name
@@ -72,7 +73,7 @@ type fleet struct {
 	heard map[string][]string // builder → "taken site gen" / "lost site"
 }
 
-func newFleet(t *testing.T, st store.Store, sites []site.Name) *fleet {
+func newFleet(t testing.TB, st store.Store, sites []site.Name) *fleet {
 	return &fleet{t: t, st: st, clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, sites: sites, heard: map[string][]string{}}
 }
 
@@ -306,6 +307,33 @@ func TestOwnsLapsesWithoutTick(t *testing.T) {
 	f.clock.Add(12 * time.Second)
 	if _, ok := a.Owns(f.sites[0]); ok {
 		t.Fatal("a owns its site 12s after its last heartbeat")
+	}
+}
+
+func TestDeadHeartbeatsCollected(t *testing.T) {
+	st, err := fsstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(t, st, names(2))
+	a, b := f.builder("a"), f.builder("b")
+	f.tick(a, b)
+	// a dies; b, holding the fleet lease after the takeover, deletes a's
+	// heartbeat once it has been dead for 20 lease times, not before.
+	for range 58 {
+		f.clock.Add(5 * time.Second)
+		f.tick(b)
+	}
+	if got := etags(t, st, "leases/builders/"); len(got) != 2 {
+		t.Fatalf("heartbeats after 290s: %v, want both", got)
+	}
+	for range 4 {
+		f.clock.Add(5 * time.Second)
+		f.tick(b)
+	}
+	got := etags(t, st, "leases/builders/")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "leases/builders/b.json@") {
+		t.Fatalf("heartbeats after 310s: %v, want b's alone", got)
 	}
 }
 
