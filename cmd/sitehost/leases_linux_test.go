@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/sitehost/sitehost/internal/lease"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/miniotest"
 	"github.com/sitehost/sitehost/internal/site"
@@ -63,76 +66,10 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	repo := plainRepo(t, 2, "v1")
 	const n = 12
 	const leaseTime = 3 * time.Second
-	var sites strings.Builder
-	for i := range n {
-		fmt.Fprintf(&sites, "  - name: s%02d\n    repo: %s\n    domains: [s%02d.test]\n    build: {tool: none}\n", i, repo.URL(), i)
-	}
-	start := func() *builderProcess {
-		cfgPath := filepath.Join(t.TempDir(), "sites.yaml")
-		doc := fmt.Sprintf(`server:
-  data_dir: %q
-  http: %q
-  admin: %q
-  poll_interval: 1s
-  lease_time: %s
-  api_token_env: TEST_TOKEN
-  storage:
-    kind: s3
-    s3: {endpoint: %q, bucket: %q}
-sites:
-%s`, t.TempDir(), freeAddr(t), freeAddr(t), leaseTime, m.Endpoint, bucket, sites.String())
-		if err := os.WriteFile(cfgPath, []byte(doc), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(os.Args[0], "serve", "-c", cfgPath)
-		cmd.Env = append(os.Environ(), "SITEHOST_TEST_MAIN=1", "TEST_TOKEN="+testToken)
-		for k, v := range s3Env(m) {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-		p := &builderProcess{cmd: cmd, out: &lockedBuffer{}}
-		cmd.Stdout, cmd.Stderr = p.out, p.out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill() //nolint:errcheck // already gone is fine
-				cmd.Wait()         //nolint:errcheck // killed
-			}
-			if t.Failed() {
-				t.Logf("builder %d output:\n%s", cmd.Process.Pid, p.out)
-			}
-		})
-		return p
-	}
-	getJSON := func(key string, v any) error {
-		obj, err := client.GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
-		if err != nil {
-			return err
-		}
-		defer obj.Close()
-		data, err := io.ReadAll(obj)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(data, v)
-	}
-	leases := func() map[string]leaseRecord {
-		out := map[string]leaseRecord{}
-		for i := range n {
-			var r leaseRecord
-			if err := getJSON(fmt.Sprintf("leases/sites/s%02d.json", i), &r); err == nil {
-				out[fmt.Sprintf("s%02d", i)] = r
-			}
-		}
-		return out
-	}
-	pointer := func(s string) manifest.Pointer {
-		var p manifest.Pointer
-		getJSON("sites/"+s+"/channels/production.json", &p) //nolint:errcheck // zero when absent
-		return p
-	}
+	sites := sitesYAML(n, repo.URL())
+	start := func() *builderProcess { return startBuilder(t, m, bucket, sites, leaseTime) }
+	fb := &fleetBucket{tb: t, client: client, bucket: bucket, n: n}
+	leases, pointer := fb.leases, fb.pointer
 	allLive := func(c site.Commit) func() bool {
 		return func() bool {
 			for i := range n {
@@ -157,25 +94,7 @@ sites:
 		}
 		return out
 	}
-	spread := func(holders int) func() bool {
-		return func() bool {
-			count := map[string]int{}
-			for _, r := range leases() {
-				if r.Holder != "" {
-					count[r.Holder]++
-				}
-			}
-			if len(count) != holders {
-				return false
-			}
-			for _, c := range count {
-				if c != (n+holders-1)/holders {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	spread := fb.spread
 
 	v1 := strings.TrimSpace(repo.Git(repo.Work, "rev-parse", "HEAD"))
 	waitFor(t, allLive(site.Commit(v1)))
@@ -191,28 +110,15 @@ sites:
 
 	// SIGKILL one builder: its sites move to the two others.
 	victim := ps[0]
-	held := map[string]bool{}
 	before := leases()
-	var victimID string
-	for s, r := range before {
-		if strings.Contains(r.Holder, fmt.Sprintf("-%d-", victim.cmd.Process.Pid)) {
-			held[s], victimID = true, r.Holder
-		}
-	}
+	held := heldBy(before, victim.cmd.Process.Pid)
 	if len(held) == 0 {
 		t.Fatalf("the first builder holds no site: %v", before)
 	}
 	killed := time.Now()
 	victim.cmd.Process.Kill() //nolint:errcheck // checked by Wait
 	victim.cmd.Wait()         //nolint:errcheck // killed
-	waitFor(t, func() bool {
-		for s, r := range leases() {
-			if held[s] && (r.Holder == victimID || r.Generation == before[s].Generation) {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, func() bool { return moved(leases(), before, held) })
 	took := time.Since(killed)
 	t.Logf("takeover of %d sites after SIGKILL: %s (lease time %s)", len(held), took.Round(10*time.Millisecond), leaseTime)
 	ps = ps[1:]
@@ -246,5 +152,187 @@ sites:
 		if p.Generation < final[s].Generation {
 			t.Errorf("%s: pointer generation %d, below its lease's %d", s, p.Generation, final[s].Generation)
 		}
+	}
+}
+
+// startBuilder runs a sitehost builder process on the bucket, for the
+// sites of sitesYAML, until the test ends.
+func startBuilder(tb testing.TB, m *miniotest.Server, bucket, sitesYAML string, leaseTime time.Duration) *builderProcess {
+	tb.Helper()
+	cfgPath := filepath.Join(tb.TempDir(), "sites.yaml")
+	doc := fmt.Sprintf(`server:
+  data_dir: %q
+  http: %q
+  admin: %q
+  poll_interval: 1s
+  lease_time: %s
+  api_token_env: TEST_TOKEN
+  storage:
+    kind: s3
+    s3: {endpoint: %q, bucket: %q}
+sites:
+%s`, tb.TempDir(), freeAddr(tb), freeAddr(tb), leaseTime, m.Endpoint, bucket, sitesYAML)
+	if err := os.WriteFile(cfgPath, []byte(doc), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "serve", "-c", cfgPath)
+	cmd.Env = append(os.Environ(), "SITEHOST_TEST_MAIN=1", "TEST_TOKEN="+testToken)
+	for k, v := range s3Env(m) {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &builderProcess{cmd: cmd, out: &lockedBuffer{}}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill() //nolint:errcheck // already gone is fine
+			cmd.Wait()         //nolint:errcheck // killed
+		}
+		if tb.Failed() {
+			tb.Logf("builder %d output:\n%s", cmd.Process.Pid, p.out)
+		}
+	})
+	return p
+}
+
+// fleetBucket reads the leases and pointers of n sites s00… in a bucket.
+type fleetBucket struct {
+	tb     testing.TB
+	client *minio.Client
+	bucket string
+	n      int
+}
+
+func (f *fleetBucket) getJSON(key string, v any) error {
+	obj, err := f.client.GetObject(context.Background(), f.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// leases are the site leases by site.
+func (f *fleetBucket) leases() map[string]leaseRecord {
+	out := map[string]leaseRecord{}
+	for i := range f.n {
+		var r leaseRecord
+		if err := f.getJSON(fmt.Sprintf("leases/sites/s%02d.json", i), &r); err == nil {
+			out[fmt.Sprintf("s%02d", i)] = r
+		}
+	}
+	return out
+}
+
+// pointer is site s's production pointer, zero when absent.
+func (f *fleetBucket) pointer(s string) manifest.Pointer {
+	var p manifest.Pointer
+	f.getJSON("sites/"+s+"/channels/production.json", &p) //nolint:errcheck // zero when absent
+	return p
+}
+
+// spread reports whether the sites are held by exactly holders builders,
+// ceil(n/holders) each.
+func (f *fleetBucket) spread(holders int) func() bool {
+	return func() bool {
+		count := map[string]int{}
+		for _, r := range f.leases() {
+			if r.Holder != "" {
+				count[r.Holder]++
+			}
+		}
+		if len(count) != holders {
+			return false
+		}
+		for _, c := range count {
+			if c != (f.n+holders-1)/holders {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// heldBy lists the sites whose lease names a holder of process pid.
+func heldBy(leases map[string]leaseRecord, pid int) map[string]bool {
+	held := map[string]bool{}
+	for s, r := range leases {
+		if strings.Contains(r.Holder, fmt.Sprintf("-%d-", pid)) {
+			held[s] = true
+		}
+	}
+	return held
+}
+
+// moved reports whether every site of held has a newer lease than in
+// before.
+func moved(now, before map[string]leaseRecord, held map[string]bool) bool {
+	for s := range held {
+		if now[s].Generation <= before[s].Generation || now[s].Holder == before[s].Holder {
+			return false
+		}
+	}
+	return true
+}
+
+// sitesYAML is n tool-none sites s00… on one repository.
+func sitesYAML(n int, repo string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: s%02d\n    repo: %s\n    domains: [s%02d.test]\n    build: {tool: none}\n", i, repo, i)
+	}
+	return b.String()
+}
+
+// BenchmarkLeaseTakeover: how long after a SIGKILL the dead builder's
+// sites have new owners, with three builder processes, 12 sites and the
+// default 15 s lease. Every iteration kills one and starts another.
+//
+//	go test -tags extended -run XXX -bench LeaseTakeover -benchtime 3x ./cmd/sitehost
+func BenchmarkLeaseTakeover(b *testing.B) {
+	m := miniotest.Start(b)
+	bucket := m.Bucket(b)
+	repo := plainRepo(b, 2, "v1")
+	const n = 12
+	sites := sitesYAML(n, repo.URL())
+	fb := &fleetBucket{tb: b, client: m.Client(b), bucket: bucket, n: n}
+	ps := []*builderProcess{}
+	for range 3 {
+		ps = append(ps, startBuilder(b, m, bucket, sites, lease.DefaultLeaseTime))
+	}
+	var took []time.Duration
+	for range b.N {
+		waitUntil(b, 3*time.Minute, fb.spread(3))
+		victim := ps[0]
+		before := fb.leases()
+		held := heldBy(before, victim.cmd.Process.Pid)
+		killed := time.Now()
+		victim.cmd.Process.Kill() //nolint:errcheck // checked by Wait
+		victim.cmd.Wait()         //nolint:errcheck // killed
+		waitUntil(b, time.Minute, func() bool { return moved(fb.leases(), before, held) })
+		took = append(took, time.Since(killed))
+		ps = append(ps[1:], startBuilder(b, m, bucket, sites, lease.DefaultLeaseTime))
+	}
+	slices.Sort(took)
+	b.ReportMetric(took[len(took)/2].Seconds(), "s-median/takeover")
+	b.ReportMetric(took[len(took)-1].Seconds(), "s-max/takeover")
+	b.ReportMetric(0, "ns/op")
+}
+
+func waitUntil(tb testing.TB, limit time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("condition not met within %s", limit)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
