@@ -243,6 +243,9 @@ func (m *Manager) Tick(ctx context.Context) (time.Time, error) {
 		if seen := hb.at.Add(2 * m.opts.Interval); seen.After(at) {
 			at = seen
 		}
+		if late := hb.at.Add(m.opts.LeaseTime); late.Before(at) {
+			at = late
+		}
 		if at.After(now) && at.Before(next) {
 			next = at.Add(50 * time.Millisecond)
 		}
@@ -462,7 +465,7 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 	var errs []error
 	// The fleet lease goes to whoever finds it free.
 	if _, ok := held[fleetSlot]; !ok && m.free(fleetSlot, now) {
-		if err := m.take(ctx, fleetSlot, now); err != nil {
+		if _, err := m.take(ctx, fleetSlot, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -500,8 +503,17 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 			}
 		}
 		slices.SortFunc(free, func(a, b string) int { return compareScore(m.score(b), m.score(a)) })
-		for _, slot := range free[:min(len(free), target-mine)] {
-			errs = append(errs, m.take(ctx, slot, now))
+		// A take another builder won moves on to the next free site, so
+		// a dead builder's sites all move in one tick.
+		for _, slot := range free {
+			if mine >= target {
+				break
+			}
+			ok, err := m.take(ctx, slot, now)
+			if ok {
+				mine++
+			}
+			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
 	}
@@ -568,7 +580,7 @@ func compareScore(a, b uint64) int {
 
 // take writes slot's lease with the next generation, conditional on the
 // version read; losing the race is no error.
-func (m *Manager) take(ctx context.Context, slot string, now time.Time) error {
+func (m *Manager) take(ctx context.Context, slot string, now time.Time) (bool, error) {
 	old := m.leases[slot]
 	rec := record{Holder: m.opts.ID, Generation: old.v.Generation + 1, Since: now.UTC()}
 	opts := store.PutOptions{IfNoneMatch: true}
@@ -577,10 +589,10 @@ func (m *Manager) take(ctx context.Context, slot string, now time.Time) error {
 	}
 	err := m.put(ctx, slotKey(slot), rec, opts)
 	if errors.Is(err, store.ErrPrecondition) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("taking lease of %q: %w", slot, err)
+		return false, fmt.Errorf("taking lease of %q: %w", slot, err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -591,7 +603,7 @@ func (m *Manager) take(ctx context.Context, slot string, now time.Time) error {
 	m.log.Info("lease taken", "lease", slotKey(slot), "generation", rec.Generation, "from", old.v.Holder)
 	// The cached version is stale now; the next listing rereads it.
 	m.leases[slot] = seen[record]{v: rec}
-	return nil
+	return true, nil
 }
 
 // release hands slot's lease back (holder ""), dropping it first so a
