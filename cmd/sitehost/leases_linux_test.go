@@ -67,7 +67,11 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	const n = 12
 	const leaseTime = 3 * time.Second
 	sites := sitesYAML(n, repo.URL())
-	start := func() *builderProcess { return startBuilder(t, m, bucket, sites, leaseTime) }
+	start := func() *builderProcess { return startBuilder(t, m, m.Endpoint, bucket, sites, leaseTime) }
+	// The first builder's link to the bucket is slow, so its deploys take
+	// seconds and it can be killed in the middle of one.
+	slow := newSlowProxy(t, m.Endpoint)
+	slow.delay.Store(int64(300 * time.Millisecond))
 	fb := &fleetBucket{tb: t, client: client, bucket: bucket, n: n}
 	leases, pointer := fb.leases, fb.pointer
 	allLive := func(c site.Commit) func() bool {
@@ -81,19 +85,8 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 		}
 	}
 	// builds counts "building" log lines per site over every process.
-	ps := []*builderProcess{start(), start(), start()}
-	builds := func() map[string]int {
-		out := map[string]int{}
-		for _, p := range ps {
-			for line := range strings.Lines(p.out.String()) {
-				var l struct{ Msg, Site string }
-				if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "building" {
-					out[l.Site]++
-				}
-			}
-		}
-		return out
-	}
+	ps := []*builderProcess{startBuilder(t, m, slow.Addr(), bucket, sites, leaseTime), start(), start()}
+	builds := func(ps ...*builderProcess) map[string]int { return logged(ps, "building", "") }
 	spread := fb.spread
 
 	v1 := strings.TrimSpace(repo.Git(repo.Work, "rev-parse", "HEAD"))
@@ -103,28 +96,55 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	v2 := repo.Commit("v2")
 	waitFor(t, allLive(site.Commit(v2)))
 	for i := range n {
-		if got := builds()[fmt.Sprintf("s%02d", i)]; got != 2 {
+		if got := builds(ps...)[fmt.Sprintf("s%02d", i)]; got != 2 {
 			t.Errorf("s%02d built %d times for 2 commits", i, got)
 		}
 	}
 
-	// SIGKILL one builder: its sites move to the two others.
+	// SIGKILL the slow builder in the middle of a deploy: its sites move
+	// to the two others, which deploy what it left unpublished, once.
 	victim := ps[0]
 	before := leases()
 	held := heldBy(before, victim.cmd.Process.Pid)
 	if len(held) == 0 {
 		t.Fatalf("the first builder holds no site: %v", before)
 	}
+	writePages(t, repo.Work, 2, "v3")
+	v3 := repo.Commit("v3")
+	short := site.Commit(v3).Short()
+	var caught string
+	waitFor(t, func() bool {
+		for s := range logged(ps[:1], "building", short) {
+			caught = s
+		}
+		return caught != ""
+	})
 	killed := time.Now()
 	victim.cmd.Process.Kill() //nolint:errcheck // checked by Wait
 	victim.cmd.Wait()         //nolint:errcheck // killed
+	if logged(ps[:1], "live", short)[caught] != 0 {
+		t.Fatalf("%s went live before the kill; the test proves nothing", caught)
+	}
 	waitFor(t, func() bool { return moved(leases(), before, held) })
 	took := time.Since(killed)
-	t.Logf("takeover of %d sites after SIGKILL: %s (lease time %s)", len(held), took.Round(10*time.Millisecond), leaseTime)
+	t.Logf("takeover of %d sites after SIGKILL mid-deploy of %s: %s (lease time %s)", len(held), caught, took.Round(10*time.Millisecond), leaseTime)
 	ps = ps[1:]
-	writePages(t, repo.Work, 2, "v3")
-	v3 := repo.Commit("v3")
 	waitFor(t, allLive(site.Commit(v3)))
+	victimLive, others := logged([]*builderProcess{victim}, "live", short), logged(ps, "building", short)
+	for s := range held {
+		if got := victimLive[s] + others[s]; got != 1 {
+			t.Errorf("%s: %d deploys of v3 (the killed builder published %d, the others built %d), want 1", s, got, victimLive[s], others[s])
+		}
+	}
+	var events int
+	for _, e := range pointer(caught).Events {
+		if e.Commit == site.Commit(v3) {
+			events++
+		}
+	}
+	if events != 1 {
+		t.Errorf("%s: %d pointer events for v3, want 1: %+v", caught, events, pointer(caught).Events)
+	}
 
 	// SIGSTOP a builder past its lease; the other takes its sites over and
 	// publishes the next commit; SIGCONT: the stopped one lost the sites.
@@ -157,7 +177,7 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 
 // startBuilder runs a sitehost builder process on the bucket, for the
 // sites of sitesYAML, until the test ends.
-func startBuilder(tb testing.TB, m *miniotest.Server, bucket, sitesYAML string, leaseTime time.Duration) *builderProcess {
+func startBuilder(tb testing.TB, m *miniotest.Server, endpoint, bucket, sitesYAML string, leaseTime time.Duration) *builderProcess {
 	tb.Helper()
 	cfgPath := filepath.Join(tb.TempDir(), "sites.yaml")
 	doc := fmt.Sprintf(`server:
@@ -171,7 +191,7 @@ func startBuilder(tb testing.TB, m *miniotest.Server, bucket, sitesYAML string, 
     kind: s3
     s3: {endpoint: %q, bucket: %q}
 sites:
-%s`, tb.TempDir(), freeAddr(tb), freeAddr(tb), leaseTime, m.Endpoint, bucket, sitesYAML)
+%s`, tb.TempDir(), freeAddr(tb), freeAddr(tb), leaseTime, endpoint, bucket, sitesYAML)
 	if err := os.WriteFile(cfgPath, []byte(doc), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -305,7 +325,7 @@ func BenchmarkLeaseTakeover(b *testing.B) {
 	fb := &fleetBucket{tb: b, client: m.Client(b), bucket: bucket, n: n}
 	ps := []*builderProcess{}
 	for range 3 {
-		ps = append(ps, startBuilder(b, m, bucket, sites, lease.DefaultLeaseTime))
+		ps = append(ps, startBuilder(b, m, m.Endpoint, bucket, sites, lease.DefaultLeaseTime))
 	}
 	var took []time.Duration
 	for range b.N {
@@ -318,7 +338,7 @@ func BenchmarkLeaseTakeover(b *testing.B) {
 		victim.cmd.Wait()         //nolint:errcheck // killed
 		waitUntil(b, time.Minute, func() bool { return moved(fb.leases(), before, held) })
 		took = append(took, time.Since(killed))
-		ps = append(ps[1:], startBuilder(b, m, bucket, sites, lease.DefaultLeaseTime))
+		ps = append(ps[1:], startBuilder(b, m, m.Endpoint, bucket, sites, lease.DefaultLeaseTime))
 	}
 	slices.Sort(took)
 	b.ReportMetric(took[len(took)/2].Seconds(), "s-median/takeover")
@@ -335,4 +355,19 @@ func waitUntil(tb testing.TB, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// logged counts, per site, the log lines of ps with message msg and, when
+// commit is set, that commit.
+func logged(ps []*builderProcess, msg, commit string) map[string]int {
+	out := map[string]int{}
+	for _, p := range ps {
+		for line := range strings.Lines(p.out.String()) {
+			var l struct{ Msg, Site, Commit string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg && (commit == "" || l.Commit == commit) {
+				out[l.Site]++
+			}
+		}
+	}
+	return out
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 )
@@ -294,6 +296,12 @@ func (m *Manager) beat(ctx context.Context, start time.Time) error {
 	return nil
 }
 
+func (m *Manager) valid() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.validUntil
+}
+
 // margin is how much sooner than others the holder gives its leases up,
 // for clock rate differences and the time a write takes to land.
 func (m *Manager) margin() time.Duration { return m.opts.LeaseTime / 5 }
@@ -340,6 +348,7 @@ func (m *Manager) read(ctx context.Context) error {
 	now := m.opts.Now()
 	hbs := make(map[string]seen[heartbeat])
 	recs := make(map[string]seen[record])
+	var todo []store.Info
 	for info, err := range m.st.List(ctx, prefix) {
 		if err != nil {
 			return fmt.Errorf("listing leases: %w", err)
@@ -364,12 +373,33 @@ func (m *Manager) read(ctx context.Context) error {
 			if info.Key == fleetKey {
 				slot = fleetSlot
 			}
-			rec, err := readSeen(ctx, m, info, m.leases[slot], now)
-			if err != nil {
-				return err
+			if old := m.leases[slot]; old.etag == info.ETag && old.etag != "" {
+				recs[slot] = old
+			} else {
+				todo = append(todo, info)
 			}
-			recs[slot] = rec
 		}
+	}
+	// Leases that changed are read in parallel: a builder starting on a
+	// bucket of 10,000 sites reads them all once.
+	read := make([]seen[record], len(todo))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readConcurrency)
+	for i, info := range todo {
+		g.Go(func() (err error) {
+			read[i], err = readSeen(gctx, m, info, seen[record]{}, now)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, info := range todo {
+		slot := strings.TrimPrefix(strings.TrimSuffix(info.Key, jsonExt), sitesDir)
+		if info.Key == fleetKey {
+			slot = fleetSlot
+		}
+		recs[slot] = read[i]
 	}
 	m.builders, m.leases = hbs, recs
 	// A listing is no snapshot: a builder that started during it may
@@ -457,6 +487,11 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 	}
 	m.mu.Unlock()
 
+	if !m.opts.Now().Before(m.valid()) {
+		// The tick outlived the heartbeat it began with (a first read of
+		// a large bucket, a slow link): what it took would not be ours.
+		return nil
+	}
 	sites := m.opts.Sites()
 	wanted := make(map[string]bool, len(sites))
 	for _, s := range sites {
@@ -465,7 +500,7 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 	var errs []error
 	// The fleet lease goes to whoever finds it free.
 	if _, ok := held[fleetSlot]; !ok && m.free(fleetSlot, now) {
-		if _, err := m.take(ctx, fleetSlot, now); err != nil {
+		if _, err := m.takeAll(ctx, []string{fleetSlot}, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -503,16 +538,15 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 			}
 		}
 		slices.SortFunc(free, func(a, b string) int { return compareScore(m.score(b), m.score(a)) })
-		// A take another builder won moves on to the next free site, so
-		// a dead builder's sites all move in one tick.
-		for _, slot := range free {
-			if mine >= target {
-				break
-			}
-			ok, err := m.take(ctx, slot, now)
-			if ok {
-				mine++
-			}
+		// Takes go in parallel batches; one another builder won moves on to
+		// the next free site, so a dead builder's sites all move in one
+		// tick. The time budget keeps a tick on a slow link (or of a
+		// builder taking 3,000 sites) short of the lease it renews.
+		budget := m.opts.Now().Add(m.opts.Interval / 2)
+		for len(free) > 0 && mine < target && !m.opts.Now().After(budget) {
+			k := min(takeBatch, target-mine, len(free))
+			got, err := m.takeAll(ctx, free[:k], now)
+			free, mine = free[k:], mine+got
 			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
@@ -541,7 +575,11 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 		give = slices.DeleteFunc(give, func(slot string) bool { return m.opts.Busy(site.Name(slot)) })
 	}
 	slices.SortFunc(give, func(a, b string) int { return compareScore(m.score(a), m.score(b)) })
+	budget := m.opts.Now().Add(m.opts.Interval / 2)
 	for _, slot := range give[:min(n, len(give))] {
+		if m.opts.Now().After(budget) {
+			break
+		}
 		errs = append(errs, m.release(ctx, slot, "handing over to spread sites"))
 	}
 	return errors.Join(errs...)
@@ -578,32 +616,65 @@ func compareScore(a, b uint64) int {
 	return 0
 }
 
-// take writes slot's lease with the next generation, conditional on the
-// version read; losing the race is no error.
-func (m *Manager) take(ctx context.Context, slot string, now time.Time) (bool, error) {
-	old := m.leases[slot]
-	rec := record{Holder: m.opts.ID, Generation: old.v.Generation + 1, Since: now.UTC()}
-	opts := store.PutOptions{IfNoneMatch: true}
-	if old.etag != "" {
-		opts = store.PutOptions{IfMatch: old.etag}
+// readConcurrency bounds the lease reads in flight.
+const readConcurrency = 16
+
+// takeBatch is how many leases one builder takes at once.
+const takeBatch = 16
+
+// takeAll takes the leases of slots in parallel and returns how many it
+// got: each is written with the next generation, conditional on the
+// version read; losing a race is no error.
+func (m *Manager) takeAll(ctx context.Context, slots []string, now time.Time) (int, error) {
+	type result struct {
+		rec record
+		ok  bool
+		err error
 	}
-	err := m.put(ctx, slotKey(slot), rec, opts)
-	if errors.Is(err, store.ErrPrecondition) {
-		return false, nil
+	olds := make([]seen[record], len(slots))
+	for i, slot := range slots {
+		olds[i] = m.leases[slot]
 	}
-	if err != nil {
-		return false, fmt.Errorf("taking lease of %q: %w", slot, err)
+	results := make([]result, len(slots))
+	var wg sync.WaitGroup
+	for i, slot := range slots {
+		wg.Go(func() {
+			old := olds[i]
+			rec := record{Holder: m.opts.ID, Generation: old.v.Generation + 1, Since: now.UTC()}
+			opts := store.PutOptions{IfNoneMatch: true}
+			if old.etag != "" {
+				opts = store.PutOptions{IfMatch: old.etag}
+			}
+			err := m.put(ctx, slotKey(slot), rec, opts)
+			switch {
+			case errors.Is(err, store.ErrPrecondition):
+			case err != nil:
+				results[i].err = fmt.Errorf("taking lease of %q: %w", slot, err)
+			default:
+				results[i] = result{rec: rec, ok: true}
+			}
+		})
 	}
+	wg.Wait()
+	got := 0
+	var errs []error
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// A take that lands after the heartbeat lapsed is no lease: the
-	// next tick drops it and others may take it meanwhile.
-	m.held[slot] = rec.Generation
-	m.pending = append(m.pending, change{slot: slot, gen: rec.Generation, owned: true})
-	m.log.Info("lease taken", "lease", slotKey(slot), "generation", rec.Generation, "from", old.v.Holder)
-	// The cached version is stale now; the next listing rereads it.
-	m.leases[slot] = seen[record]{v: rec}
-	return true, nil
+	for i, r := range results {
+		errs = append(errs, r.err)
+		if !r.ok {
+			continue
+		}
+		got++
+		// A take that lands after the heartbeat lapsed is no lease: the
+		// next tick drops it and others may take it meanwhile.
+		m.held[slots[i]] = r.rec.Generation
+		m.pending = append(m.pending, change{slot: slots[i], gen: r.rec.Generation, owned: true})
+		m.log.Info("lease taken", "lease", slotKey(slots[i]), "generation", r.rec.Generation, "from", olds[i].v.Holder)
+		// The cached version is stale now; the next listing rereads it.
+		m.leases[slots[i]] = seen[record]{v: r.rec}
+	}
+	return got, errors.Join(errs...)
 }
 
 // release hands slot's lease back (holder ""), dropping it first so a
