@@ -33,7 +33,14 @@
 //
 // Spread: each builder aims at ceil(sites / live builders). Below that it
 // takes free leases, preferring sites by rendezvous hash so builders do not
-// race for the same ones; above it, or above floor(sites / live) while
-// another builder is below that floor, it hands one lease back per tick,
-// so a new builder takes sites over gradually.
+// race for the same ones, 16 at a time and for at most half an Interval
+// per tick, so a tick never outlives the lease it renews. Above it, or
+// above floor(sites / live) while another builder is below that floor, it
+// hands back one idle site per tick (an eighth of its target on a large
+// fleet), so a new builder takes sites over gradually and no build is
+// thrown away.
+//
+// The fleet lease goes to whichever builder finds it free; its holder runs
+// garbage collection and deletes heartbeats dead for 20 lease times (each
+// process start leaves one).
 package lease
