@@ -65,6 +65,9 @@ func TestBadConfigs(t *testing.T) {
 		{file: "bad-duration.yaml", want: []want{
 			{ErrBadValue, `bad-duration.yaml:3: server.poll_interval: bad duration "5 minutes": `},
 		}},
+		{file: "lease-time.yaml", want: []want{
+			{ErrBadValue, "lease-time.yaml:2: server.lease_time: must be 0 (no leases) or at least 3s"},
+		}},
 		{file: "bad-storage-kind.yaml", want: []want{
 			{ErrBadValue, `bad-storage-kind.yaml:3: server.storage.kind: want fs or s3, got "gcs"`},
 		}},
