@@ -31,6 +31,14 @@
 // it publishes, and a pointer write is conditional on the version read
 // and refused when the pointer carries a newer generation.
 //
+// What the generation cannot fence, with the store's Put and Delete as
+// they are: the first pointer of a new channel (created If-None-Match, so
+// there is nothing to stamp; a paused old owner that checked Owns before
+// its pause can still create it, and the new owner's sync then finds it);
+// a channel delete (no conditional Delete; Owns alone guards it); and a
+// write landing between the new owner's take and its stamp, which the new
+// owner's sync reads as the live state.
+//
 // Spread: each builder aims at ceil(sites / live builders). Below that it
 // takes free leases, preferring sites by rendezvous hash so builders do not
 // race for the same ones, 16 at a time and for at most half an Interval
