@@ -65,13 +65,13 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	client := m.Client(t)
 	repo := plainRepo(t, 2, "v1")
 	const n = 12
-	const leaseTime = 3 * time.Second
+	const leaseTime = 5 * time.Second
 	sites := sitesYAML(n, repo.URL())
 	start := func() *builderProcess { return startBuilder(t, m, m.Endpoint, bucket, sites, leaseTime) }
 	// The first builder's link to the bucket is slow, so its deploys take
 	// seconds and it can be killed in the middle of one.
 	slow := newSlowProxy(t, m.Endpoint)
-	slow.delay.Store(int64(300 * time.Millisecond))
+	slow.delay.Store(int64(200 * time.Millisecond))
 	fb := &fleetBucket{tb: t, client: client, bucket: bucket, n: n}
 	leases, pointer := fb.leases, fb.pointer
 	allLive := func(c site.Commit) func() bool {
