@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/sitehost/sitehost/internal/lease"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -38,6 +40,15 @@ func (s *server) newLeases(st store.Store) *lease.Manager {
 		OnChange: func(n site.Name, gen uint64, owned bool) { s.loop.LeaseChanged(n, gen, owned) },
 		Busy:     func(n site.Name) bool { return s.loop.Busy(n) },
 	})
+}
+
+// runLeases holds this builder's leases until ctx ends, then hands them
+// back so the other builders take over at once. A failed hand-back only
+// delays them by the lease time: it is logged, not fatal.
+func (s *server) runLeases(ctx context.Context) {
+	if err := s.leases.Run(ctx); err != nil {
+		s.log.Warn("handing back the leases failed; the other builders take over after the lease time", "err", err)
+	}
 }
 
 // fence is the publisher's and the loop's view of the leases: nil (every

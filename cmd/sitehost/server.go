@@ -349,7 +349,7 @@ func (s *server) run(ctx context.Context) error {
 	g.Go(func() error { s.warm(ctx); return nil })
 	g.Go(func() error { return s.loop.Run(ctx) })
 	if s.leases != nil {
-		g.Go(func() error { return s.leases.Run(ctx) })
+		g.Go(func() error { s.runLeases(ctx); return nil })
 	}
 	switch {
 	case s.configRepo != nil:

@@ -29,7 +29,7 @@ func (l *Loop) LeaseChanged(name site.Name, gen uint64, owned bool) {
 		return
 	}
 	if owned {
-		w.log.Info("site lease taken: syncing", "generation", gen)
+		w.log.Debug("site lease taken: syncing", "generation", gen)
 		w.request(func() { l.wantAll(w) })
 		return
 	}
