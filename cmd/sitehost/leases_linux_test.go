@@ -68,8 +68,8 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	const leaseTime = 5 * time.Second
 	sites := sitesYAML(n, repo.URL())
 	start := func() *builderProcess { return startBuilder(t, m, m.Endpoint, bucket, sites, leaseTime) }
-	// The first builder's link to the bucket is slow, so its deploys take
-	// seconds and it can be killed in the middle of one.
+	// Two builders' link to the bucket is slow, so their deploys take
+	// seconds and they can be killed or stopped in the middle of one.
 	slow := newSlowProxy(t, m.Endpoint)
 	slow.delay.Store(int64(200 * time.Millisecond))
 	fb := &fleetBucket{tb: t, client: client, bucket: bucket, n: n}
@@ -85,7 +85,8 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 		}
 	}
 	// builds counts "building" log lines per site over every process.
-	ps := []*builderProcess{startBuilder(t, m, slow.Addr(), bucket, sites, leaseTime), start(), start()}
+	slowStart := func() *builderProcess { return startBuilder(t, m, slow.Addr(), bucket, sites, leaseTime) }
+	ps := []*builderProcess{slowStart(), slowStart(), start()}
 	builds := func(ps ...*builderProcess) map[string]int { return logged(ps, "building", "") }
 	spread := fb.spread
 
@@ -146,21 +147,53 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 		t.Errorf("%s: %d pointer events for v3, want 1: %+v", caught, events, pointer(caught).Events)
 	}
 
-	// SIGSTOP a builder past its lease; the other takes its sites over and
-	// publishes the next commit; SIGCONT: the stopped one lost the sites.
+	// SIGSTOP the other slow builder in the middle of a deploy, past its
+	// lease; the last one takes its sites over and publishes the commit;
+	// SIGCONT: the stopped one has lost its sites, says so, and its deploy
+	// does not go live.
 	stopped := ps[0]
+	waitFor(t, spread(2))
+	writePages(t, repo.Work, 2, "v4")
+	v4 := repo.Commit("v4")
+	short = site.Commit(v4).Short()
+	caught = ""
+	waitFor(t, func() bool {
+		for s := range logged(ps[:1], "building", short) {
+			caught = s
+		}
+		return caught != ""
+	})
 	if err := stopped.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	if logged(ps[:1], "live", short)[caught] != 0 {
+		t.Fatalf("%s went live before the stop; the test proves nothing", caught)
+	}
 	waitFor(t, spread(1))
-	writePages(t, repo.Work, 2, "v4")
-	v4 := repo.Commit("v4")
 	waitFor(t, allLive(site.Commit(v4)))
 	final := leases()
 	if err := stopped.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(stopped.out.String(), `"msg":"lost the leases"`) })
+	// It learns either from its own clock (the heartbeat lapsed) or, if a
+	// heartbeat write was under way at the stop, from the leases.
+	waitFor(t, func() bool {
+		out := stopped.out.String()
+		return strings.Contains(out, `"msg":"lost the leases"`) || strings.Contains(out, `"msg":"lost a lease to another builder"`)
+	})
+	waitFor(t, func() bool { return logged(ps[:1], "skipped publishing", "")[caught] > 0 })
+	if n := logged(ps[:1], "live", short)[caught]; n != 0 {
+		t.Errorf("%s: the resumed builder published v4 %d times", caught, n)
+	}
+	events = 0
+	for _, e := range pointer(caught).Events {
+		if e.Commit == site.Commit(v4) {
+			events++
+		}
+	}
+	if events != 1 {
+		t.Errorf("%s: %d pointer events for v4, want 1: %+v", caught, events, pointer(caught).Events)
+	}
 	// The resumed builder takes sites again only through new leases; the
 	// pointers stay the live owner's.
 	for i := range n {

@@ -478,7 +478,11 @@ func (m *Manager) balance(ctx context.Context, now time.Time) error {
 	for slot, gen := range m.held {
 		r := m.leases[slot]
 		if r.v.Holder != m.opts.ID || r.v.Generation != gen {
-			m.dropLocked(slot, fmt.Sprintf("taken by %q (generation %d)", r.v.Holder, r.v.Generation))
+			// Taken while we thought it ours: we were paused or cut off
+			// past the lease, which is worth a warning.
+			m.log.Warn("lost a lease to another builder", "lease", slotKey(slot), "generation", gen,
+				"holder", r.v.Holder, "holder_generation", r.v.Generation)
+			m.dropLocked(slot, "")
 		}
 	}
 	held := make(map[string]uint64, len(m.held))
