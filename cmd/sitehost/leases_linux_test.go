@@ -55,10 +55,13 @@ type leaseRecord struct {
 }
 
 // TestLeasesAmongBuilderProcesses runs three sitehost processes sharing
-// twelve sites through leases on one MinIO bucket: the sites spread,
-// every commit is built once per site, a SIGKILLed builder's sites move
-// within the lease time, and a builder stopped (SIGSTOP) past its lease
-// and resumed has lost its sites, says so, and publishes nothing.
+// twelve sites through leases on one MinIO bucket (two of them behind a
+// slow link, so their deploys take seconds): the sites spread 4/4/4, every
+// commit is built once per site, a builder SIGKILLed mid-deploy loses its
+// sites within the lease time and the others deploy what it left, once;
+// a builder SIGSTOPped mid-deploy past its lease and resumed says it lost
+// its sites and publishes nothing, and the live pointers are the new
+// owner's.
 func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	m := miniotest.Start(t)
 	bucket := m.Bucket(t)
