@@ -18,7 +18,7 @@ import (
 // costs one request per 1,000 keys (S3's page).
 type counting struct {
 	store.Store
-	puts, gets, stats, deletes, listed, lists atomic.Int64
+	puts, gets, stats, deletes, lists atomic.Int64
 }
 
 func (c *counting) Put(ctx context.Context, key string, r io.Reader, size int64, opts store.PutOptions) (store.Info, error) {

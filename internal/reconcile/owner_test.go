@@ -90,7 +90,7 @@ func TestOwnerHandover(t *testing.T) {
 		m.loop = loop
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { loop.Run(runCtx); close(done) }()
+		go func() { loop.Run(runCtx); close(done) }() //nolint:errcheck // Run ends with its ctx
 		t.Cleanup(func() { cancel(); <-done })
 		return m
 	}
