@@ -151,7 +151,7 @@ func (d configDispatch) Dispatch(ctx context.Context, name site.Name, ev site.Ev
 		d.s.configRepo.poke()
 		return nil
 	}
-	if !d.s.cfg.Server.Builds() {
+	if !d.s.ownsHere(name) {
 		return d.s.dispatchRemote(ctx, name, ev)
 	}
 	return d.s.loop.Dispatch(ctx, name, ev)
@@ -162,7 +162,7 @@ func (d configDispatch) Trigger(name site.Name) error {
 		d.s.configRepo.poke()
 		return nil
 	}
-	if !d.s.cfg.Server.Builds() {
+	if !d.s.ownsHere(name) {
 		_, err := d.s.triggerRemote(context.Background(), name)
 		return err
 	}

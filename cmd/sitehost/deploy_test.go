@@ -344,8 +344,13 @@ func TestDeployManifests(t *testing.T) {
 				t.Errorf("deployment %s: no pod anti-affinity", name)
 			}
 		case config.RoleBuilder:
-			if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
-				t.Errorf("deployment %s: a builder needs replicas: 1 until leases land", name)
+			// Builders share the sites through leases: with two, one
+			// dying or rolling hands its sites to the other.
+			if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+				t.Errorf("deployment %s: want at least 2 builders sharing the sites", name)
+			}
+			if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+				t.Errorf("deployment %s: Recreate stops every builder at once; leases let them roll", name)
 			}
 		}
 	}

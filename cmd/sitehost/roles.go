@@ -12,13 +12,15 @@ import (
 	"github.com/sitehost/sitehost/internal/site"
 )
 
-// A replica that does not build (server.role edge) hands webhooks and
-// syncs to the builder through request markers in the bucket
-// (reconcile.PutRequest), and answers the API from the live pointers
-// there. Until per-site leases exist every builder takes every marker, so
-// the supported topology is any number of edges and one builder.
+// A replica that does not build a site (an edge; a builder without the
+// site's lease) hands its webhooks and syncs to the site's owner through
+// request markers in the bucket (reconcile.PutRequest), which only the
+// lease holder takes, and answers the API from the live pointers there.
 
-var _ admin.Loop = bucketStatus{}
+var (
+	_ admin.Loop = bucketStatus{}
+	_ admin.Loop = leasedStatus{}
+)
 
 // markerTimeout bounds writing a marker, so a webhook's answer does not
 // wait on a stuck bucket for long.
@@ -126,6 +128,42 @@ func (b bucketStatus) Sync(ctx context.Context, name site.Name) (reconcile.Statu
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// leasedStatus is the admin API's control loop on a builder that shares
+// the sites through leases: the loop for the sites it holds, the bucket
+// (as on an edge) for the others', whose state only their owner knows.
+type leasedStatus struct{ s *server }
+
+func (l leasedStatus) Status() []reconcile.Status {
+	out := l.s.loop.Status()
+	for i, st := range out {
+		if !l.s.ownsHere(st.Site) {
+			out[i], _ = bucketStatus(l).SiteStatus(st.Site)
+		}
+	}
+	return out
+}
+
+func (l leasedStatus) SiteStatus(name site.Name) (reconcile.Status, bool) {
+	if l.s.ownsHere(name) {
+		return l.s.loop.SiteStatus(name)
+	}
+	return bucketStatus(l).SiteStatus(name)
+}
+
+func (l leasedStatus) Trigger(name site.Name) error {
+	if l.s.ownsHere(name) {
+		return l.s.loop.Trigger(name)
+	}
+	return bucketStatus(l).Trigger(name)
+}
+
+func (l leasedStatus) Sync(ctx context.Context, name site.Name) (reconcile.Status, error) {
+	if l.s.ownsHere(name) {
+		return l.s.loop.Sync(ctx, name)
+	}
+	return bucketStatus(l).Sync(ctx, name)
 }
 
 // configPort is the port of a listener address in the config, for a

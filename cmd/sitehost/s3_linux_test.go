@@ -66,7 +66,7 @@ func (p *sitehostProcess) get(host, path string) (int, string) {
 	return resp.StatusCode, b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

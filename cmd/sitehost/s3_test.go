@@ -51,14 +51,14 @@ func toolNoneSite(repo string) string {
 
 // plainRepo makes a repository of n small HTML pages plus an index, each
 // saying version v.
-func plainRepo(t *testing.T, n int, v string) *gittest.Repo {
+func plainRepo(t testing.TB, n int, v string) *gittest.Repo {
 	t.Helper()
 	dir := t.TempDir()
 	writePages(t, dir, n, v)
 	return gittest.New(t, dir)
 }
 
-func writePages(t *testing.T, dir string, n int, v string) {
+func writePages(t testing.TB, dir string, n int, v string) {
 	t.Helper()
 	files := map[string]string{
 		"index.html":       "<h1>home " + v + "</h1>",

@@ -27,6 +27,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gitsrc"
 	"github.com/sitehost/sitehost/internal/hugomod"
 	"github.com/sitehost/sitehost/internal/journal"
+	"github.com/sitehost/sitehost/internal/lease"
 	"github.com/sitehost/sitehost/internal/metrics"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
@@ -104,6 +105,7 @@ type server struct {
 	scratch   *tempdir.Dir   // the builds' scratch folders; swept at the next start if not released
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
+	leases    *lease.Manager // nil: no leases (server.lease_time unset)
 
 	// ready is set once the config is loaded and every site's live
 	// pointer has been read; notReady says what it is waiting for.
@@ -156,9 +158,11 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("making scratch dir: %w", err)
 	}
+	s.leases = s.newLeases(st)
+	fence, owner := s.fence()
 	// A flipped pointer drops the data plane's cached copy at once.
 	s.publisher = publish.New(st, publish.Options{Logger: s.log.With("component", "publish"), Grace: opts.GCGrace, TempDir: tmp,
-		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }})
+		OnChanged: func(n site.Name, c site.Channel) { s.data.Invalidate(n, c) }, Fence: fence})
 	s.blobs, err = newBlobCache(cfg, s.publisher, s.log.With("component", "cache"))
 	if err != nil {
 		return nil, err
@@ -197,6 +201,7 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		Modules:   hugomod.Options{Proxies: cfg.Server.Build.GoProxy},
 		NPM:       npmInstaller,
 		Toolchain: builder.Toolchain(),
+		Owner:     owner,
 	})
 	if err != nil {
 		return nil, err
@@ -294,8 +299,11 @@ func (s *server) adminHandler(token string) *admin.Handler {
 	// client's wrong tokens count the same wherever it sends them.
 	guard := bearer.New(bearer.Options{Token: token, OnFailure: s.metrics.AdminAuthFailure})
 	var loop admin.Loop = s.loop
-	if !s.cfg.Server.Builds() {
+	switch {
+	case !s.cfg.Server.Builds():
 		loop = bucketStatus{s}
+	case s.leases != nil:
+		loop = leasedStatus{s}
 	}
 	return admin.New(admin.Options{
 		Token: token, Guard: guard, SiteInfo: s.siteInfo, List: s.siteList, Config: s.configStatus,
@@ -416,10 +424,14 @@ func (s *server) run(ctx context.Context) error {
 	g.Go(func() error { s.warm(ctx); return nil })
 	if sc.Builds() {
 		g.Go(func() error { return s.loop.Run(ctx) })
-		if sc.Role == config.RoleBuilder {
-			// Markers of webhooks and syncs that reached an edge. Not for
-			// role all, alone on its bucket: a List a second is a cost.
+		if sc.Role == config.RoleBuilder || s.leases != nil {
+			// Markers of webhooks and syncs that reached an edge or
+			// another builder. Not for role all alone on its bucket: a
+			// List a second is a cost.
 			g.Go(func() error { s.loop.WatchRequests(ctx, s.store, time.Second); return nil })
+		}
+		if s.leases != nil {
+			g.Go(func() error { s.runLeases(ctx); return nil })
 		}
 		g.Go(func() error { s.forge.Run(ctx); return nil })
 		g.Go(func() error { s.gcLoop(ctx); return nil })

@@ -80,6 +80,11 @@ func (s *server) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// With leases, the fleet lease's holder alone collects.
+		if !s.fleetJob() {
+			t.Reset(s.gcEvery)
+			continue
+		}
 		opts := publish.GCOptions{Retention: s.cfg.Server.Retention}
 		for _, sc := range s.rt.Load().cfg.Sites {
 			opts.SkewDeploys = max(opts.SkewDeploys, sc.Skew.Deploys)

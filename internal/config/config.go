@@ -58,6 +58,12 @@ type Server struct {
 	// (manifest present, a sample of blobs present and intact); default
 	// 10m, 0 = off.
 	SelfHeal time.Duration `yaml:"self_heal"`
+	// LeaseTime is how long a dead builder's per-site leases outlive it
+	// (internal/lease). Builders share the sites through leases: role
+	// builder always (default DefaultLeaseTime), role all when it is set
+	// (several all-in-one replicas on a bucket); 0: role all builds every
+	// site alone.
+	LeaseTime time.Duration `yaml:"lease_time"`
 	// AccessLog writes one log line per request (default true).
 	AccessLog *bool `yaml:"access_log"`
 	// Role is what this process does (Roles): all (default), edge or
@@ -78,6 +84,23 @@ const (
 
 // Roles are the values server.role takes.
 var Roles = []string{RoleAll, RoleEdge, RoleBuilder}
+
+// DefaultLeaseTime is server.lease_time for role builder.
+const DefaultLeaseTime = 15 * time.Second
+
+// Leases is how long this process's site leases last: 0 when it does not
+// share sites through leases (an edge; role all without lease_time).
+func (s Server) Leases() time.Duration {
+	switch {
+	case !s.Builds():
+		return 0
+	case s.LeaseTime > 0:
+		return s.LeaseTime
+	case s.Role == RoleBuilder:
+		return DefaultLeaseTime
+	}
+	return 0
+}
 
 // Serves reports whether the role runs the data plane.
 func (s Server) Serves() bool { return s.Role != RoleBuilder }

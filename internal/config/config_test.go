@@ -65,6 +65,9 @@ func TestBadConfigs(t *testing.T) {
 		{file: "bad-duration.yaml", want: []want{
 			{ErrBadValue, `bad-duration.yaml:3: server.poll_interval: bad duration "5 minutes": `},
 		}},
+		{file: "lease-time.yaml", want: []want{
+			{ErrBadValue, "lease-time.yaml:2: server.lease_time: must be 0 (no leases) or at least 3s"},
+		}},
 		{file: "bad-storage-kind.yaml", want: []want{
 			{ErrBadValue, `bad-storage-kind.yaml:3: server.storage.kind: want fs or s3, got "gcs"`},
 		}},
@@ -582,5 +585,23 @@ func TestSyntaxErrorLineLongFile(t *testing.T) {
 	probs := Problems(err)
 	if len(probs) != 1 || probs[0].Line != want {
 		t.Fatalf("got %v, want one problem at line %d", err, want)
+	}
+}
+
+func TestLeases(t *testing.T) {
+	for _, tt := range []struct {
+		role string
+		set  time.Duration
+		want time.Duration
+	}{
+		{RoleAll, 0, 0}, // alone on its bucket
+		{RoleAll, 20 * time.Second, 20 * time.Second}, // several all-in-one replicas
+		{RoleBuilder, 0, DefaultLeaseTime},
+		{RoleBuilder, 5 * time.Second, 5 * time.Second},
+		{RoleEdge, 20 * time.Second, 0}, // never builds
+	} {
+		if got := (Server{Role: tt.role, LeaseTime: tt.set}).Leases(); got != tt.want {
+			t.Errorf("role %s, lease_time %s: Leases() = %s, want %s", tt.role, tt.set, got, tt.want)
+		}
 	}
 }

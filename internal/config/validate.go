@@ -134,6 +134,9 @@ func (v *checker) server() {
 		v.add("server.acme.email", ErrBadValue, "want an email address, got %q", e)
 	}
 
+	if s.LeaseTime < 0 || s.LeaseTime > 0 && s.LeaseTime < 3*time.Second {
+		v.add("server.lease_time", ErrBadValue, "must be 0 (no leases) or at least 3s")
+	}
 	if s.SelfHeal < 0 {
 		v.add("server.self_heal", ErrBadValue, "must not be negative (0 turns it off)")
 	}

@@ -27,6 +27,11 @@ type Pointer struct {
 	// every restart reads the same story. Pointers written before events
 	// were recorded have none.
 	Events []Event `json:"events,omitempty"`
+	// Generation is the lease generation of the builder that wrote the
+	// pointer (0: written without leases). A builder refuses to write a
+	// pointer carrying a newer generation than its own: that fences a
+	// builder that lost the site's lease (internal/lease).
+	Generation uint64 `json:"lease_generation,omitempty"`
 }
 
 // MaxEvents bounds Pointer.Events: the oldest go first.

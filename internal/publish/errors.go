@@ -25,6 +25,10 @@ var (
 	// ErrSlowUpload: an upload ran past the time its existence checks are
 	// trusted; retrying it is safe.
 	ErrSlowUpload = errors.New("publish: upload too slow")
+	// ErrFenced: this builder does not hold the site's lease, or a pointer
+	// carries a newer lease generation; another builder owns the site, so
+	// nothing is retried here.
+	ErrFenced = fault.Superseded(errors.New("publish: site lease lost"))
 )
 
 // fastVariants reports whether any of f's variants was made fast.

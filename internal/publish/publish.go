@@ -54,6 +54,16 @@ type Options struct {
 	// (tests). Ages of stored objects are always measured with time.Now,
 	// as the store's clock is a real one.
 	Now func() time.Time
+	// Fence, when set, guards every pointer change: only the holder of the
+	// site's lease writes, and never over a pointer stamped with a newer
+	// lease generation (nil: every write is allowed, one process).
+	Fence Fence
+}
+
+// Fence says whether this process holds a site's lease now, and with
+// which generation (lease.Manager).
+type Fence interface {
+	Owns(site.Name) (gen uint64, ok bool)
 }
 
 // Publisher writes deploys, and reads them back with its embedded Reader.
@@ -517,6 +527,9 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 			}
 		}
 		next.Events = pushEvent(cur.Events, ev)
+		if err := p.fence(s, cur, &next); err != nil {
+			return manifest.Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
+		}
 		opts := store.PutOptions{IfNoneMatch: true}
 		if etag != "" {
 			opts = store.PutOptions{IfMatch: etag}
@@ -531,6 +544,64 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		p.changed(s, c)
 		return next, nil
 	}
+}
+
+// fence stamps next with this builder's lease generation, or refuses the
+// write: the lease is not ours now, or cur was written under a newer one.
+// The check is not atomic with the write; the write being conditional on
+// cur is what makes it hold: a new owner stamps cur first (Stamp), so a
+// builder paused between this check and its write loses the condition.
+func (p *Publisher) fence(s site.Name, cur manifest.Pointer, next *manifest.Pointer) error {
+	if p.opts.Fence == nil {
+		return nil
+	}
+	gen, ok := p.opts.Fence.Owns(s)
+	if !ok {
+		return fmt.Errorf("%w: not held by this builder", ErrFenced)
+	}
+	if cur.Generation > gen {
+		return fmt.Errorf("%w: the pointer has generation %d, this builder %d", ErrFenced, cur.Generation, gen)
+	}
+	next.Generation = gen
+	return nil
+}
+
+// Stamp writes generation gen into every channel pointer of s that has an
+// older one, each conditionally on the version read. A builder calls it on
+// taking a site's lease, before it publishes: from then on, an old owner's
+// pointer write fails (its condition, or its generation, is stale).
+func (p *Publisher) Stamp(ctx context.Context, s site.Name, gen uint64) error {
+	chans, err := p.Channels(ctx, s)
+	if err != nil {
+		return fmt.Errorf("stamping %s: %w", s, err)
+	}
+	for c := range chans {
+		for attempt := 0; ; attempt++ {
+			cur, etag, err := p.PointerVersion(ctx, s, c)
+			if errors.Is(err, ErrNotFound) {
+				break // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("stamping %s/%s: %w", s, c, err)
+			}
+			if cur.Generation > gen {
+				return fmt.Errorf("stamping %s/%s: %w: the pointer has generation %d, this builder %d", s, c, ErrFenced, cur.Generation, gen)
+			}
+			if cur.Generation == gen {
+				break
+			}
+			cur.Generation = gen
+			err = p.putJSON(ctx, manifest.PointerKey(s, c), cur, store.PutOptions{IfMatch: etag})
+			if errors.Is(err, store.ErrPrecondition) && attempt < 5 {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("stamping %s/%s: %w", s, c, err)
+			}
+			break
+		}
+	}
+	return nil
 }
 
 // pushEvent returns events with ev first and the oldest dropped past
@@ -600,6 +671,13 @@ func (p *Publisher) changed(s site.Name, c site.Channel) {
 func (p *Publisher) DeleteChannel(ctx context.Context, s site.Name, c site.Channel) error {
 	if c == site.Production {
 		return fmt.Errorf("deleting %s/%s: production is never deleted", s, c)
+	}
+	// The store has no conditional delete: this check is all that fences
+	// a delete, and the new owner recreates a channel it still wants.
+	if p.opts.Fence != nil {
+		if _, ok := p.opts.Fence.Owns(s); !ok {
+			return fmt.Errorf("deleting %s/%s: %w", s, c, ErrFenced)
+		}
 	}
 	if err := p.st.Delete(ctx, manifest.PointerKey(s, c)); err != nil {
 		return fmt.Errorf("deleting %s/%s: %w", s, c, err)

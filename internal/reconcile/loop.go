@@ -140,6 +140,11 @@ type Options struct {
 	// output (build.Builder.Toolchain): in every Hugo build's key, so a
 	// new Dart Sass rebuilds what it would compile differently.
 	Toolchain string
+	// Owner says which sites this process builds (nil: all of them, one
+	// process). A site it does not own is left alone; losing one cancels
+	// its run, and gaining one stamps its pointers and syncs it
+	// (LeaseChanged).
+	Owner Owner
 }
 
 // Loop reconciles every site.
@@ -202,6 +207,11 @@ type worker struct {
 	failed    map[site.Channel]site.Commit // commits whose build failed for the site's own reasons
 	verified  map[site.Channel]verified    // live deploys found current (the worker's goroutine only)
 	retries   int
+	// cancelRun ends the running run, when the site's lease is lost.
+	cancelRun context.CancelCauseFunc
+	// stamped: the lease generation the site's pointers carry (the
+	// worker's goroutine only).
+	stamped uint64
 }
 
 // Status is a site's sync state: production at the top, every channel in
@@ -715,6 +725,7 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 			return
 		case <-w.trigger:
 		}
+		run, cancel := context.WithCancelCause(ctx)
 		w.mu.Lock()
 		target := w.requested
 		w.inflight = target
@@ -722,22 +733,31 @@ func (l *Loop) work(ctx context.Context, w *worker) {
 		w.pending = make(map[site.Channel]job)
 		poll, expire, verify := w.poll, w.expire, w.verify
 		w.poll, w.expire, w.verify = false, false, false
+		w.cancelRun = cancel
 		w.mu.Unlock()
 
 		var failures []error
-		if err := l.openRepo(w); err != nil {
+		if owned, err := l.claim(run, w); err != nil {
+			failures = append(failures, err)
+		} else if !owned {
+			// Another builder's site: its requests are that one's to serve.
+		} else if err := l.openRepo(w); err != nil {
 			failures = append(failures, err)
 		} else {
-			failures = l.runJobs(ctx, w, jobs, poll, expire)
-			if verify && ctx.Err() == nil {
-				failures = append(failures, l.heal(ctx, w)...)
+			failures = l.runJobs(run, w, jobs, poll, expire)
+			if verify && run.Err() == nil {
+				failures = append(failures, l.heal(run, w)...)
 			}
 		}
 		// Only a transient failure is retried: a stalled one waits for a
-		// new commit, a superseded one for the request already queued.
-		retry := slices.ContainsFunc(failures, func(err error) bool { return fault.KindOf(err) == fault.KindTransient })
+		// new commit, a superseded one for the request already queued, and
+		// a site whose lease was lost for its new owner.
+		retry := slices.ContainsFunc(failures, func(err error) bool { return fault.KindOf(err) == fault.KindTransient }) &&
+			!errors.Is(context.Cause(run), ErrLeaseLost)
 
 		w.mu.Lock()
+		w.cancelRun = nil
+		cancel(nil)
 		if retry {
 			w.retries++
 		} else {

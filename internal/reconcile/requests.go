@@ -116,7 +116,7 @@ func (l *Loop) takeRequests(ctx context.Context, st store.Store) error {
 			return fmt.Errorf("listing requests: %w", err)
 		}
 		name, _, ok := strings.Cut(strings.TrimPrefix(info.Key, RequestPrefix), "/")
-		if _, mine := l.worker(site.Name(name)); !ok || !mine {
+		if !ok || !l.takes(site.Name(name)) {
 			if time.Since(info.ModTime) > requestMaxAge {
 				st.Delete(ctx, info.Key) //nolint:errcheck // the next tick tries again
 			}
@@ -162,4 +162,18 @@ func (l *Loop) takeRequest(ctx context.Context, st store.Store, name site.Name, 
 		return l.Trigger(name)
 	}
 	return l.Dispatch(ctx, name, r.event())
+}
+
+// takes reports whether this loop serves requests for site name: it has
+// the site and, when builders share sites, holds its lease; otherwise the
+// marker is the owner's to take.
+func (l *Loop) takes(name site.Name) bool {
+	if _, ok := l.worker(name); !ok {
+		return false
+	}
+	if l.opts.Owner == nil {
+		return true
+	}
+	_, ok := l.opts.Owner.Owns(name)
+	return ok
 }

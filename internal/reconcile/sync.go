@@ -134,7 +134,7 @@ func (l *Loop) syncChannel(ctx context.Context, w *worker, c site.Channel, j job
 	a := l.newAttempt(w, c, p, desired)
 	a.maxAge, a.live = j.maxAge, live
 	a.e.Logf("Deploying %s (%s) to %s of %s", desired.Short(), p.ref, c, w.spec.Name)
-	err = a.run(ctx, deploySteps)
+	err = leaseLost(ctx, a.run(ctx, deploySteps))
 	if errors.Is(err, errTooOld) {
 		l.opts.Journal.Discard(a.e)
 		w.log.Debug("not previewing an old head", "channel", c, "commit", desired.Short())
