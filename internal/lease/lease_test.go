@@ -10,30 +10,13 @@ import (
 	"time"
 
 	"github.com/sitehost/sitehost/internal/lease"
+	"github.com/sitehost/sitehost/internal/lease/leasetest"
 	"github.com/sitehost/sitehost/internal/miniotest"
 	"github.com/sitehost/sitehost/internal/site"
 	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/fsstore"
 	"github.com/sitehost/sitehost/internal/store/s3store"
 )
-
-// clock is the test's time: it moves only when the test says.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // backends runs fn on a folder store and on MinIO (skipped locally without
 // the minio binary, failed in CI).
@@ -67,14 +50,14 @@ func names(n int) []site.Name {
 type fleet struct {
 	t     testing.TB
 	st    store.Store
-	clock *clock
+	clock *leasetest.Clock
 	sites []site.Name
 	mu    sync.Mutex
 	heard map[string][]string // builder → "taken site gen" / "lost site"
 }
 
 func newFleet(t testing.TB, st store.Store, sites []site.Name) *fleet {
-	return &fleet{t: t, st: st, clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, sites: sites, heard: map[string][]string{}}
+	return &fleet{t: t, st: st, clock: leasetest.NewClock(), sites: sites, heard: map[string][]string{}}
 }
 
 func (f *fleet) builder(id string) *lease.Manager {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sitehost/sitehost/internal/fault"
 	"github.com/sitehost/sitehost/internal/lease"
+	"github.com/sitehost/sitehost/internal/lease/leasetest"
 	"github.com/sitehost/sitehost/internal/manifest"
 	"github.com/sitehost/sitehost/internal/miniotest"
 	"github.com/sitehost/sitehost/internal/publish"
@@ -16,24 +17,6 @@ import (
 	"github.com/sitehost/sitehost/internal/store"
 	"github.com/sitehost/sitehost/internal/store/s3store"
 )
-
-// leaseClock is the lease managers' time; it moves when the test says.
-type leaseClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *leaseClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *leaseClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // pausing is a's fence as seen by a process stopped right after its check
 // succeeded: the check answers what it found, then the world moves on.
@@ -76,7 +59,7 @@ func TestFencedAfterLosingLease(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			st := newStore(t)
-			lc := &leaseClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+			lc := leasetest.NewClock()
 			sites := func() []site.Name { return []site.Name{blog} }
 			a := lease.New(st, lease.Options{ID: "a", Now: lc.Now, Sites: sites})
 			b := lease.New(st, lease.Options{ID: "b", Now: lc.Now, Sites: sites})

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/sitehost/sitehost/internal/gittest"
 	"github.com/sitehost/sitehost/internal/journal"
 	"github.com/sitehost/sitehost/internal/lease"
+	"github.com/sitehost/sitehost/internal/lease/leasetest"
 	"github.com/sitehost/sitehost/internal/publish"
 	"github.com/sitehost/sitehost/internal/reconcile"
 	"github.com/sitehost/sitehost/internal/site"
@@ -23,24 +23,6 @@ var (
 	_ reconcile.Owner = (*lease.Manager)(nil)
 	_ publish.Fence   = (*lease.Manager)(nil)
 )
-
-// leaseClock is the lease managers' time; it moves when the test says.
-type leaseClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *leaseClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *leaseClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // member is one builder of a fleet: its lease, loop and builder.
 type member struct {
@@ -63,7 +45,7 @@ func TestOwnerHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := &leaseClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	lc := leasetest.NewClock()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	spec := reconcile.Spec{Name: "s", Ref: "main", Path: ".", Build: build.Settings{Tool: build.ToolNone}}
 	spec.Repo.URL = repo.URL()
