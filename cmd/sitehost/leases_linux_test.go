@@ -351,13 +351,31 @@ func moved(now, before map[string]leaseRecord, held map[string]bool) bool {
 // TestEdgeSyncOneBuildByOwner: two builders share four sites through
 // leases and poll nothing; a sync sent to an edge's API becomes a request
 // marker that the site's owner alone takes: every site is built exactly
-// once for the new commit, by one builder.
+// once for the new commit, by one builder. The edge's API shows what only
+// the owner knows: a fifth site's failed build, and why.
 func TestEdgeSyncOneBuildByOwner(t *testing.T) {
 	m := miniotest.Start(t)
 	bucket := m.Bucket(t)
 	repo := plainRepo(t, 2, "v1")
 	const n = 4
-	sites := sitesYAML(n, repo.URL())
+	sites := sitesYAML(n, repo.URL()) + "  - name: big\n    repo: " + repo.URL() + "\n    domains: [big.test]\n    build: {tool: none, max_file: 1KiB}\n"
+	apiSite := func(p *builderProcess, name string) (st struct {
+		State  string `json:"state"`
+		Error  string `json:"error"`
+		Builds int    `json:"builds"`
+	}) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+p.admin+"/api/v1/sites/"+name, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
 	builders := []*builderProcess{
 		startFleetProcess(t, m, m.Endpoint, bucket, sites, "  role: builder\n  poll_interval: 0s\n  lease_time: 5s\n"),
 		startFleetProcess(t, m, m.Endpoint, bucket, sites, "  role: builder\n  poll_interval: 0s\n  lease_time: 5s\n"),
@@ -379,9 +397,16 @@ func TestEdgeSyncOneBuildByOwner(t *testing.T) {
 	waitFor(t, fb.spread(2))
 
 	writePages(t, repo.Work, 2, "v2")
+	if err := os.WriteFile(filepath.Join(repo.Work, "big.bin"), bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	v2 := repo.Commit("v2")
-	for i := range n {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+edge.admin+fmt.Sprintf("/api/v1/sites/s%02d/sync", i), nil)
+	for i := range n + 1 {
+		name := fmt.Sprintf("s%02d", i)
+		if i == n {
+			name = "big"
+		}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+edge.admin+"/api/v1/sites/"+name+"/sync", nil)
 		req.Header.Set("Authorization", "bearer "+testToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -389,10 +414,19 @@ func TestEdgeSyncOneBuildByOwner(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("sync s%02d on the edge: %d, want 202", i, resp.StatusCode)
+			t.Fatalf("sync %s on the edge: %d, want 202", name, resp.StatusCode)
 		}
 	}
 	waitFor(t, allLive(v2))
+	// What the owner knows, on the edge: the failure and its reason, the
+	// builds counted.
+	waitFor(t, func() bool { return apiSite(edge, "big").State == string(site.Failed) })
+	if st := apiSite(edge, "big"); !strings.Contains(st.Error, "big.bin") {
+		t.Errorf("edge's status of big: %+v, want the owner's error naming big.bin", st)
+	}
+	if st := apiSite(edge, "s00"); st.State != string(site.Synced) || st.Builds < 1 {
+		t.Errorf("edge's status of s00: %+v, want synced with the owner's build count", st)
+	}
 	built := logged(builders, "building", site.Commit(v2).Short())
 	for i := range n {
 		if s := fmt.Sprintf("s%02d", i); built[s] != 1 {

@@ -98,6 +98,9 @@ func (b bucketStatus) status(ctx context.Context, name site.Name) reconcile.Stat
 	if p, ok := ptrs[site.Production]; ok {
 		st.State, st.LiveCommit, st.LiveDeploy, st.LastSync = site.Synced, p.Commit, p.Deploy, p.PublishedAt
 	}
+	if owner, ok := readOwnerStatus(ctx, b.s.store, name); ok {
+		st = withOwner(st, owner)
+	}
 	return st
 }
 

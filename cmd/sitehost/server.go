@@ -106,6 +106,9 @@ type server struct {
 	metrics   *metrics.Metrics
 	journal   *journal.Journal
 	leases    *lease.Manager // nil: no leases (server.lease_time unset)
+	// ownerStatus shares the statuses of the sites this builder holds
+	// (nil: no other replica shows them).
+	ownerStatus *ownerStatus
 
 	// ready is set once the config is loaded and every site's live
 	// pointer has been read; notReady says what it is waiting for.
@@ -193,8 +196,14 @@ func newServer(ctx context.Context, cfg *config.Config, opts serverOptions) (_ *
 		}
 	}
 	s.forge = forge.NewReporter(s.log, forge.ReporterOptions{})
+	reps := reporters{statusReporter{s.forge, s.rt.Load}, notifications{s.rt.Load}}
+	if cfg.Server.Role == config.RoleBuilder || s.leases != nil {
+		// Other replicas show these sites: they read what the owner knows.
+		s.ownerStatus = newOwnerStatus(s)
+		reps = append(reps, s.ownerStatus)
+	}
 	s.loop, err = reconcile.New(reconcile.Options{
-		Reporter: reporters{statusReporter{s.forge, s.rt.Load}, notifications{s.rt.Load}},
+		Reporter: reps,
 		DataDir:  cfg.Server.DataDir, Builder: builder, Publisher: s.publisher, URL: s.channelURL,
 		PollInterval: cfg.Server.PollInterval, Concurrency: cfg.Server.Build.Concurrency, SelfHeal: cfg.Server.SelfHeal,
 		Journal: s.journal, Logger: s.log.With("component", "reconcile"),
@@ -432,6 +441,9 @@ func (s *server) run(ctx context.Context) error {
 		}
 		if s.leases != nil {
 			g.Go(func() error { s.runLeases(ctx); return nil })
+		}
+		if s.ownerStatus != nil {
+			g.Go(func() error { s.ownerStatus.run(ctx); return nil })
 		}
 		g.Go(func() error { s.forge.Run(ctx); return nil })
 		g.Go(func() error { s.gcLoop(ctx); return nil })
