@@ -104,11 +104,19 @@ func TestRollingRestart(t *testing.T) {
 	}
 	waitFor(t, allLive(commits[1]))
 	for i, v := range []string{"v3", "v4"} {
-		// Pushed just before the stop: the stopping builder may be
-		// building it, and abandons that build.
+		// Stopped once it has started building the commit: it abandons
+		// what it has not published, and its sites move.
+		waitFor(t, fb.spread(2))
 		push(v)
-		builders[i] = roll(builders[i])
+		short := site.Commit(commits[len(commits)-1]).Short()
+		stopped := builders[i]
+		waitFor(t, func() bool { return len(logged([]*builderProcess{stopped}, "building", short)) > 0 })
+		at := time.Now()
+		builders[i] = roll(stopped)
 		waitFor(t, allLive(commits[len(commits)-1]))
+		old := []*builderProcess{stopped}
+		t.Logf("builder %d: %s live on all sites %s after its SIGTERM; it had started %d builds of it and published %d",
+			i+1, v, time.Since(at).Round(10*time.Millisecond), len(logged(old, "building", short)), len(logged(old, "live", short)))
 	}
 	waitFor(t, fb.spread(2))
 	waitFor(t, served("v4"))
