@@ -203,6 +203,7 @@ func startLoad(t *testing.T, n int, edges []*builderProcess) *load {
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}},
 		done:   make(chan struct{}),
 	}
+	t.Cleanup(l.stop)
 	addrs := []struct{ http, admin string }{{edges[0].http, edges[0].admin}, {edges[1].http, edges[1].admin}}
 	// The readiness probe, as a load balancer's health check.
 	l.wg.Go(func() {
@@ -223,6 +224,8 @@ func startLoad(t *testing.T, n int, edges []*builderProcess) *load {
 			}
 		}
 	})
+	// The pool starts full: the caller waited for both edges' /readyz.
+	waitFor(t, func() bool { return l.ready[0].Load() && l.ready[1].Load() })
 	for w := range 2 {
 		l.wg.Go(func() {
 			for i := w; ; i++ {
@@ -232,13 +235,15 @@ func startLoad(t *testing.T, n int, edges []*builderProcess) *load {
 				case <-time.After(5 * time.Millisecond):
 				}
 				e := i % 2
+				host := fmt.Sprintf("s%02d.test", i%l.n)
 				if !l.ready[e].Load() {
 					if !l.ready[1-e].Load() {
-						continue // no edge in the pool: a real LB would answer 503 too, but both never are out here
+						// A load balancer with an empty pool answers 503.
+						l.fail(e, host, errors.New("no edge ready"))
+						continue
 					}
 					e = 1 - e
 				}
-				host := fmt.Sprintf("s%02d.test", i%l.n)
 				err := l.get(addrs[e].http, host)
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					l.refused.Add(1)
@@ -248,18 +253,21 @@ func startLoad(t *testing.T, n int, edges []*builderProcess) *load {
 				l.requests.Add(1)
 				l.perEdge[e].Add(1)
 				if err != nil {
-					l.failures.Add(1)
-					l.mu.Lock()
-					if len(l.errs) < 10 {
-						l.errs = append(l.errs, fmt.Sprintf("%s edge %d %s: %v", time.Now().Format("15:04:05.000"), e+1, host, err))
-					}
-					l.mu.Unlock()
+					l.fail(e, host, err)
 				}
 			}
 		})
 	}
-	t.Cleanup(l.stop)
 	return l
+}
+
+func (l *load) fail(e int, host string, err error) {
+	l.failures.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.errs) < 10 {
+		l.errs = append(l.errs, fmt.Sprintf("%s edge %d %s: %v", time.Now().Format("15:04:05.000"), e+1, host, err))
+	}
 }
 
 func (l *load) get(addr, host string) error {
