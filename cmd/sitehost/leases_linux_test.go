@@ -48,6 +48,8 @@ type builderProcess struct {
 	cmd   *exec.Cmd
 	out   *lockedBuffer
 	admin string // its admin listener's address
+	http  string // its site listener's address
+	cfg   string // its config file, for a restart (restartFleetProcess)
 }
 
 // leaseRecord is a site lease as stored (internal/lease's layout).
@@ -222,31 +224,45 @@ func startBuilder(tb testing.TB, m *miniotest.Server, endpoint, bucket, sitesYAM
 
 // startFleetProcess runs `sitehost serve` on the bucket for the sites of
 // sitesYAML, with server holding more server: lines (role, polling,
-// leases), until the test ends.
+// leases, shutdown_delay: 0s unless given), until the test ends.
 func startFleetProcess(tb testing.TB, m *miniotest.Server, endpoint, bucket, sitesYAML, server string) *builderProcess {
 	tb.Helper()
 	cfgPath := filepath.Join(tb.TempDir(), "sites.yaml")
-	admin := freeAddr(tb)
+	admin, httpAddr := freeAddr(tb), freeAddr(tb)
+	if !strings.Contains(server, "shutdown_delay:") {
+		server += "  shutdown_delay: 0s\n"
+	}
 	doc := fmt.Sprintf(`server:
   data_dir: %q
   http: %q
   admin: %q
 %s  api_token_env: TEST_TOKEN
-  shutdown_delay: 0s
   storage:
     kind: s3
     s3: {endpoint: %q, bucket: %q}
 sites:
-%s`, tb.TempDir(), freeAddr(tb), admin, server, endpoint, bucket, sitesYAML)
+%s`, tb.TempDir(), httpAddr, admin, server, endpoint, bucket, sitesYAML)
 	if err := os.WriteFile(cfgPath, []byte(doc), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "-c", cfgPath)
+	return execFleetProcess(tb, m, &builderProcess{admin: admin, http: httpAddr, cfg: cfgPath})
+}
+
+// restartFleetProcess runs p's config again (same data dir, same
+// listeners' addresses) once p has exited, as a restarted replica.
+func restartFleetProcess(tb testing.TB, m *miniotest.Server, p *builderProcess) *builderProcess {
+	tb.Helper()
+	return execFleetProcess(tb, m, &builderProcess{admin: p.admin, http: p.http, cfg: p.cfg})
+}
+
+func execFleetProcess(tb testing.TB, m *miniotest.Server, p *builderProcess) *builderProcess {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "-c", p.cfg)
 	cmd.Env = append(os.Environ(), "SITEHOST_TEST_MAIN=1", "TEST_TOKEN="+testToken)
 	for k, v := range s3Env(m) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &builderProcess{cmd: cmd, out: &lockedBuffer{}, admin: admin}
+	p.cmd, p.out = cmd, &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
