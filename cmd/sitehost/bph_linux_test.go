@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -72,7 +73,8 @@ func benchBuildsPerHour(b *testing.B, m *miniotest.Server, n, builders int) {
 	waitUntil(b, 30*time.Minute, allLive(v))
 	waitUntil(b, 5*time.Minute, settled(fb, builders))
 
-	var took []time.Duration
+	b.Logf("%d builders, %d sites: load before the rounds %s", builders, n, loadavg())
+	var took, hugo, attempt []time.Duration
 	round := 0
 	for b.Loop() {
 		round++
@@ -81,17 +83,25 @@ func benchBuildsPerHour(b *testing.B, m *miniotest.Server, n, builders int) {
 		b.StartTimer()
 		v = repo.Commit(fmt.Sprintf("v%d", round))
 		pushed := time.Now()
+		from := make([]int, len(ps))
+		for i, p := range ps {
+			from[i] = len(p.out.String())
+		}
 		for i := range n {
 			syncVia(b, ps[0].admin, fmt.Sprintf("s%02d", i))
 		}
 		waitUntil(b, 30*time.Minute, allLive(v))
 		took = append(took, time.Since(pushed))
+		b.StopTimer()
+		h, a := roundTimes(b, ps, from, site.Commit(v).Short())
+		hugo, attempt = append(hugo, h...), append(attempt, a...)
 		built := logged(ps, "building", site.Commit(v).Short())
 		for i := range n {
 			if s := fmt.Sprintf("s%02d", i); built[s] != 1 {
 				b.Errorf("%s built %d times for %s, want once", s, built[s], v[:7])
 			}
 		}
+		b.StartTimer()
 	}
 	var total time.Duration
 	for _, d := range took {
@@ -101,8 +111,49 @@ func benchBuildsPerHour(b *testing.B, m *miniotest.Server, n, builders int) {
 	b.ReportMetric(per.Seconds(), "s/round")
 	b.ReportMetric(float64(n)/per.Hours(), "builds/hour")
 	b.ReportMetric(float64(n), "sites")
+	b.ReportMetric(benchMS(benchMedian(hugo)), "ms-median/hugo-build")
+	b.ReportMetric(benchMS(benchMedian(attempt)), "ms-median/attempt")
 	b.ReportMetric(0, "ns/op")
-	b.Logf("%d builders, %d sites: rounds %v", builders, n, took)
+	b.Logf("%d builders, %d sites: rounds %v, load after %s", builders, n, took, loadavg())
+}
+
+// roundTimes reads, from the output of ps after the offsets from, the
+// Hugo build time of each deploy ("uploaded") and the whole attempt of
+// each site going live at commit ("live": fetch to pointer written). It
+// fails the benchmark if a build of commit was not a Hugo build.
+func roundTimes(tb testing.TB, ps []*builderProcess, from []int, commit string) (hugo, attempt []time.Duration) {
+	tb.Helper()
+	for i, p := range ps {
+		for line := range strings.Lines(p.out.String()[from[i]:]) {
+			var l struct{ Msg, Commit, Tool, Build, Took string }
+			if json.Unmarshal([]byte(line), &l) != nil {
+				continue
+			}
+			switch {
+			case l.Msg == "building" && l.Commit == commit && l.Tool != "hugo":
+				tb.Fatalf("built %s with tool %q, want hugo", commit, l.Tool)
+			case l.Msg == "uploaded":
+				if d, err := time.ParseDuration(l.Build); err == nil {
+					hugo = append(hugo, d)
+				}
+			case l.Msg == "live" && l.Commit == commit:
+				if d, err := time.ParseDuration(l.Took); err == nil {
+					attempt = append(attempt, d)
+				}
+			}
+		}
+	}
+	return hugo, attempt
+}
+
+// loadavg is the machine's load (1, 5, 15 min) from /proc/loadavg: the
+// machine may be shared, and the figures mean little without it.
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
 }
 
 // settled reports whether all n sites are held by exactly holders
