@@ -81,7 +81,7 @@ func benchBuildsPerHour(b *testing.B, m *miniotest.Server, n, builders int, writ
 	// Not timed: each owner's first build of every site, and the leases
 	// settled, so no site changes hands during a round.
 	waitUntil(b, 30*time.Minute, allLive(v))
-	waitUntil(b, 5*time.Minute, settled(fb, builders))
+	waitUntil(b, 5*time.Minute, fb.spread(builders))
 
 	b.Logf("%d builders, %d sites: load before the rounds %s", builders, n, loadavg())
 	var took, hugo, attempt []time.Duration
@@ -164,31 +164,6 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(strings.Fields(string(data))[:3], " ")
-}
-
-// settled reports whether all n sites are held by exactly holders
-// builders, each at floor or ceil of n/holders (fleetBucket.spread wants
-// ceil for all, which 50 sites on 3 builders never are).
-func settled(fb *fleetBucket, holders int) func() bool {
-	return func() bool {
-		count := map[string]int{}
-		for _, r := range fb.leases() {
-			if r.Holder != "" {
-				count[r.Holder]++
-			}
-		}
-		if len(count) != holders {
-			return false
-		}
-		sum := 0
-		for _, c := range count {
-			if c < fb.n/holders || c > (fb.n+holders-1)/holders {
-				return false
-			}
-			sum += c
-		}
-		return sum == fb.n
-	}
 }
 
 // syncVia asks for a sync of site s through the admin API at addr,
