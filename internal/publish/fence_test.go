@@ -124,6 +124,13 @@ func TestFencedAfterLosingLease(t *testing.T) {
 			if _, err := pubA0.Activate(ctx, blog, site.Production, m2, publish.Cause{Kind: manifest.Built, Commit: commit2}); !errors.Is(err, publish.ErrFenced) {
 				t.Fatalf("a publishing after its tick: %v, want ErrFenced", err)
 			}
+			// Nor may it report live the deploy its new owner published
+			// (the same content, the same commit): nothing would be
+			// written, but its commit status and notifications would say
+			// it published.
+			if _, err := pubA0.Activate(ctx, blog, site.Production, m3, publish.Cause{Kind: manifest.Built, Commit: commit3}); !errors.Is(err, publish.ErrFenced) {
+				t.Fatalf("a activating what b published: %v, want ErrFenced", err)
+			}
 			stale := publish.New(st, publish.Options{Fence: lying(bGen - 1)})
 			if _, err := stale.Activate(ctx, blog, site.Production, m2, publish.Cause{Kind: manifest.Built, Commit: commit2}); !errors.Is(err, publish.ErrFenced) {
 				t.Fatalf("a publishing with an old generation it believes in: %v, want ErrFenced", err)

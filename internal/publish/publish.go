@@ -511,7 +511,14 @@ func (p *Publisher) Activate(ctx context.Context, s site.Name, c site.Channel, m
 		var next manifest.Pointer
 		switch {
 		case err == nil && cur.Deploy == m.ID && cur.Commit == cause.Commit && cause.Kind != manifest.Repaired:
-			return cur, nil // a retry of a publish that landed: nothing changes
+			// A retry of a publish that landed: nothing changes. Only the
+			// lease holder may say so: an old owner resumed after its new
+			// one published the same deploy must not report it live (its
+			// commit status, its notifications).
+			if err := p.fence(s, cur, &manifest.Pointer{}); err != nil {
+				return manifest.Pointer{}, fmt.Errorf("activating %s/%s: %w", s, c, err)
+			}
+			return cur, nil
 		case err == nil && cur.Deploy == m.ID && cur.Commit == cause.Commit:
 			// A repair wrote the same deploy again: the channel serves what
 			// it did, whole again, which the history should tell.
