@@ -68,16 +68,7 @@ func benchBuildsPerHour(b *testing.B, m *miniotest.Server, n, builders int, writ
 		ps = append(ps, startFleetProcess(b, m, m.Endpoint, bucket, sites, server))
 	}
 	fb := &fleetBucket{tb: b, client: m.Client(b), bucket: bucket, n: n}
-	allLive := func(c string) func() bool {
-		return func() bool {
-			for i := range n {
-				if fb.pointer(fmt.Sprintf("s%02d", i)).Commit != site.Commit(c) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allLive := func(c string) func() bool { return fb.live(site.Commit(c), n) }
 	// Not timed: each owner's first build of every site, and the leases
 	// settled, so no site changes hands during a round.
 	waitUntil(b, 30*time.Minute, allLive(v))

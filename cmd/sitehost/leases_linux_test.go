@@ -81,16 +81,7 @@ func TestLeasesAmongBuilderProcesses(t *testing.T) {
 	slow.delay.Store(int64(200 * time.Millisecond))
 	fb := &fleetBucket{tb: t, client: client, bucket: bucket, n: n}
 	leases, pointer := fb.leases, fb.pointer
-	allLive := func(c site.Commit) func() bool {
-		return func() bool {
-			for i := range n {
-				if pointer(fmt.Sprintf("s%02d", i)).Commit != c {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allLive := func(c site.Commit) func() bool { return fb.live(c, n) }
 	// builds counts "building" log lines per site over every process.
 	slowStart := func() *builderProcess { return startBuilder(t, m, slow.Addr(), bucket, sites, leaseTime) }
 	ps := []*builderProcess{slowStart(), slowStart(), start()}
@@ -319,6 +310,18 @@ func (f *fleetBucket) leases() map[string]leaseRecord {
 	return out
 }
 
+// live reports whether sites s00… s<n-1> are all live at commit c.
+func (f *fleetBucket) live(c site.Commit, n int) func() bool {
+	return func() bool {
+		for i := range n {
+			if f.pointer(fmt.Sprintf("s%02d", i)).Commit != c {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // pointer is site s's production pointer, zero when absent.
 func (f *fleetBucket) pointer(s string) manifest.Pointer {
 	var p manifest.Pointer
@@ -407,16 +410,7 @@ func TestEdgeSyncOneBuildByOwner(t *testing.T) {
 	}
 	edge := startFleetProcess(t, m, m.Endpoint, bucket, sites, "  role: edge\n")
 	fb := &fleetBucket{tb: t, client: m.Client(t), bucket: bucket, n: n + 1} // leases spread over all five
-	allLive := func(c string) func() bool {
-		return func() bool {
-			for i := range n {
-				if fb.pointer(fmt.Sprintf("s%02d", i)).Commit != site.Commit(c) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allLive := func(c string) func() bool { return fb.live(site.Commit(c), n) }
 	v1 := strings.TrimSpace(repo.Git(repo.Work, "rev-parse", "HEAD"))
 	waitFor(t, allLive(v1)) // each owner's first sync
 	waitFor(t, fb.spread(2))

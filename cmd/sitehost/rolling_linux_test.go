@@ -46,16 +46,7 @@ func TestRollingRestart(t *testing.T) {
 		startFleetProcess(t, m, m.Endpoint, bucket, sites, edgeServer),
 		startFleetProcess(t, m, m.Endpoint, bucket, sites, edgeServer),
 	}
-	allLive := func(c string) func() bool {
-		return func() bool {
-			for i := range n {
-				if fb.pointer(fmt.Sprintf("s%02d", i)).Commit != site.Commit(c) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	allLive := func(c string) func() bool { return fb.live(site.Commit(c), n) }
 	// served reports whether both edges serve version v on every site.
 	served := func(v string) func() bool {
 		return func() bool {
